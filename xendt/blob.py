@@ -1,0 +1,146 @@
+"""Device tree blobs through libfdt (pylibfdt): writing the guest tree the
+way libxl does, libxl's in-place finalisation, and reading partial DTBs.
+
+libxl creates the blob with libfdt's sequential-write API and later edits it
+with the read-write API on the same buffer. xendt makes the same calls, so
+the bytes follow libfdt's own rules: header layout, string-table order and
+suffix sharing, NOP tokens for a removed node, and the stale tail a shrunk
+property leaves below the unchanged totalsize.
+
+(pyFDT, PyPI `fdt` 0.3.3, cannot do this: it fails on FDT_NOP tokens, writes
+dtc's layout rather than libfdt's, and rejects 64-bit cells and empty strings.)
+"""
+
+from __future__ import annotations
+
+import struct
+
+from xendt.errors import BuildError, DtbError, ImageError
+from xendt.tree import Node
+
+FDT_MAGIC = 0xD00DFEED
+HEADER_SIZE = 40
+#: Deepest nesting accepted in a partial device tree (libxl copies recursively).
+MAX_PARTIAL_DEPTH = 64
+
+
+def write(tree: Node, max_size: int) -> bytearray:
+    """The finished (packed) blob of `tree`, exactly totalsize bytes.
+
+    `max_size` is the largest buffer libxl tries; a bigger tree fails as
+    libxl's build does.
+    """
+    import libfdt
+
+    sw = libfdt.FdtSw(16384)
+    sw.finish_reservemap()
+    stack = [(tree, False)]
+    # Iterative depth-first walk: begin a node, write its properties, then
+    # its children; end it once they are done.
+    while stack:
+        node, done = stack.pop()
+        if done:
+            sw.end_node()
+            continue
+        sw.begin_node(node.name)
+        for name, value in node.props:
+            sw.property(name, value)
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node.children))
+    fdt = sw.as_fdt()
+    size = fdt.totalsize()
+    if size > max_size:
+        raise BuildError(f"the device tree needs {size} bytes, more than libxl's"
+                         f" {max_size}-byte limit (FDT_MAX_SIZE)")
+    return bytearray(fdt.as_bytearray()[:size])
+
+
+def set_property(blob: bytearray, path: str, name: str, value: bytes) -> None:
+    """fdt_setprop on an existing node: in place when the size is unchanged,
+    else spliced (a shrink leaves a stale tail, totalsize unchanged)."""
+    import libfdt
+
+    node = _offset(blob, path)
+    _check(libfdt.fdt_setprop(blob, node, name, value, len(value)), f"set {path}:{name}")
+
+
+def nop_node(blob: bytearray, path: str) -> None:
+    """Overwrite a node, from its BEGIN_NODE to its END_NODE, with FDT_NOP."""
+    import libfdt
+
+    _check(libfdt.fdt_nop_node(blob, _offset(blob, path)), f"nop {path}")
+
+
+def _offset(blob: bytearray, path: str) -> int:
+    import libfdt
+
+    offset = libfdt.fdt_path_offset(blob, path)
+    _check(offset, f"find {path}")
+    return offset
+
+
+def _check(result: int, what: str) -> None:
+    if result < 0:
+        import libfdt
+
+        # Only reachable on a blob xendt wrote itself: a bug, not bad input.
+        raise RuntimeError(f"libfdt failed to {what}: {libfdt.fdt_strerror(result)}")
+
+
+def read_partial(data: bytes, name: str) -> tuple[Node, ...]:
+    """/passthrough (required) and /aliases (optional) of a partial device
+    tree (xl device_tree=), as libxl copies them: same names, properties in
+    source order with the same bytes, children depth-first."""
+    import libfdt
+
+    if len(data) < HEADER_SIZE or struct.unpack_from(">I", data)[0] != FDT_MAGIC:
+        raise ImageError(f"device_tree {name}: not a flattened device tree (bad magic)")
+    fdt = check_blob(data, name, kind=ImageError, what=f"device_tree {name}")
+    nodes = []
+    for path, required in (("/passthrough", True), ("/aliases", False)):
+        offset = fdt.path_offset(path, libfdt.QUIET_NOTFOUND)
+        # libfdt matches "passthrough@1" for "/passthrough"; libxl insists on the exact name.
+        if offset < 0 or fdt.get_name(offset) != path[1:]:
+            if required:
+                raise ImageError(f"device_tree {name}: no {path} node (libxl requires one)")
+            continue
+        nodes.append(_copy(fdt, offset, name, 0))
+    return tuple(nodes)
+
+
+def _copy(fdt, offset: int, name: str, depth: int) -> Node:
+    import libfdt
+
+    if depth > MAX_PARTIAL_DEPTH:
+        raise ImageError(f"device_tree {name}: nodes nested deeper than {MAX_PARTIAL_DEPTH} levels")
+    node = Node(fdt.get_name(offset))
+    prop = fdt.first_property_offset(offset, libfdt.QUIET_NOTFOUND)
+    while prop >= 0:
+        p = fdt.get_property_by_offset(prop)
+        node.prop(p.name, bytes(p))
+        prop = fdt.next_property_offset(prop, libfdt.QUIET_NOTFOUND)
+    child = fdt.first_subnode(offset, libfdt.QUIET_NOTFOUND)
+    while child >= 0:
+        node.child(_copy(fdt, child, name, depth + 1))
+        child = fdt.next_subnode(child, libfdt.QUIET_NOTFOUND)
+    return node
+
+
+def check_blob(data: bytes, name: str, *, kind: type = DtbError, what: str | None = None):
+    """A libfdt.Fdt over `data` after libfdt's full structural check;
+    `kind` (DtbError by default) with a one-line reason otherwise."""
+    import libfdt
+
+    what = what or name
+    if len(data) < HEADER_SIZE:
+        raise kind(f"{what}: truncated: {len(data)} bytes is less than a DTB header")
+    magic, totalsize = struct.unpack_from(">II", data)
+    if magic != FDT_MAGIC:
+        raise kind(f"{what}: not a device tree blob (magic {magic:#010x}, expected 0xd00dfeed)")
+    if totalsize > len(data):
+        raise kind(f"{what}: truncated: header says {totalsize} bytes, there are {len(data)}")
+    buf = bytearray(data[:totalsize])
+    err = libfdt.fdt_check_full(buf, totalsize)
+    if err < 0:
+        raise kind(f"{what}: corrupt device tree: {libfdt.fdt_strerror(err)}")
+    return libfdt.Fdt(buf)

@@ -1,0 +1,38 @@
+"""The one exception hierarchy of xendt.
+
+Every error a user can cause (a bad option value, a malformed xl.cfg, a
+corrupt DTB, a layout file that does not hold together) is an XendtError
+whose message is one line naming the input, the item and the reason. The CLI
+prints it as ``xendt: <message>`` and exits with status 2; anything else that
+escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class XendtError(Exception):
+    """Base class: a problem with xendt's input, explained in one line."""
+
+
+class LayoutError(XendtError):
+    """A layout data file under layouts/ is missing, malformed or inconsistent."""
+
+
+class ConfigError(XendtError):
+    """A guest configuration value is invalid or impossible for the chosen Xen."""
+
+
+class XlConfigSyntaxError(ConfigError):
+    """An xl.cfg file does not parse; the message names file, line and column."""
+
+
+class ImageError(ConfigError):
+    """A kernel, ramdisk or partial device tree file is missing or unusable."""
+
+
+class DtbError(XendtError):
+    """A device tree blob is truncated, corrupt or otherwise unreadable."""
+
+
+class BuildError(XendtError):
+    """libxl (or libxenguest) would refuse to build this guest."""

@@ -1,0 +1,245 @@
+"""Loading and validating the per-version layout files (layouts/<version>.toml).
+
+A layout file holds one Xen release's guest memory map (arch-arm.h), IRQs,
+phandles and the switches that say how that release's libxl builds the guest
+device tree. A new Xen version is mostly a new file. Files are checked when
+loaded: every key known and typed, regions page-aligned and non-overlapping,
+and an error names the file and the offending regions.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from xendt.errors import ConfigError, LayoutError
+from xendt.model import Irqs, Layout, Region
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def layout_dir() -> Path:
+    """Where the layout files are: inside the installed package, or the
+    source tree's top-level layouts/ folder."""
+    installed = _PACKAGE_DIR / "layoutdata"
+    return installed if installed.is_dir() else _PACKAGE_DIR.parent / "layouts"
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+@functools.cache
+def versions() -> tuple[str, ...]:
+    """The Xen versions xendt has layouts for, oldest first."""
+    names = [p.stem for p in layout_dir().glob("*.toml")]
+    return tuple(sorted(names, key=_version_key))
+
+
+@functools.cache
+def load(version: str) -> Layout:
+    """The layout of Xen `version` ("4.21"); ConfigError if xendt has none."""
+    if version not in versions():
+        raise ConfigError(
+            f"unknown Xen version {version!r}: xendt knows {', '.join(versions())}"
+        )
+    return load_file(layout_dir() / f"{version}.toml")
+
+
+def load_file(path: Path) -> Layout:
+    """Read and validate one layout file."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise LayoutError(f"{path}: cannot read layout: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise LayoutError(f"{path}: not valid TOML: {e}") from None
+    return _Reader(path, data).layout()
+
+
+_SCHEMES = ("none", "banks", "banks-minus-iomem")
+_XEN_IOMMU = ("none", "before-first-granted-disk", "after-virtio")
+_DISK_GRANTS = ("backend", "grant-usage")
+_REQUIRED_REGIONS = ("grant-table", "ram0", "ram1", "gicv2-distributor",
+                     "gicv2-cpu-interface", "gicv3-distributor", "gicv3-redistributor",
+                     "vpl011", "acpi")
+
+
+class _Reader:
+    """Pulls typed values out of a parsed layout file, naming the file and key
+    in every error, and rejects keys it does not know."""
+
+    def __init__(self, path: Path, data: dict) -> None:
+        self.path = path
+        self.data = data
+
+    def fail(self, message: str) -> LayoutError:
+        return LayoutError(f"{self.path}: {message}")
+
+    def table(self, name: str) -> dict:
+        value = self.data.get(name)
+        if not isinstance(value, dict):
+            raise self.fail(f"missing table [{name}]")
+        return value
+
+    def get(self, table: dict, where: str, key: str, kind: type | tuple[type, ...]):
+        if key not in table:
+            raise self.fail(f"missing key {key!r} in {where}")
+        value = table[key]
+        # bool is an int in Python: keep them apart.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(f"{where}.{key} should be {_kind_name(kind)}, got {value!r}")
+        return value
+
+    def choice(self, table: dict, where: str, key: str, choices: tuple[str, ...]) -> str:
+        value = self.get(table, where, key, str)
+        if value not in choices:
+            raise self.fail(f"{where}.{key} is {value!r}, expected one of {', '.join(choices)}")
+        return value
+
+    def no_extra(self, table: dict, where: str, known: set[str]) -> None:
+        extra = sorted(set(table) - known)
+        if extra:
+            raise self.fail(f"unknown key {extra[0]!r} in {where}")
+
+    def layout(self) -> Layout:
+        top = self.data
+        self.no_extra(top, "the file", {"version", "tag", "regions", "irqs", "phandles", "limits",
+                                         "ipa", "extended-regions", "placement", "dt"})
+        version = self.get(top, "the file", "version", str)
+        if version != self.path.stem:
+            raise self.fail(f"version {version!r} does not match the file name")
+        regions = self.regions()
+        irqs, phandles = self.table("irqs"), self.table("phandles")
+        limits, ipa = self.table("limits"), self.table("ipa")
+        ext, place, dt = self.table("extended-regions"), self.table("placement"), self.table("dt")
+
+        irq_keys = {f.replace("_", "-"): f for f in Irqs.__dataclass_fields__}
+        self.no_extra(irqs, "[irqs]", set(irq_keys))
+        self.no_extra(phandles, "[phandles]", {"gic", "iommu"})
+        self.no_extra(limits, "[limits]", {"max-vcpus", "virtio-mmio-device-size",
+                                           "fdt-initial-size", "fdt-max-size"})
+        self.no_extra(ipa, "[ipa]", {"start-bits", "pa-bits"})
+        self.no_extra(ext, "[extended-regions]", {"scheme", "max", "min-size", "align"})
+        self.no_extra(place, "[placement]", {"zimage-load-offset", "modules-offset",
+                                             "kernel-end-align", "page-size"})
+        self.no_extra(dt, "[dt]", {"rng-seed", "hypervisor-reg-placeholder", "vpci",
+                                   "vpci-mem-type", "vpci-prefetch-type", "virtio-disks",
+                                   "virtio-devices", "xen-iommu", "disk-grants", "tee",
+                                   "nr-spis-option", "nr-spis-strict"})
+
+        max_vcpus = self.get(limits, "[limits]", "max-vcpus", dict)
+        if set(max_vcpus) != {"v2", "v3"} or not all(isinstance(n, int) and n > 0
+                                                     for n in max_vcpus.values()):
+            raise self.fail(f"[limits].max-vcpus should map v2 and v3 to counts, got {max_vcpus!r}")
+        pa_bits = self.get(ipa, "[ipa]", "pa-bits", list)
+        if not pa_bits or not all(isinstance(b, int) and 32 <= b <= 64 for b in pa_bits):
+            raise self.fail(f"[ipa].pa-bits should list sizes between 32 and 64, got {pa_bits!r}")
+        tee = self.get(dt, "[dt]", "tee", list)
+        if "none" not in tee:
+            raise self.fail(f"[dt].tee should include 'none', got {tee!r}")
+
+        layout = Layout(
+            version=version,
+            tag=self.get(top, "the file", "tag", str),
+            regions=regions,
+            irqs=Irqs(**{field: self.get(irqs, "[irqs]", key, int)
+                         for key, field in irq_keys.items()}),
+            gic_phandle=self.get(phandles, "[phandles]", "gic", int),
+            iommu_phandle=self.get(phandles, "[phandles]", "iommu", int),
+            max_vcpus=dict(max_vcpus),
+            virtio_mmio_device_size=self.get(limits, "[limits]", "virtio-mmio-device-size", int),
+            fdt_initial_size=self.get(limits, "[limits]", "fdt-initial-size", int),
+            fdt_max_size=self.get(limits, "[limits]", "fdt-max-size", int),
+            ipa_start_bits=self.get(ipa, "[ipa]", "start-bits", int),
+            pa_bits=tuple(pa_bits),
+            ext_scheme=self.choice(ext, "[extended-regions]", "scheme", _SCHEMES),
+            ext_max=self.get(ext, "[extended-regions]", "max", int),
+            ext_min_size=self.get(ext, "[extended-regions]", "min-size", int),
+            ext_align=self.get(ext, "[extended-regions]", "align", int),
+            zimage_load_offset=self.get(place, "[placement]", "zimage-load-offset", int),
+            modules_offset=self.get(place, "[placement]", "modules-offset", int),
+            kernel_end_align=self.get(place, "[placement]", "kernel-end-align", int),
+            page_size=self.get(place, "[placement]", "page-size", int),
+            rng_seed=self.get(dt, "[dt]", "rng-seed", bool),
+            hypervisor_reg_pairs=self.get(dt, "[dt]", "hypervisor-reg-placeholder", int),
+            vpci=self.get(dt, "[dt]", "vpci", bool),
+            vpci_mem_type=self.get(dt, "[dt]", "vpci-mem-type", int),
+            vpci_prefetch_type=self.get(dt, "[dt]", "vpci-prefetch-type", int),
+            virtio_disks=self.get(dt, "[dt]", "virtio-disks", bool),
+            virtio_devices=self.get(dt, "[dt]", "virtio-devices", bool),
+            xen_iommu=self.choice(dt, "[dt]", "xen-iommu", _XEN_IOMMU),
+            disk_grants=self.choice(dt, "[dt]", "disk-grants", _DISK_GRANTS),
+            tee=tuple(tee),
+            nr_spis_option=self.get(dt, "[dt]", "nr-spis-option", bool),
+            nr_spis_strict=self.get(dt, "[dt]", "nr-spis-strict", bool),
+        )
+        self.check(layout)
+        return layout
+
+    def regions(self) -> tuple[Region, ...]:
+        table = self.table("regions")
+        out = []
+        for name, spec in table.items():
+            where = f"[regions].{name}"
+            if not isinstance(spec, dict):
+                raise self.fail(f"{where} should be a table of base, size, header")
+            self.no_extra(spec, where, {"base", "size", "header", "gic"})
+            gic = spec.get("gic", "")
+            if gic not in ("", "v2", "v3"):
+                raise self.fail(f"{where}.gic is {gic!r}, expected v2 or v3")
+            out.append(Region(base=self.get(spec, where, "base", int),
+                              size=self.get(spec, where, "size", int),
+                              name=name, header=self.get(spec, where, "header", str), gic=gic))
+        for name in _REQUIRED_REGIONS:
+            if name not in table:
+                raise self.fail(f"missing region {name!r} in [regions]")
+        return tuple(sorted(out, key=lambda r: (r.base, r.name)))
+
+    def check(self, layout: Layout) -> None:
+        page = layout.page_size
+        if page <= 0 or page & (page - 1):
+            raise self.fail(f"[placement].page-size {page:#x} is not a power of two")
+        for r in layout.regions:
+            if r.size <= 0:
+                raise self.fail(f"region {r.name!r} has size {r.size:#x}")
+            if r.base % page or r.size % page:
+                raise self.fail(f"region {r.name!r} {r} is not aligned to {page:#x}-byte pages")
+            if r.end > 1 << 64:
+                raise self.fail(f"region {r.name!r} {r} ends beyond 64 bits")
+        for i, a in enumerate(layout.regions):
+            for b in layout.regions[i + 1:]:
+                coexist = not a.gic or not b.gic or a.gic == b.gic
+                if coexist and a.overlaps(b):
+                    raise self.fail(f"regions {a.name!r} {a} and {b.name!r} {b} overlap")
+        align = layout.ext_align
+        if align <= 0 or align & (align - 1):
+            raise self.fail(f"[extended-regions].align {align:#x} is not a power of two")
+        for bank in layout.banks:
+            if bank.base % align or bank.size % align:
+                raise self.fail(f"RAM bank {bank.name!r} {bank} is not {align:#x}-aligned")
+        if layout.ext_min_size <= 0:
+            raise self.fail("[extended-regions].min-size must be positive")
+        if layout.ext_scheme == "none":
+            if layout.hypervisor_reg_pairs != 1 or layout.ext_max != 0:
+                raise self.fail("without extended regions the hypervisor reg placeholder is 1 pair"
+                                " and max is 0")
+        elif layout.hypervisor_reg_pairs != layout.ext_max + 1:
+            raise self.fail(f"hypervisor-reg-placeholder {layout.hypervisor_reg_pairs} should be"
+                            f" extended-regions max {layout.ext_max} + 1 (the grant table)")
+        if layout.virtio_disks and not layout.has_region("virtio-mmio"):
+            raise self.fail("virtio-disks needs a 'virtio-mmio' region")
+        if layout.vpci and not all(layout.has_region(n) for n in
+                                   ("vpci-ecam", "vpci-mem", "vpci-prefetch-mem")):
+            raise self.fail("vpci needs 'vpci-ecam', 'vpci-mem' and 'vpci-prefetch-mem' regions")
+        if layout.fdt_initial_size <= 0 or layout.fdt_max_size < layout.fdt_initial_size:
+            raise self.fail("[limits] fdt sizes are inconsistent")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", str: "a string", bool: "true or false",
+             list: "a list", dict: "a table"}
+    return names.get(kind, str(kind))

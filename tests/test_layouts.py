@@ -1,0 +1,95 @@
+"""Layout data files: every version loads, and a broken file is refused
+with an error that names the file and what is wrong."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from xendt import layouts
+from xendt.errors import ConfigError, LayoutError
+
+VERSIONS = ("4.14", "4.15", "4.16", "4.17", "4.18", "4.19", "4.20", "4.21", "4.22")
+
+
+def test_there_is_a_layout_for_every_release_from_4_14_to_4_22():
+    assert layouts.versions() == VERSIONS
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_layout_loads(version):
+    assert layouts.load(version).version == version
+
+
+def test_an_unknown_version_lists_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown Xen version '4.13': xendt knows 4.14, 4.15, .*4.22"):
+        layouts.load("4.13")
+
+
+def test_vpci_prefetch_becomes_64_bit_in_4_19():
+    assert layouts.load("4.18").vpci_prefetch_type == 0x4200_0000
+    assert layouts.load("4.19").vpci_prefetch_type == 0x4300_0000
+
+
+def test_hypervisor_placeholder_grows_to_257_pairs_in_4_21():
+    assert [layouts.load(v).hypervisor_reg_pairs for v in VERSIONS] == [1, 1, 3, 3, 3, 3, 3, 257, 257]
+
+
+def broken(tmp_path, version, old, new):
+    """A copy of a real layout file with one textual change, named like it."""
+    text = (layouts.layout_dir() / f"{version}.toml").read_text()
+    assert re.search(old, text, flags=re.M), old
+    path = tmp_path / f"{version}.toml"
+    path.write_text(re.sub(old, new, text, count=1, flags=re.M))
+    return path
+
+
+def test_overlapping_regions_are_named(tmp_path):
+    path = broken(tmp_path, "4.21", r"^(vpl011 .*base = )0x2200_0000", r"\g<1>0x2100_0000")
+    with pytest.raises(LayoutError, match=r"4.21.toml: regions 'acpi' .* and 'vpl011' .* overlap"):
+        layouts.load_file(path)
+
+
+def test_gicv2_and_gicv3_regions_may_overlap_each_other():
+    v2 = layouts.load("4.21").region("gicv2-distributor")
+    v3 = layouts.load("4.21").region("gicv3-distributor")
+    assert v2.overlaps(v3)
+
+
+def test_a_region_off_page_alignment_is_refused(tmp_path):
+    path = broken(tmp_path, "4.16", r"^(magic .*size = )0x0100_0000", r"\g<1>0x0100_0800")
+    with pytest.raises(LayoutError, match=r"region 'magic' .* is not aligned to 0x1000-byte pages"):
+        layouts.load_file(path)
+
+
+def test_an_unknown_key_is_refused(tmp_path):
+    path = broken(tmp_path, "4.17", r"^rng-seed = true", "rng-seed = true\nrng-seeds = true")
+    with pytest.raises(LayoutError, match=r"4.17.toml: unknown key 'rng-seeds' in \[dt\]"):
+        layouts.load_file(path)
+
+
+def test_a_wrongly_typed_value_is_refused(tmp_path):
+    path = broken(tmp_path, "4.18", r"^max = 2\b", 'max = "2"')
+    with pytest.raises(LayoutError, match=r"\[extended-regions\]\.max should be an integer, got '2'"):
+        layouts.load_file(path)
+
+
+def test_a_placeholder_that_does_not_fit_the_region_count_is_refused(tmp_path):
+    path = broken(tmp_path, "4.21", r"^hypervisor-reg-placeholder = 257", "hypervisor-reg-placeholder = 3")
+    with pytest.raises(LayoutError, match="hypervisor-reg-placeholder 3 should be extended-regions max 256 \\+ 1"):
+        layouts.load_file(path)
+
+
+def test_a_file_whose_version_does_not_match_its_name_is_refused(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_text((layouts.layout_dir() / "4.21.toml").read_text())
+    with pytest.raises(LayoutError, match="version '4.21' does not match the file name"):
+        layouts.load_file(path)
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    path = tmp_path / "4.21.toml"
+    path.write_text("version = \n")
+    with pytest.raises(LayoutError, match=r"4.21.toml: not valid TOML"):
+        layouts.load_file(path)

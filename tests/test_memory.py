@@ -1,0 +1,64 @@
+"""RAM split and module placement, as libxenguest's meminit does them."""
+
+from __future__ import annotations
+
+import pytest
+
+from xendt import layouts
+from xendt.errors import BuildError, ConfigError
+from xendt.memory import place_modules, split_ram
+from xendt.model import GiB, Kernel, MiB
+
+L = layouts.load("4.21")
+IMAGE = Kernel("arm64", 38_928_896)
+
+
+def test_up_to_3_gib_stays_in_bank_0():
+    assert split_ram(L, 3072) == (3 * GiB, 0)
+
+
+def test_the_rest_goes_to_bank_1():
+    assert split_ram(L, 3074) == (3 * GiB, 2 * MiB)
+
+
+def test_zero_memory_is_refused():
+    with pytest.raises(ConfigError, match="memory 0 MiB"):
+        split_ram(L, 0)
+
+
+def test_more_than_the_banks_hold_is_refused():
+    with pytest.raises(ConfigError, match="memory 1043457 MiB is more than the guest RAM banks hold"):
+        split_ram(L, 1019 * 1024 + 1)
+
+
+def test_modules_go_at_128_mib_when_they_fit():
+    segs = place_modules(L, 1 * GiB, IMAGE, 12_345_678, 4096)
+    assert [(s.name, s.base, s.end) for s in segs] == [
+        ("kernel", 0x4000_0000, 0x4252_0200), ("ramdisk", 0x4800_0000, 0x48BC_7000),
+        ("dtb", 0x48BC_7000, 0x48BC_8000)]
+
+
+def test_modules_go_to_the_top_of_bank_0_when_ram_is_below_128_mib():
+    segs = place_modules(L, 100 * MiB, IMAGE, 20 * MiB, 6000)
+    assert segs[1].base == 0x4000_0000 + 100 * MiB - 20 * MiB - 8192
+
+
+def test_modules_go_below_the_kernel_when_nothing_else_fits():
+    zimage = Kernel("arm32", 6 * MiB)
+    segs = place_modules(L, 8 * MiB, zimage, 16384, 5546)
+    assert [(s.name, s.base) for s in segs] == [("kernel", 0x4000_8000), ("ramdisk", 0x4000_2000),
+                                                ("dtb", 0x4000_6000)]
+
+
+def test_arm64_image_loads_at_its_text_offset():
+    assert place_modules(L, 1 * GiB, Kernel("arm64", 1000, 0x80000), None, 4096)[0].base == 0x4008_0000
+
+
+def test_modules_that_fit_nowhere_fail_the_build():
+    with pytest.raises(BuildError, match="no room for the ramdisk and DTB"):
+        place_modules(L, 64 * MiB, Kernel("arm64", 40 * MiB), 30 * MiB, 4096)
+
+
+def test_a_kernel_bigger_than_ram_fails_the_build():
+    with pytest.raises(BuildError, match="does not fit in the guest's 32 MiB of RAM"):
+        place_modules(L, 32 * MiB, IMAGE, None, 4096)

@@ -34,19 +34,19 @@ def write(tree: Node, max_size: int) -> bytearray:
 
     sw = libfdt.FdtSw(16384)
     sw.finish_reservemap()
-    stack = [(tree, False)]
-    # Iterative depth-first walk: begin a node, write its properties, then
-    # its children; end it once they are done.
+    # Iterative depth-first walk over each node's entries in order; a None
+    # on the stack closes the node opened before its entries.
+    stack: list = [tree]
     while stack:
-        node, done = stack.pop()
-        if done:
+        entry = stack.pop()
+        if entry is None:
             sw.end_node()
-            continue
-        sw.begin_node(node.name)
-        for name, value in node.props:
-            sw.property(name, value)
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(node.children))
+        elif isinstance(entry, tuple):
+            sw.property(*entry)
+        else:
+            sw.begin_node(entry.name)
+            stack.append(None)
+            stack.extend(reversed(entry.entries))
     fdt = sw.as_fdt()
     size = fdt.totalsize()
     if size > max_size:

@@ -32,22 +32,29 @@ class Node:
 
     name:
       the node name with unit address ("" for the root).
-    props:
-      (name, value bytes) pairs in emission order.
-    children:
-      child nodes in emission order.
+    entries:
+      properties, as (name, value bytes) pairs, and child Nodes, in emission
+      order. libxl normally writes all properties first, but not always:
+      with ACPI, /chosen's rng-seed follows the module subnode.
     """
 
     name: str
-    props: list[tuple[str, bytes]] = field(default_factory=list)
-    children: list[Node] = field(default_factory=list)
+    entries: list[tuple[str, bytes] | Node] = field(default_factory=list)
+
+    @property
+    def props(self) -> list[tuple[str, bytes]]:
+        return [e for e in self.entries if isinstance(e, tuple)]
+
+    @property
+    def children(self) -> list[Node]:
+        return [e for e in self.entries if isinstance(e, Node)]
 
     def prop(self, name: str, value: bytes) -> Node:
-        self.props.append((name, value))
+        self.entries.append((name, value))
         return self
 
     def child(self, node: Node) -> Node:
-        self.children.append(node)
+        self.entries.append(node)
         return node
 
 
@@ -142,7 +149,7 @@ def guest_tree(layout: Layout, guest: GuestConfig, *, gic: str, clock_frequency:
     if guest.pci_devices and layout.vpci:
         root.child(vpci_node(layout))
     add_virtio_nodes(root, layout, guest, virtio)
-    root.children.extend(partial)
+    root.entries.extend(partial)
     return root
 
 

@@ -159,11 +159,6 @@ def test_gic_default_takes_the_hosts_gic():
     assert "arm,cortex-a15-gic" in dtb_to_dts(blob)
 
 
-def test_maxmem_sizes_the_ram_banks():
-    blob = build(GuestConfig(gic_version="v3", memory_mib=512, maxmem_mib=1024), Host(rng_seed=SEED)).dtb
-    assert "reg = <0x00 0x40000000 0x00 0x40000000>;" in dtb_to_dts(blob)
-
-
 def test_nr_spis_too_small_for_the_vuart_is_refused_from_4_21():
     with pytest.raises(ConfigError, match="nr_spis 0 is too small: the guest's devices need 1"):
         build(GuestConfig(gic_version="v3", vuart=True, nr_spis=0), Host(xen="4.21"))

@@ -48,7 +48,7 @@ def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
         raise ConfigError("acpi: the ACPI module's size depends on the DSDT compiled into libxl;"
                           " give it with --acpi-size (see LIBXL_DEBUG_DUMP_DTB)")
     slots = virtio_slots(layout, guest)
-    ram = memory.split_ram(layout, guest.ram_mib)
+    ram = memory.split_ram(layout, guest.memory_mib)
     partial = blob.read_partial(guest.partial_dtb, guest.partial_dtb_name) \
         if guest.partial_dtb is not None else ()
 

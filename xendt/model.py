@@ -190,7 +190,8 @@ class Kernel:
     arch:
       "arm64" (Image) or "arm32" (zImage); decides the guest's compatibles.
     size:
-      bytes loaded (the uncompressed size of a gzip-compressed Image).
+      bytes loaded: the file size, or for a gzip-compressed Image the size
+      libxenguest assumes (the gzip trailer's length + 16).
     text_offset:
       the arm64 Image header's text_offset (0 for arm32).
     """
@@ -259,11 +260,9 @@ class GuestConfig:
     """What xl create hands libxl for an Arm guest, as far as the DT cares.
 
     memory_mib:
-      xl memory= (MiB); xl's default is 32.
-    maxmem_mib:
-      xl maxmem= (MiB), or None. Arm guests are built in libxl's HVM
-      container, so the RAM banks hold maxmem (memory= only sets the
-      balloon target): see ram_mib.
+      the RAM the banks hold, in MiB. libxl builds Arm guests in its HVM
+      container, which populates max_memkb − video_memkb: xl maxmem= minus
+      videoram= when given, else memory= (xl's default: 32).
     max_vcpus:
       xl maxvcpus= (defaults to vcpus=, default 1): the number of cpu nodes.
     gic_version:
@@ -295,7 +294,6 @@ class GuestConfig:
     """
 
     memory_mib: int = 32
-    maxmem_mib: int | None = None
     max_vcpus: int = 1
     gic_version: str = "default"
     vuart: bool = False
@@ -312,12 +310,6 @@ class GuestConfig:
     acpi: bool = False
     nr_spis: int | None = None
     vpmu: bool = False
-
-    @property
-    def ram_mib(self) -> int:
-        """The RAM libxenguest populates: max_memkb (maxmem, else memory)."""
-        return self.memory_mib if self.maxmem_mib is None else self.maxmem_mib
-
 
 @dataclass(frozen=True)
 class Host:

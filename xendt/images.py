@@ -1,0 +1,179 @@
+"""The guest's kernel, ramdisk and partial device tree files, as the toolstack reads them.
+
+read_kernel() decides what libxenguest's Arm kernel loaders decide
+(tools/libs/guest/xg_dom_armzimageloader.c, with the transparent gunzip of
+xg_dom_core.c; tools/libxc/xc_dom_*.c in 4.14), identical in Xen 4.14.0 … master:
+
+* Files: libxenguest maps the whole file (``xc_dom_malloc_filemap``). An empty
+  file and a file larger than ``XC_DOM_DECOMPRESS_MAX`` (1 GiB,
+  tools/include/xenguest.h) are refused. The same holds for the ramdisk
+  (``xc_dom_module_file``), which is never decompressed.
+* gzip: a kernel file of at least 6 bytes starting with 1f 8b is inflated
+  (zlib, gzip header, ``Z_FINISH``) into a buffer of ISIZE + 16 bytes, ISIZE
+  being the little-endian 32-bit trailer in the file's last 4 bytes, and the
+  kernel size becomes **ISIZE + 16** (``xc_dom_check_gzip`` returns
+  ``unziplen + 16`` and ``xc_dom_try_gunzip`` stores it as the size). If
+  ISIZE > 1 GiB, or ISIZE + 16 > 1 GiB, the file is silently left
+  compressed, and no loader accepts it. Inflation stops at the end of the
+  first gzip member (zlib checks its CRC and length); output longer than the
+  buffer (possible when a later member's trailer is read) or a truncated or
+  corrupt stream fails the build. There is no other decompression for an
+  Arm kernel (the bzImage loader with xz, lzma … is x86-only).
+* The loaders are probed newest-registered first: arm64 before arm32.
+  - arm64 Image: at least 64 bytes (``struct zimage64_hdr``) and either
+    magic0 = 0x14000008 at offset 0 or magic1 = "ARM\\x64" (0x644d5241) at
+    0x38, little-endian. The kernel segment is [0x40000000 + text_offset,
+    + kernel size): text_offset is the 64-bit field at offset 8; the header's
+    image_size field is not used.
+  - arm32 zImage: at least 0x30 bytes and 0x016f2818 at offset 0x24. The
+    segment is [0x40008000, + kernel size); the zImage's start/end fields at
+    0x28/0x2c are not used for it (start only sets the entry point).
+  So the segment size is always the file size, or ISIZE + 16 for gzip: an
+  Image of 38,928,896 bytes with text_offset 0 gives 0x40000000–0x42520200,
+  an 8,000,000-byte zImage 0x40008000–0x407a9200.
+
+Every problem raises ImageError naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from typing import BinaryIO
+
+from xendt.errors import ImageError
+from xendt.model import Kernel
+
+#: XC_DOM_DECOMPRESS_MAX: the largest kernel, ramdisk or decompressed kernel.
+MAX_FILE_SIZE = 1 << 30
+#: Bytes xc_dom_check_gzip adds to a gzip file's ISIZE for the kernel buffer.
+GZIP_SLACK = 16
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ARM64_HEADER_SIZE = 64
+_ARM64_MAGIC0 = 0x14000008
+_ARM64_MAGIC1 = 0x644D5241  # "ARM\x64"
+_ARM64_MAGIC1_OFFSET = 0x38
+_ARM64_TEXT_OFFSET_OFFSET = 8
+_ARM32_HEADER_SIZE = 0x30
+_ARM32_MAGIC = 0x016F2818
+_ARM32_MAGIC_OFFSET = 0x24
+_CHUNK = 1 << 20
+
+
+def read_kernel(path: str | os.PathLike[str]) -> Kernel:
+    """The kernel facts libxenguest derives from the file at path.
+
+    Returns a Kernel with arch "arm64" (text_offset from the Image header) or
+    "arm32" (text_offset 0), and size the bytes of the kernel segment: the
+    file size, or ISIZE + 16 for a gzip-compressed kernel (see the module
+    docstring). Only the header, the gzip trailer and (for gzip) a streamed
+    inflate are read; the file is never held in memory.
+    """
+    name = os.fspath(path)
+    with _open(name, "kernel") as f:
+        size = _file_size(f, name, "kernel")
+        head = f.read(_ARM64_HEADER_SIZE)
+        note = ""
+        if size >= 6 and head.startswith(_GZIP_MAGIC):
+            f.seek(size - 4)
+            isize = struct.unpack("<I", f.read(4))[0]
+            if isize + GZIP_SLACK <= MAX_FILE_SIZE:
+                f.seek(0)
+                head = _gunzip_head(f, name, isize + GZIP_SLACK)
+                size = isize + GZIP_SLACK
+            else:
+                note = (f" (its gzip trailer claims {isize} bytes uncompressed, more than"
+                        f" libxenguest inflates, so it stays compressed)")
+    kernel = _probe(head, size)
+    if kernel is None:
+        raise ImageError(f"kernel {name!r}: not an arm32 zImage or arm64 Image{note}")
+    return kernel
+
+
+def ramdisk_size(path: str | os.PathLike[str]) -> int:
+    """The size in bytes of the ramdisk file at path (loaded as is, never
+    decompressed); ImageError for an empty file or one over 1 GiB."""
+    name = os.fspath(path)
+    with _open(name, "ramdisk") as f:
+        return _file_size(f, name, "ramdisk")
+
+
+def read_device_tree(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the partial device tree file at path (device_tree=), as
+    libxl_read_file_contents reads it; not validated here."""
+    name = os.fspath(path)
+    with _open(name, "partial device tree") as f:
+        try:
+            return f.read()
+        except OSError as e:
+            raise ImageError(f"partial device tree {name!r}: cannot read: {e.strerror}") from e
+
+
+def _open(name: str, what: str) -> BinaryIO:
+    try:
+        return open(name, "rb")  # the caller closes it (with)
+    except OSError as e:
+        raise ImageError(f"{what} {name!r}: cannot open: {e.strerror}") from e
+
+
+def _file_size(f: BinaryIO, name: str, what: str) -> int:
+    """The size as libxenguest's lseek(SEEK_END) sees it, with its limits."""
+    try:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
+    except OSError as e:
+        raise ImageError(f"{what} {name!r}: cannot read: {e.strerror}") from e
+    if size == 0:
+        raise ImageError(f"{what} {name!r}: empty file (libxenguest refuses a zero-length file)")
+    if size > MAX_FILE_SIZE:
+        raise ImageError(f"{what} {name!r}: {size} bytes, more than libxenguest's limit of"
+                         f" {MAX_FILE_SIZE} bytes (1 GiB)")
+    return size
+
+
+def _gunzip_head(f: BinaryIO, name: str, limit: int) -> bytes:
+    """Inflate f's first gzip member as xc_dom_do_gunzip does into a buffer
+    of limit bytes, and return the first bytes of the output (for the
+    header probe). ImageError where libxenguest's inflate fails."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS + 32)  # +32: expect a gzip header
+    head = b""
+    total = 0
+    data = b""
+    end_of_file = False
+    try:
+        while not inflater.eof:
+            if not data and not end_of_file:
+                data = f.read(_CHUNK)
+                end_of_file = not data
+            out = inflater.decompress(data, _CHUNK)  # bounded output per call
+            data = inflater.unconsumed_tail
+            if end_of_file and not out and not inflater.eof:
+                raise ImageError(f"kernel {name!r}: truncated gzip data")
+            total += len(out)
+            if total > limit:
+                raise ImageError(f"kernel {name!r}: gzip data inflates to more than {limit} bytes,"
+                                 f" the buffer libxenguest sizes from its trailer"
+                                 f" ({limit - GZIP_SLACK} + {GZIP_SLACK})")
+            if len(head) < _ARM64_HEADER_SIZE:
+                head += out[:_ARM64_HEADER_SIZE - len(head)]
+    except zlib.error as e:
+        raise ImageError(f"kernel {name!r}: corrupt gzip data: {e}") from e
+    except OSError as e:
+        raise ImageError(f"kernel {name!r}: cannot read: {e.strerror}") from e
+    return head
+
+
+def _probe(head: bytes, size: int) -> Kernel | None:
+    """The loader probes, arm64 first (registered last, probed first)."""
+    if size >= _ARM64_HEADER_SIZE and len(head) >= _ARM64_HEADER_SIZE:
+        magic0 = struct.unpack_from("<I", head, 0)[0]
+        magic1 = struct.unpack_from("<I", head, _ARM64_MAGIC1_OFFSET)[0]
+        if magic0 == _ARM64_MAGIC0 or magic1 == _ARM64_MAGIC1:
+            text_offset = struct.unpack_from("<Q", head, _ARM64_TEXT_OFFSET_OFFSET)[0]
+            return Kernel(arch="arm64", size=size, text_offset=text_offset)
+    if size >= _ARM32_HEADER_SIZE and len(head) >= _ARM32_HEADER_SIZE:
+        if struct.unpack_from("<I", head, _ARM32_MAGIC_OFFSET)[0] == _ARM32_MAGIC:
+            return Kernel(arch="arm32", size=size, text_offset=0)
+    return None

@@ -1,0 +1,21 @@
+"""The computed memory map as JSON, through dataclasses-json.
+
+dataclasses-json (and marshmallow under it) is slow to import, so only the
+JSON output path imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+
+from xendt.model import MemoryMap
+
+
+def memory_map_json(mmap: MemoryMap) -> str:
+    """Every field of the map (addresses and sizes as integers), indented."""
+    from dataclasses_json import DataClassJsonMixin
+
+    # The mixin's to_dict works on any dataclass instance; the model stays
+    # free of the import.
+    data = DataClassJsonMixin.to_dict(mmap, encode_json=False)
+    return json.dumps(data, indent=2) + "\n"

@@ -4,6 +4,7 @@ with an error that names the file and what is wrong."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_hypervisor_placeholder_grows_to_257_pairs_in_4_21():
 
 def broken(tmp_path, version, old, new):
     """A copy of a real layout file with one textual change, named like it."""
-    text = (layouts.layout_dir() / f"{version}.toml").read_text()
+    text = (Path(layouts.layout_dir()) / f"{version}.toml").read_text()
     assert re.search(old, text, flags=re.M), old
     path = tmp_path / f"{version}.toml"
     path.write_text(re.sub(old, new, text, count=1, flags=re.M))
@@ -83,7 +84,7 @@ def test_a_placeholder_that_does_not_fit_the_region_count_is_refused(tmp_path):
 
 def test_a_file_whose_version_does_not_match_its_name_is_refused(tmp_path):
     path = tmp_path / "4.99.toml"
-    path.write_text((layouts.layout_dir() / "4.21.toml").read_text())
+    path.write_text((Path(layouts.layout_dir()) / "4.21.toml").read_text())
     with pytest.raises(LayoutError, match="version '4.21' does not match the file name"):
         layouts.load_file(path)
 

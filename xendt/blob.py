@@ -24,35 +24,47 @@ HEADER_SIZE = 40
 MAX_PARTIAL_DEPTH = 64
 
 
-def write(tree: Node, max_size: int) -> bytearray:
+def write(tree: Node, initial_size: int, max_size: int) -> bytearray:
     """The finished (packed) blob of `tree`, exactly totalsize bytes.
 
-    `max_size` is the largest buffer libxl tries; a bigger tree fails as
-    libxl's build does.
+    As libxl__prepare_dtb: build into a buffer of `initial_size` bytes and,
+    whenever libfdt runs out of space, start again from scratch with twice
+    the size, giving up at `max_size` (FDT_MAX_SIZE).
     """
     import libfdt
 
-    sw = libfdt.FdtSw(16384)
-    sw.finish_reservemap()
-    # Iterative depth-first walk over each node's entries in order; a None
-    # on the stack closes the node opened before its entries.
+    size = initial_size
+    while True:
+        buf = bytearray(size)
+        err = _write_tree(libfdt, buf, tree)
+        if err == -libfdt.NOSPACE and size < max_size:
+            size *= 2
+            continue
+        if err == -libfdt.NOSPACE:
+            raise BuildError(f"the device tree does not fit libxl's {max_size}-byte limit"
+                             " (FDT_MAX_SIZE)")
+        _check(err, "write the tree")
+        return buf[:libfdt.fdt_totalsize(buf)]
+
+
+def _write_tree(libfdt, buf: bytearray, tree: Node) -> int:
+    """Sequential-write `tree` into `buf`; 0 or the first libfdt error."""
+    err = libfdt.fdt_create(buf, len(buf)) or libfdt.fdt_finish_reservemap(buf)
+    # Depth-first over each node's entries in order; a None on the stack
+    # closes the node whose entries precede it.
     stack: list = [tree]
-    while stack:
+    while stack and not err:
         entry = stack.pop()
         if entry is None:
-            sw.end_node()
+            err = libfdt.fdt_end_node(buf)
         elif isinstance(entry, tuple):
-            sw.property(*entry)
+            name, value = entry
+            err = libfdt.fdt_property_stub(buf, name, value, len(value))
         else:
-            sw.begin_node(entry.name)
+            err = libfdt.fdt_begin_node(buf, entry.name)
             stack.append(None)
             stack.extend(reversed(entry.entries))
-    fdt = sw.as_fdt()
-    size = fdt.totalsize()
-    if size > max_size:
-        raise BuildError(f"the device tree needs {size} bytes, more than libxl's"
-                         f" {max_size}-byte limit (FDT_MAX_SIZE)")
-    return bytearray(fdt.as_bytearray()[:size])
+    return err or libfdt.fdt_finish(buf)
 
 
 def set_property(blob: bytearray, path: str, name: str, value: bytes) -> None:

@@ -54,15 +54,15 @@ def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
 
     root = tree.guest_tree(layout, guest, gic=gic, clock_frequency=host.clock_frequency,
                            rng_seed=rng_seed(host.rng_seed), virtio=slots, partial=partial)
-    dtb = blob.write(root, layout.fdt_max_size)
+    dtb = blob.write(root, layout.fdt_initial_size, layout.fdt_max_size)
     segments = memory.place_modules(layout, ram[0], guest.kernel, guest.ramdisk_size, len(dtb))
     extended = regions.extended_regions(layout, ram, ipa, guest.iomem)
 
     # libxl__arch_domain_finalise_hw_description, in its order.
     ramdisk = next((s for s in segments if s.name == "ramdisk"), None)
     if ramdisk is not None:
-        blob.set_property(dtb, "/chosen", "linux,initrd-start", ramdisk.base.to_bytes(8, "big"))
-        blob.set_property(dtb, "/chosen", "linux,initrd-end", ramdisk.end.to_bytes(8, "big"))
+        blob.set_property(dtb, "/chosen", "linux,initrd-start", tree.u64(ramdisk.base))
+        blob.set_property(dtb, "/chosen", "linux,initrd-end", tree.u64(ramdisk.end))
     grant = layout.region("grant-table")
     if layout.ext_scheme != "none":
         pairs = [(grant.base, grant.size)] + [(r.base, r.size) for r in extended]

@@ -10,19 +10,20 @@ and an error names the file and the offending regions.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import os
 
 from xendt.errors import ConfigError, LayoutError
 from xendt.model import Irqs, Layout, Region
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def layout_dir() -> Path:
+def layout_dir() -> str:
     """Where the layout files are: inside the installed package, or the
-    source tree's top-level layouts/ folder."""
-    installed = _PACKAGE_DIR / "layoutdata"
-    return installed if installed.is_dir() else _PACKAGE_DIR.parent / "layouts"
+    source tree's top-level layouts/ folder. (os.path, not pathlib: this
+    runs at every CLI start.)"""
+    installed = os.path.join(_PACKAGE_DIR, "layoutdata")
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(_PACKAGE_DIR), "layouts")
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -32,7 +33,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 @functools.cache
 def versions() -> tuple[str, ...]:
     """The Xen versions xendt has layouts for, oldest first."""
-    names = [p.stem for p in layout_dir().glob("*.toml")]
+    names = [name[:-5] for name in os.listdir(layout_dir()) if name.endswith(".toml")]
     return tuple(sorted(names, key=_version_key))
 
 
@@ -43,10 +44,10 @@ def load(version: str) -> Layout:
         raise ConfigError(
             f"unknown Xen version {version!r}: xendt knows {', '.join(versions())}"
         )
-    return load_file(layout_dir() / f"{version}.toml")
+    return load_file(os.path.join(layout_dir(), f"{version}.toml"))
 
 
-def load_file(path: Path) -> Layout:
+def load_file(path: str | os.PathLike[str]) -> Layout:
     """Read and validate one layout file."""
     import tomllib
 
@@ -72,8 +73,8 @@ class _Reader:
     """Pulls typed values out of a parsed layout file, naming the file and key
     in every error, and rejects keys it does not know."""
 
-    def __init__(self, path: Path, data: dict) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str], data: dict) -> None:
+        self.path = os.fspath(path)
         self.data = data
 
     def fail(self, message: str) -> LayoutError:
@@ -110,7 +111,7 @@ class _Reader:
         self.no_extra(top, "the file", {"version", "tag", "regions", "irqs", "phandles", "limits",
                                          "ipa", "extended-regions", "placement", "dt"})
         version = self.get(top, "the file", "version", str)
-        if version != self.path.stem:
+        if version + ".toml" != os.path.basename(self.path):
             raise self.fail(f"version {version!r} does not match the file name")
         regions = self.regions()
         irqs, phandles = self.table("irqs"), self.table("phandles")

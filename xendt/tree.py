@@ -63,6 +63,11 @@ def cells(*values: int) -> bytes:
     return struct.pack(f">{len(values)}I", *values)
 
 
+def u64(*values: int) -> bytes:
+    """64-bit values, two big-endian cells each."""
+    return struct.pack(f">{len(values)}Q", *values)
+
+
 def string(value: str) -> bytes:
     """A NUL-terminated string property value."""
     return value.encode() + b"\0"
@@ -74,15 +79,10 @@ def strings(*values: str) -> bytes:
 
 
 def regs(*pairs: tuple[int, int], address_cells: int = 2, size_cells: int = 2) -> bytes:
-    """A `reg` value of (base, size) pairs, each split into cells."""
-    out = []
-    for base, size in pairs:
-        out += _split(base, address_cells) + _split(size, size_cells)
-    return cells(*out)
-
-
-def _split(value: int, ncells: int) -> list[int]:
-    return [(value >> (32 * i)) & 0xFFFFFFFF for i in reversed(range(ncells))]
+    """A `reg` value of (base, size) pairs, each written in its cells,
+    most significant cell first."""
+    a, s = 4 * address_cells, 4 * size_cells
+    return b"".join(base.to_bytes(a, "big") + size.to_bytes(s, "big") for base, size in pairs)
 
 
 def interrupt(irq: int, trigger: int) -> tuple[int, int, int]:
@@ -220,18 +220,18 @@ def hypervisor_node(layout: Layout) -> Node:
         grant = layout.region("grant-table")
         node.prop("reg", regs((grant.base, grant.size)))
     else:
-        # Grant table and extended regions: written at finalisation.
-        node.prop("reg", regs(*[(0, 0)] * layout.hypervisor_reg_pairs))
+        # Zero pairs for the grant table and extended regions, written at finalisation.
+        node.prop("reg", bytes(4 * sum(ROOT_CELLS) * layout.hypervisor_reg_pairs))
     return with_interrupts(node, layout, interrupt(layout.irqs.event_channel, LEVEL_LOW))
 
 
 def vpci_node(layout: Layout) -> Node:
     ecam = layout.region("vpci-ecam")
-    ranges = []
+    ranges = b""
     for kind, window in ((layout.vpci_mem_type, layout.region("vpci-mem")),
                          (layout.vpci_prefetch_type, layout.region("vpci-prefetch-mem"))):
-        # phys.hi, PCI address, CPU address (identity), size
-        ranges += [kind, *_split(window.base, 2), *_split(window.base, 2), *_split(window.size, 2)]
+        # phys.hi cell, then PCI address, CPU address (the same) and size, 2 cells each
+        ranges += cells(kind) + u64(window.base, window.base, window.size)
     return (Node(f"pcie@{ecam.base:x}")
             .prop("compatible", strings("pci-host-ecam-generic"))
             .prop("device_type", string("pci"))
@@ -240,7 +240,7 @@ def vpci_node(layout: Layout) -> Node:
             .prop("#address-cells", cells(3))
             .prop("#size-cells", cells(2))
             .prop("status", string("okay"))
-            .prop("ranges", cells(*ranges)))
+            .prop("ranges", ranges))
 
 
 def disk_uses_grants(layout: Layout, backend_domid: int, grant_usage: bool | None) -> bool:

@@ -36,6 +36,7 @@ builder knows the Xen version.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -458,8 +459,7 @@ def _domid(backend: str | None, what: str) -> int:
 # The disk spec lexer (libxlu_disk_l.l): flex picks, at each position, the
 # rule with the longest match, counting trailing context (the part after
 # "/" in flex, the third column here); ties go to the earlier rule.
-_DISK_RULES = [(re.compile(head), re.compile(trail) if trail is not None else None, action)
-               for head, trail, action in [
+_DISK_RULE_SOURCES = [
     (r"[ \t\n]+", r"(?:[^ \t\n].*)?", "space"),
     (r"format=[^,]*,?", None, "format"),
     (r"cdrom,?", None, "cdrom"),
@@ -500,7 +500,14 @@ _DISK_RULES = [(re.compile(head), re.compile(trail) if trail is not None else No
     (r"[^=,]*,", None, "positional"),
     (r"[^=,]+,?", None, "positional"),
     (r".", None, "bad-syntax"),
-]]
+]
+
+
+@functools.cache
+def _disk_rules() -> list:
+    """The disk lexer rules, compiled on first use (keeps import time low)."""
+    return [(re.compile(head), re.compile(trail) if trail is not None else None, action)
+            for head, trail, action in _DISK_RULE_SOURCES]
 
 _DISK_FORMATS = ("raw", "qcow", "qcow2", "vhd", "empty", "qed")
 _DISK_BACKENDS = ("phy", "tap", "qdisk", "standalone")
@@ -652,7 +659,7 @@ def parse_disk(spec: str) -> VirtioDisk | None:
     pos = 0
     while pos < len(spec):
         best = None
-        for head, trail, action in _DISK_RULES:
+        for head, trail, action in _disk_rules():
             m = head.match(spec, pos)
             if m is None:
                 continue

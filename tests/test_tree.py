@@ -169,3 +169,12 @@ def test_the_4_21_blob_keeps_libxls_stale_tail_below_totalsize():
     blob = build(GuestConfig(gic_version="v3", memory_mib=1024), Host(xen="4.21", rng_seed=SEED)).dtb
     fdt = libfdt.Fdt(blob)
     assert len(blob) == fdt.totalsize() == fdt.off_dt_strings() + fdt.size_dt_strings() + 16 * 254
+
+
+def test_a_tree_bigger_than_libxls_1_mib_buffer_fails_the_build():
+    from conftest import dts_to_dtb
+    from xendt.errors import BuildError
+
+    big = dts_to_dtb("/dts-v1/; / { passthrough { blob = [%s]; }; };" % ("00 " * (1 << 20)))
+    with pytest.raises(BuildError, match="does not fit libxl's 1048576-byte limit"):
+        build(GuestConfig(gic_version="v3", partial_dtb=big, partial_dtb_name="big.dtb"))

@@ -24,16 +24,21 @@ HEADER_SIZE = 40
 MAX_PARTIAL_DEPTH = 64
 
 
-def write(tree: Node, initial_size: int, max_size: int) -> bytearray:
+#: First buffer size tried. libxl starts at 4 KiB; the size never changes
+#: the bytes (fdt_finish packs the blob), only how often the build restarts.
+START_SIZE = 16384
+
+
+def write(tree: Node, max_size: int) -> bytearray:
     """The finished (packed) blob of `tree`, exactly totalsize bytes.
 
-    As libxl__prepare_dtb: build into a buffer of `initial_size` bytes and,
-    whenever libfdt runs out of space, start again from scratch with twice
-    the size, giving up at `max_size` (FDT_MAX_SIZE).
+    As libxl__prepare_dtb: whenever libfdt runs out of buffer space, start
+    again from scratch with twice the size, giving up at `max_size`
+    (libxl's FDT_MAX_SIZE).
     """
     import libfdt
 
-    size = initial_size
+    size = min(START_SIZE, max_size)
     while True:
         buf = bytearray(size)
         err = _write_tree(libfdt, buf, tree)
@@ -49,6 +54,7 @@ def write(tree: Node, initial_size: int, max_size: int) -> bytearray:
 
 def _write_tree(libfdt, buf: bytearray, tree: Node) -> int:
     """Sequential-write `tree` into `buf`; 0 or the first libfdt error."""
+    begin, prop, end = libfdt.fdt_begin_node, libfdt.fdt_property_stub, libfdt.fdt_end_node
     err = libfdt.fdt_create(buf, len(buf)) or libfdt.fdt_finish_reservemap(buf)
     # Depth-first over each node's entries in order; a None on the stack
     # closes the node whose entries precede it.
@@ -56,12 +62,11 @@ def _write_tree(libfdt, buf: bytearray, tree: Node) -> int:
     while stack and not err:
         entry = stack.pop()
         if entry is None:
-            err = libfdt.fdt_end_node(buf)
-        elif isinstance(entry, tuple):
-            name, value = entry
-            err = libfdt.fdt_property_stub(buf, name, value, len(value))
+            err = end(buf)
+        elif entry.__class__ is tuple:
+            err = prop(buf, entry[0], entry[1], len(entry[1]))
         else:
-            err = libfdt.fdt_begin_node(buf, entry.name)
+            err = begin(buf, entry.name)
             stack.append(None)
             stack.extend(reversed(entry.entries))
     return err or libfdt.fdt_finish(buf)

@@ -54,7 +54,7 @@ def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
 
     root = tree.guest_tree(layout, guest, gic=gic, clock_frequency=host.clock_frequency,
                            rng_seed=rng_seed(host.rng_seed), virtio=slots, partial=partial)
-    dtb = blob.write(root, layout.fdt_initial_size, layout.fdt_max_size)
+    dtb = blob.write(root, layout.fdt_max_size)
     segments = memory.place_modules(layout, ram[0], guest.kernel, guest.ramdisk_size, len(dtb))
     extended = regions.extended_regions(layout, ram, ipa, guest.iomem)
 

@@ -121,8 +121,7 @@ class _Reader:
         irq_keys = {f.replace("_", "-"): f for f in Irqs.__dataclass_fields__}
         self.no_extra(irqs, "[irqs]", set(irq_keys))
         self.no_extra(phandles, "[phandles]", {"gic", "iommu"})
-        self.no_extra(limits, "[limits]", {"max-vcpus", "virtio-mmio-device-size",
-                                           "fdt-initial-size", "fdt-max-size"})
+        self.no_extra(limits, "[limits]", {"max-vcpus", "virtio-mmio-device-size", "fdt-max-size"})
         self.no_extra(ipa, "[ipa]", {"start-bits", "pa-bits"})
         self.no_extra(ext, "[extended-regions]", {"scheme", "max", "min-size", "align"})
         self.no_extra(place, "[placement]", {"zimage-load-offset", "modules-offset",
@@ -153,7 +152,6 @@ class _Reader:
             iommu_phandle=self.get(phandles, "[phandles]", "iommu", int),
             max_vcpus=dict(max_vcpus),
             virtio_mmio_device_size=self.get(limits, "[limits]", "virtio-mmio-device-size", int),
-            fdt_initial_size=self.get(limits, "[limits]", "fdt-initial-size", int),
             fdt_max_size=self.get(limits, "[limits]", "fdt-max-size", int),
             ipa_start_bits=self.get(ipa, "[ipa]", "start-bits", int),
             pa_bits=tuple(pa_bits),
@@ -236,8 +234,8 @@ class _Reader:
         if layout.vpci and not all(layout.has_region(n) for n in
                                    ("vpci-ecam", "vpci-mem", "vpci-prefetch-mem")):
             raise self.fail("vpci needs 'vpci-ecam', 'vpci-mem' and 'vpci-prefetch-mem' regions")
-        if layout.fdt_initial_size <= 0 or layout.fdt_max_size < layout.fdt_initial_size:
-            raise self.fail("[limits] fdt sizes are inconsistent")
+        if layout.fdt_max_size < 4096:
+            raise self.fail("[limits].fdt-max-size is below 4 KiB")
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

@@ -95,8 +95,8 @@ class Layout:
       {"v2": 8, "v3": 128}: what Xen accepts per vGIC.
     virtio_mmio_device_size:
       the MMIO size of one virtio-mmio device.
-    fdt_initial_size, fdt_max_size:
-      libxl's FDT buffer: first size tried and the size at which it gives up.
+    fdt_max_size:
+      libxl's FDT buffer limit (FDT_MAX_SIZE): a bigger tree fails the build.
     ipa_start_bits, pa_bits:
       how Xen derives the guest IPA size: start value (48 = PADDR_BITS cap,
       64 before it) and the host PA sizes this Xen boots on.
@@ -137,7 +137,6 @@ class Layout:
     iommu_phandle: int
     max_vcpus: dict[str, int]
     virtio_mmio_device_size: int
-    fdt_initial_size: int
     fdt_max_size: int
     ipa_start_bits: int
     pa_bits: tuple[int, ...]

@@ -1151,3 +1151,9 @@ def _vcpus(cfg: XlConfig) -> int:
         raise ConfigError(f"{cfg.where('maxvcpus')}: maxvcpus = {_shown(cfg, 'maxvcpus')}:"
                           f" fewer than vcpus ({vcpus}); xl refuses maxvcpus < vcpus")
     return maxvcpus
+
+
+def load_guest(path: str | os.PathLike[str], **files) -> tuple[GuestConfig, list[str]]:
+    """The GuestConfig of the xl.cfg file at `path`, and xl's warnings:
+    load() then guest_config() (keyword arguments go to guest_config)."""
+    return guest_config(load(path), **files)

@@ -130,10 +130,10 @@ def _copy(fdt, offset: int, name: str, depth: int) -> Node:
 
     if depth > MAX_PARTIAL_DEPTH:
         raise ImageError(f"device_tree {name}: nodes nested deeper than {MAX_PARTIAL_DEPTH} levels")
-    node = Node(fdt.get_name(offset))
+    node = Node(_text(fdt.get_name, offset, name, "a node name"))
     prop = fdt.first_property_offset(offset, libfdt.QUIET_NOTFOUND)
     while prop >= 0:
-        p = fdt.get_property_by_offset(prop)
+        p = _text(fdt.get_property_by_offset, prop, name, f"a property name in {node.name!r}")
         node.prop(p.name, bytes(p))
         prop = fdt.next_property_offset(prop, libfdt.QUIET_NOTFOUND)
     child = fdt.first_subnode(offset, libfdt.QUIET_NOTFOUND)
@@ -141,6 +141,20 @@ def _copy(fdt, offset: int, name: str, depth: int) -> Node:
         node.child(_copy(fdt, child, name, depth + 1))
         child = fdt.next_subnode(child, libfdt.QUIET_NOTFOUND)
     return node
+
+
+def _text(read, offset: int, name: str, what: str):
+    """read(offset) for a name-bearing item, refusing names pylibfdt cannot
+    pass back as C strings (not UTF-8): node names must be ASCII anyway."""
+    try:
+        item = read(offset)
+        (item if isinstance(item, str) else item.name).encode()
+        return item
+    except (UnicodeError, SystemError) as e:
+        # pylibfdt reports an undecodable name as a SystemError wrapping it.
+        if isinstance(e, SystemError) and not isinstance(e.__context__, UnicodeError):
+            raise
+        raise ImageError(f"device_tree {name}: {what} is not UTF-8 text") from None
 
 
 def check_blob(data: bytes, name: str, *, kind: type = DtbError, what: str | None = None):

@@ -64,10 +64,24 @@ _ESCAPES = str.maketrans({
 
 
 @dataclass
-class _Node:
+class RawNode:
+    """A node as the structure block holds it (see read()).
+
+    name:
+      the node name with unit address ("" for the root).
+    props:
+      (name, value) pairs in blob order, FDT_NOPs dropped.
+    children:
+      subnodes in blob order.
+    reachable:
+      how many of `props` libfdt's property lookups find: they stop at the
+      first subnode, so a property after one is invisible to them. None: all.
+    """
+
     name: str
     props: list[tuple[str, bytes]] = field(default_factory=list)
-    children: list[_Node] = field(default_factory=list)
+    children: list[RawNode] = field(default_factory=list)
+    reachable: int | None = None
 
 
 def to_dts(blob: bytes, name: str | None = None) -> str:
@@ -77,16 +91,27 @@ def to_dts(blob: bytes, name: str | None = None) -> str:
 
     Raises DtbError if the blob is truncated, corrupt or not a device tree.
     """
+    return write(*read(blob, name))
+
+
+def write(reservations: list[tuple[int, int]], root: RawNode) -> str:
+    """The DTS text of what read() returned."""
+    out = ["/dts-v1/;\n\n"]
+    out += [f"/memreserve/\t0x{addr:016x} 0x{size:016x};\n" for addr, size in reservations]
+    _write_node(out, root, 0)
+    return "".join(out)
+
+
+def read(blob: bytes, name: str | None = None) -> tuple[list[tuple[int, int]], RawNode]:
+    """The memory reservations, as (address, size) pairs, and the root node
+    of `blob`, read as to_dts reads it. Raises DtbError like to_dts."""
     import libfdt
 
     buf = _checked(blob, name, libfdt)
     reservations = [
         libfdt.fdt_get_mem_rsv(buf, i)[1:] for i in range(libfdt.fdt_num_mem_rsv(buf))
     ]
-    out = ["/dts-v1/;\n\n"]
-    out += [f"/memreserve/\t0x{addr:016x} 0x{size:016x};\n" for addr, size in reservations]
-    _write_node(out, _read_tree(buf, name, libfdt), 0)
-    return "".join(out)
+    return reservations, _read_tree(buf, name, libfdt)
 
 
 def _error(name: str | None, message: str) -> DtbError:
@@ -146,18 +171,21 @@ def _header_problem(buf: bytearray, err: int, libfdt) -> str:
     return f"unusable header ({libfdt.fdt_strerror(err)})"
 
 
-def _read_tree(buf: bytearray, name: str | None, libfdt) -> _Node:
+def _read_tree(buf: bytearray, name: str | None, libfdt) -> RawNode:
     """The root node of `buf`, a blob fdt_check_full has accepted."""
     base = libfdt.fdt_off_dt_struct(buf)
     realigned = libfdt.fdt_version(buf) < 16  # values of 8+ bytes start 8-aligned
-    stack: list[_Node] = []
+    stack: list[RawNode] = []
     offset = 0
     while True:
         tag = _U32.unpack_from(buf, base + offset)[0]
         if tag == FDT_BEGIN_NODE:
-            node = _Node(libfdt.fdt_get_name(buf, offset)[0])
+            node = RawNode(libfdt.fdt_get_name(buf, offset)[0])
             if stack:
-                stack[-1].children.append(node)
+                parent = stack[-1]
+                if not parent.children:
+                    parent.reachable = len(parent.props)
+                parent.children.append(node)
             stack.append(node)
             if len(stack) > MAX_DEPTH:
                 raise _error(name, f"nodes nested more than {MAX_DEPTH} levels deep"
@@ -185,7 +213,7 @@ def _read_tree(buf: bytearray, name: str | None, libfdt) -> _Node:
         offset = (offset + 3) & ~3
 
 
-def _write_node(out: list[str], node: _Node, depth: int) -> None:
+def _write_node(out: list[str], node: RawNode, depth: int) -> None:
     indent = "\t" * depth
     out.append(f"{indent}{_text(node.name) or '/'} {{\n")
     for name, value in _shown_props(node):
@@ -197,7 +225,7 @@ def _write_node(out: list[str], node: _Node, depth: int) -> None:
     out.append(f"{indent}}};\n")
 
 
-def _shown_props(node: _Node) -> list[tuple[str, bytes]]:
+def _shown_props(node: RawNode) -> list[tuple[str, bytes]]:
     """`node`'s properties less a "name" that repeats the node name, which
     dtc deletes as redundant (checks.c, check_name_properties)."""
     redundant = node.name.partition("@")[0].encode("utf-8", "surrogateescape") + b"\0"

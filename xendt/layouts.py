@@ -13,7 +13,7 @@ import functools
 import os
 
 from xendt.errors import ConfigError, LayoutError
-from xendt.model import Irqs, Layout, Region
+from xendt.model import HostRules, Irqs, Layout, Region
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -64,6 +64,7 @@ def load_file(path: str | os.PathLike[str]) -> Layout:
 _SCHEMES = ("none", "banks", "banks-minus-iomem")
 _XEN_IOMMU = ("none", "before-first-granted-disk", "after-virtio")
 _DISK_GRANTS = ("backend", "grant-usage")
+_DOMU_HOLES = ("none", "banks", "banks-then-shm", "rangeset")
 _REQUIRED_REGIONS = ("grant-table", "ram0", "ram1", "gicv2-distributor",
                      "gicv2-cpu-interface", "gicv3-distributor", "gicv3-redistributor",
                      "vpl011", "acpi")
@@ -109,7 +110,7 @@ class _Reader:
     def layout(self) -> Layout:
         top = self.data
         self.no_extra(top, "the file", {"version", "tag", "regions", "irqs", "phandles", "limits",
-                                         "ipa", "extended-regions", "placement", "dt"})
+                                         "ipa", "extended-regions", "placement", "dt", "host"})
         version = self.get(top, "the file", "version", str)
         if version + ".toml" != os.path.basename(self.path):
             raise self.fail(f"version {version!r} does not match the file name")
@@ -175,9 +176,42 @@ class _Reader:
             tee=tuple(tee),
             nr_spis_option=self.get(dt, "[dt]", "nr-spis-option", bool),
             nr_spis_strict=self.get(dt, "[dt]", "nr-spis-strict", bool),
+            host=self.host_rules(),
         )
         self.check(layout)
         return layout
+
+    def host_rules(self) -> HostRules:
+        """The [host] table: how the hypervisor itself computes extended
+        regions for dom0 and dom0less domains."""
+        table, where = self.table("host"), "[host]"
+        keys = {f.replace("_", "-"): f for f in HostRules.__dataclass_fields__}
+        self.no_extra(table, where, set(keys))
+        choices = {"domu_holes": _DOMU_HOLES, "rangeset_unit": ("byte", "page"),
+                   "memory_nodes": ("name", "name-depth-1-device-type"),
+                   "static_mem": ("none", "own-cells", "parent-cells"),
+                   "static_shm": ("none", "reserved", "separate")}
+        values = {}
+        for key, name in keys.items():
+            kind = HostRules.__dataclass_fields__[name].type
+            if name in choices:
+                values[name] = self.choice(table, where, key, choices[name])
+            elif kind == "tuple[str, ...]":
+                values[name] = tuple(self.get(table, where, key, list))
+            else:
+                values[name] = self.get(table, where, key, {"bool": bool, "int": int}[kind])
+        rules = HostRules(**values)
+        if rules.align <= 0 or rules.align & (rules.align - 1):
+            raise self.fail(f"[host].align {rules.align:#x} is not a power of two")
+        if rules.min_size <= 0 or rules.max <= 0:
+            raise self.fail("[host].min-size and [host].max must be positive")
+        if not all(isinstance(v, str) and v for v in rules.enhanced):
+            raise self.fail(f"[host].enhanced should list xen,enhanced strings, got {rules.enhanced!r}")
+        if (rules.domu_holes == "none") != (not rules.enhanced):
+            raise self.fail("[host].enhanced lists values exactly when domu-holes is not 'none'")
+        if not rules.dom0_regions and rules.domu_holes != "none":
+            raise self.fail("[host].domu-holes must be 'none' when dom0-regions is false")
+        return rules
 
     def regions(self) -> tuple[Region, ...]:
         table = self.table("regions")

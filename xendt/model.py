@@ -81,6 +81,75 @@ class Irqs:
 
 
 @dataclass(frozen=True)
+class HostRules:
+    """How one Xen version's hypervisor reads a host DT and computes the
+    extended regions it gives dom0 and dom0less domains itself; the [host]
+    table of a layout file. See xendt.hostregions for what each rule does.
+
+    dom0_regions:
+      whether dom0 gets extended regions at all (4.16+).
+    domu_holes:
+      how an ordinary dom0less domU gets them: "none" (no /hypervisor node
+      before 4.17), "banks" (the bank tails), "banks-then-shm" (bank tails,
+      re-filtered without static shared memory when the domain has some)
+      or "rangeset" (bank tails minus shared memory and xen,reg).
+    max, min_size, align:
+      at most `max` regions (NR_MEM_BANKS), each at least `min_size`, start
+      rounded up and size rounded down to `align`.
+    rangeset_unit:
+      "byte" or "page": what Xen's rangesets count (page frames from 4.18).
+    end_bug:
+      whether add_ext_regions takes a range's last page start for its last
+      byte, so a region with a 2 MiB-aligned end comes out 2 MiB short.
+    memory_nodes:
+      which nodes hold host RAM: "name" (memory, memory@…, at any depth) or
+      "name-depth-1-device-type" (top level, device_type = "memory").
+    status_check:
+      whether memory and reserved-memory nodes with a status other than
+      "okay" are skipped.
+    memreserve:
+      whether /memreserve/ entries count as reserved memory.
+    static_mem:
+      "none", "own-cells" (#xen,static-mem-*-cells of the domain node) or
+      "parent-cells" (/chosen's cells): how xen,static-mem banks are read.
+    static_heap:
+      whether /chosen xen,static-heap banks are reserved memory.
+    static_shm:
+      "none", "reserved" (host banks are reserved memory) or "separate"
+      (a domain's own banks leave its holes, every host bank leaves free RAM).
+    xen_reg:
+      whether a dom0less domain's xen,reg ranges leave its regions.
+    enhanced:
+      the xen,enhanced strings that give a dom0less domain a /hypervisor
+      node (an empty property does too, from 4.17).
+    passthrough_iommu:
+      whether passthrough = "enabled" gives a dom0less domain the IOMMU
+      (4.19+), not only a partial device tree module.
+    hardware_domain:
+      whether a dom0less domain whose `capabilities` hold the hardware bit
+      is the hardware domain, built from the host DT like dom0 (4.21+).
+    """
+
+    dom0_regions: bool
+    domu_holes: str
+    max: int
+    min_size: int
+    align: int
+    rangeset_unit: str
+    end_bug: bool
+    memory_nodes: str
+    status_check: bool
+    memreserve: bool
+    static_mem: str
+    static_heap: bool
+    static_shm: str
+    xen_reg: bool
+    enhanced: tuple[str, ...]
+    passthrough_iommu: bool
+    hardware_domain: bool
+
+
+@dataclass(frozen=True)
 class Layout:
     """One Xen version's guest memory map and libxl device-tree behaviour,
     loaded from layouts/<version>.toml.
@@ -127,6 +196,9 @@ class Layout:
     nr_spis_strict:
       whether an explicit nr_spis below what the devices need is an error
       (4.21+) rather than raised silently.
+    host:
+      how the hypervisor itself computes dom0's and dom0less domains'
+      extended regions from the host DT (see HostRules).
     """
 
     version: str
@@ -160,6 +232,7 @@ class Layout:
     tee: tuple[str, ...]
     nr_spis_option: bool
     nr_spis_strict: bool
+    host: HostRules
 
     def region(self, name: str) -> Region:
         """The region called name; KeyError names the layout if absent."""

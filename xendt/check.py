@@ -1,0 +1,429 @@
+"""`xendt check`: the rules a Xen guest's consumers apply to its device
+tree, run over any DTB.
+
+Each finding has a level, a rule name, the node and property concerned and
+a one-line reason:
+
+- error: a consumer will misread or reject this; the guest loses Xen
+  support, a device or memory (Linux finds no Xen, maps foreign pages over
+  a device, reads past the IPA space ...).
+- warning: works, but something is lost or fragile (no usable extended
+  region, an invisible rng-seed, regions a 32-bit guest cannot reach).
+- info: worth knowing, harmless (a region too small for Linux to use).
+
+The rules, and whom they come from:
+
+hypervisor-node
+  Linux (arch/arm/xen/enlighten.c) looks for a depth-1 node named exactly
+  "hypervisor" (strcmp: "hypervisor@38000000" is not found).
+hypervisor-compatible
+  Linux needs "xen,xen" among the strings and reads Xen's version from a
+  first string "xen,xen-X.Y"; without it, it does not enable Xen.
+grant-table
+  reg[0] of /hypervisor is where Linux maps the grant table; it must be at
+  least as large as the layout's (GUEST_GNTTAB_SIZE).
+extended-regions
+  reg[1..N]: Linux's arch_xen_unpopulated_init takes them only if ascending
+  and non-overlapping, and maps foreign pages anywhere in them, so none may
+  reach past the IPA size or overlap RAM, a device, a PCI window, a module
+  or the grant table.
+unpopulated-alloc
+  Linux's unpopulated-alloc hot-plugs whole memory sections: a region is
+  usable only if it holds an aligned section (128 MiB with 4K and 16K
+  pages, 512 MiB with 64K pages on arm64). With none, Linux balloons out
+  guest RAM for every foreign mapping.
+interrupts
+  /hypervisor must have the event-channel interrupt, a PPI, the one Xen
+  raises (GUEST_EVTCHN_PPI); every `interrupts` must decode against its
+  interrupt parent.
+property-order
+  libfdt's lookups stop at a node's first subnode: a property after one
+  (libxl's rng-seed after /chosen's ACPI module) is invisible to Linux's
+  early scan of /chosen and to U-Boot.
+memory
+  memory nodes must lie in the layout's RAM banks (GUEST_RAM0/1) and clear
+  of every device (libxl does not check a passthrough device's address).
+guest-32bit
+  a 32-bit guest (cpu compatible "arm,cortex-a15", as libxl writes for a
+  zImage) cannot use regions above 4 GiB without LPAE; Xen gives 32-bit
+  domains no extended regions at all, libxl does not check.
+pci-window
+  a PCI window above 4 GiB must say 64-bit memory in its phys.hi (libxl
+  4.16-4.18 said 32-bit; Xen commit 232ee07c23 fixed it in 4.19).
+xen-version
+  the root's and /hypervisor's version strings should agree.
+decode
+  anything the address map could not decode (a `reg` of the wrong size, a
+  `ranges` that misses it ...).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from xendt.decode import (AddressMap, DeviceTree, MapEntry, Node, Undecodable, address_map,
+                          human_size, interrupts)
+from xendt.errors import XendtError
+from xendt.model import GiB, MiB, align_up
+
+LEVELS = ("error", "warning", "info")
+#: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
+SECTION_SIZE = {4096: 128 * MiB, 16384: 128 * MiB, 65536: 512 * MiB}
+#: cpu compatibles libxl writes for a 32-bit guest.
+CPU_32BIT = ("arm,cortex-a15",)
+FOUR_GIB = 4 * GiB
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of a rule.
+
+    level:
+      "error", "warning" or "info".
+    rule:
+      the rule's name (see the module docstring).
+    node, prop:
+      where: a node path, and a property name or "".
+    message:
+      one line: what is wrong, why it matters, what was expected.
+    """
+
+    level: str
+    rule: str
+    node: str
+    prop: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.node}:{self.prop}" if self.prop else self.node
+        return f"{self.level}: {where}: {self.message} [{self.rule}]"
+
+
+@dataclass(frozen=True)
+class Report:
+    """What `check` found.
+
+    file:
+      the checked file's name.
+    xen, xen_source:
+      the Xen version checked against and where it came from.
+    ipa_bits, ipa_source:
+      the IPA size regions were checked against and why that one.
+    page_size:
+      the Linux page size assumed for unpopulated-alloc.
+    findings:
+      in rule order, then tree order.
+    """
+
+    file: str
+    xen: str
+    xen_source: str
+    ipa_bits: int
+    ipa_source: str
+    page_size: int
+    findings: tuple[Finding, ...]
+
+    def count(self, level: str) -> int:
+        return sum(1 for f in self.findings if f.level == level)
+
+    @property
+    def errors(self) -> int:
+        return self.count("error")
+
+    def text(self) -> str:
+        lines = [f"{self.file}: {f}" for f in self.findings]
+        counts = ", ".join(f"{self.count(level)} {level}"
+                           + ("s" if self.count(level) != 1 and level != "info" else "")
+                           for level in LEVELS)
+        lines.append(f"{self.file}: {counts} (Xen {self.xen} from {self.xen_source};"
+                     f" {self.ipa_bits}-bit IPA, {self.ipa_source};"
+                     f" {self.page_size // 1024}K pages)")
+        return "\n".join(lines) + "\n"
+
+    def json(self) -> str:
+        data = {
+            "file": self.file, "xen": self.xen, "xen_source": self.xen_source,
+            "ipa_bits": self.ipa_bits, "ipa_source": self.ipa_source,
+            "page_size": self.page_size,
+            "errors": self.errors, "warnings": self.count("warning"),
+            "findings": [{"type": f.rule, "level": f.level, "file": self.file, "node": f.node,
+                          "property": f.prop or None, "message": f.message}
+                         for f in self.findings],
+        }
+        return json.dumps(data, indent=2) + "\n"
+
+
+def check(tree: DeviceTree, *, xen: str | None = None, pa_bits: int | None = None,
+          ipa_bits: int | None = None, page_size: int = 4096) -> Report:
+    """Run every rule over `tree`. `xen` overrides the version the tree
+    reports; `pa_bits` or `ipa_bits` give the host's (else the largest IPA
+    that Xen version gives is assumed). XendtError if there is no Xen
+    version to check against."""
+    from xendt import regions
+
+    amap = address_map(tree, xen)
+    layout = amap.layout
+    if layout is None:
+        reason = (f"it names no Xen version ({amap.xen.source})" if amap.xen.version is None
+                  else amap.layout_note)
+        raise XendtError(f"{tree.file}: cannot check: {reason}; give --xen VERSION")
+    if page_size not in SECTION_SIZE:
+        raise XendtError(f"page size {page_size!r}: expected one of"
+                         f" {', '.join(str(p) for p in SECTION_SIZE)}")
+    if pa_bits is not None or ipa_bits is not None:
+        ipa = regions.ipa_bits(layout, pa_bits, ipa_bits)
+        source = f"--pa-bits {pa_bits}" if pa_bits is not None else f"--ipa-bits {ipa_bits}"
+    else:
+        ipa = max(min(bits, layout.ipa_start_bits) for bits in layout.pa_bits)
+        source = f"the most Xen {layout.version} gives (use --pa-bits or --ipa-bits)"
+    checker = _Checker(tree, amap, ipa, source, SECTION_SIZE[page_size], page_size)
+    return Report(file=tree.file, xen=amap.xen.version or layout.version,
+                  xen_source=amap.xen.source + (f"; {amap.layout_note}" if amap.layout_note else ""),
+                  ipa_bits=ipa, ipa_source=source, page_size=page_size,
+                  findings=tuple(checker.run()))
+
+
+class _Checker:
+    """The rules, one method each, adding to `findings`."""
+
+    def __init__(self, tree: DeviceTree, amap: AddressMap, ipa_bits: int, ipa_source: str,
+                 section: int, page_size: int) -> None:
+        self.tree = tree
+        self.amap = amap
+        self.layout = amap.layout
+        self.ipa_bits = ipa_bits
+        self.ipa_source = ipa_source
+        self.section = section
+        self.page_size = page_size
+        self.findings: list[Finding] = []
+        self.hypervisor: Node | None = None
+        self.bits = 32 if any(c in CPU_32BIT for n in tree.nodes()
+                              if n.get("device_type") == b"cpu\0" for c in n.compatible()) else 64
+
+    def add(self, level: str, rule: str, node: str, prop: str, message: str) -> None:
+        self.findings.append(Finding(level, rule, node, prop, message))
+
+    def run(self) -> list[Finding]:
+        self.hypervisor_node()
+        if self.hypervisor is not None:
+            self.hypervisor_compatible()
+            self.grant_table()
+            self.event_channel()
+        self.xen_version()
+        self.extended_regions()
+        if self.hypervisor is not None:
+            self.unpopulated_alloc()
+        self.guest_32bit()
+        self.memory()
+        self.pci_windows()
+        self.all_interrupts()
+        self.property_order()
+        for note in self.amap.notes:
+            self.add("error", "decode", note.node, note.prop, note.message)
+        return self.findings
+
+    # -- /hypervisor ---------------------------------------------------------
+
+    def hypervisor_node(self) -> None:
+        root = self.tree.root
+        exact = [c for c in root.children if c.name == "hypervisor"]
+        near = [c for c in root.children if c.base_name == "hypervisor" and c.name != "hypervisor"]
+        if len(exact) > 1:
+            self.add("error", "hypervisor-node", "/hypervisor", "",
+                     f"{len(exact)} nodes named 'hypervisor': Linux uses the first")
+        if exact:
+            self.hypervisor = exact[0]
+        elif near:
+            self.hypervisor = near[0]
+            self.add("error", "hypervisor-node", near[0].path, "",
+                     f"named {near[0].name!r}: Linux finds Xen's node by the exact name"
+                     " 'hypervisor' (strcmp), so this guest will not detect Xen")
+        else:
+            self.add("error", "hypervisor-node", "/", "",
+                     "no /hypervisor node: the guest cannot find Xen (grant table, event channel)")
+
+    def hypervisor_compatible(self) -> None:
+        node = self.hypervisor
+        compatible = node.compatible()
+        expected = f"expected \"xen,xen-{self.layout.version}\", \"xen,xen\""
+        if "xen,xen" not in compatible:
+            self.add("error", "hypervisor-compatible", node.path, "compatible",
+                     f"{list(compatible)!r} lacks \"xen,xen\", which Linux looks for; {expected}")
+        elif not compatible[0].startswith("xen,xen-"):
+            self.add("error", "hypervisor-compatible", node.path, "compatible",
+                     f"{list(compatible)!r}: Linux reads Xen's version from a first string"
+                     f" \"xen,xen-X.Y\" and without it does not enable Xen; {expected}")
+
+    def grant_table(self) -> None:
+        node = self.hypervisor
+        grant = self.layout.region("grant-table")
+        if node.get("reg") is None:
+            self.add("error", "grant-table", node.path, "reg",
+                     f"missing: reg[0] is the grant table ({human_size(grant.size)} at"
+                     f" {grant.base:#x} in the Xen {self.layout.version} layout)")
+            return
+        entry = self.amap.at(node.path, "reg", 0)
+        if entry is not None and entry.size < grant.size:
+            self.add("error", "grant-table", node.path, "reg",
+                     f"reg[0] {entry.base:#x} +{human_size(entry.size)} is smaller than the"
+                     f" {human_size(grant.size)} grant table of the Xen {self.layout.version}"
+                     f" layout ({grant.header})")
+
+    def event_channel(self) -> None:
+        node = self.hypervisor
+        if node.get("interrupts") is None:
+            self.add("error", "interrupts", node.path, "interrupts",
+                     "missing: Linux needs the event-channel interrupt and gives up on Xen"
+                     f" without it; expected PPI ID {self.layout.irqs.event_channel}")
+            return
+        try:
+            found = interrupts(self.tree, node)
+        except Undecodable:
+            return  # reported by all_interrupts
+        expected = self.layout.irqs.event_channel
+        if not found or found[0].kind != "PPI":
+            self.add("error", "interrupts", node.path, "interrupts",
+                     f"{found[0] if found else 'empty'}: the event channel must be a PPI (Linux"
+                     f" requests it per CPU); Xen {self.layout.version} raises ID {expected}")
+        elif found[0].intid != expected:
+            self.add("error", "interrupts", node.path, "interrupts",
+                     f"{found[0]}: Xen {self.layout.version} raises event channels on PPI ID"
+                     f" {expected} (GUEST_EVTCHN_PPI), so the guest would wait on the wrong one")
+
+    def xen_version(self) -> None:
+        version = self.amap.xen
+        for node, prop, value in version.conflicts:
+            self.add("warning", "xen-version", node, prop,
+                     f"{value!r} disagrees with {version.source}: libxl writes the running"
+                     " hypervisor's version in both")
+
+    # -- extended regions ----------------------------------------------------
+
+    def regions(self) -> list[MapEntry]:
+        """The extended regions in reg order."""
+        return sorted(self.amap.of_kind("extended-region"), key=lambda e: e.index)
+
+    def extended_regions(self) -> None:
+        regions = self.regions()
+        if not regions:
+            return
+        path = regions[0].node
+        limit = 1 << self.ipa_bits
+        for previous, region in zip(regions, regions[1:]):
+            if region.base < previous.end:
+                how = "overlaps" if region.end > previous.base else "comes before"
+                self.add("error", "extended-regions", path, "reg",
+                         f"{_name(region)} {how} {_name(previous)}: Linux takes extended regions"
+                         " only in ascending, non-overlapping order, and otherwise none")
+        others = [e for e in self.amap.entries if e.kind != "extended-region"]
+        for region in regions:
+            if region.end > limit:
+                self.add("error", "extended-regions", path, "reg",
+                         f"{_name(region)} ends at {region.end:#x}, beyond the {self.ipa_bits}-bit"
+                         f" IPA space ({self.ipa_source}): mappings there fail")
+            for other in others:
+                if region.overlaps(other):
+                    self.add("error", "extended-regions", path, "reg",
+                             f"{_name(region)} overlaps {other.what} {_span(other)}"
+                             f" ({other.source}): Linux would map foreign pages over it")
+
+    def unpopulated_alloc(self) -> None:
+        regions = self.regions()
+        hypervisor = self.hypervisor.path
+        if self.bits == 32:
+            if regions:
+                self.add("info", "unpopulated-alloc", hypervisor, "reg",
+                         "32-bit guest: Linux has unpopulated-alloc only where ZONE_DEVICE exists"
+                         " (arm64), so these regions go unused")
+            return
+        if not regions:
+            if self.layout.ext_scheme == "none":
+                self.add("info", "unpopulated-alloc", hypervisor, "reg",
+                         f"no extended regions (libxl gives none before Xen 4.16): Linux balloons"
+                         " out guest RAM for foreign and grant mappings")
+            else:
+                self.add("warning", "unpopulated-alloc", hypervisor, "reg",
+                         "no extended regions (libxl found no room, and warns so): Linux balloons"
+                         " out guest RAM for foreign and grant mappings")
+            return
+        section = self.section
+        usable = [r for r in regions if align_up(r.base, section) + section <= r.end]
+        for r in regions:
+            if r not in usable:
+                self.add("info", "unpopulated-alloc", r.node, "reg",
+                         f"{_name(r)} holds no {human_size(section)}-aligned"
+                         f" {human_size(section)} memory section ({self.page_size // 1024}K"
+                         " pages): Linux's unpopulated-alloc cannot use it")
+        if not usable:
+            self.add("warning", "unpopulated-alloc", regions[0].node, "reg",
+                     f"no extended region holds an aligned {human_size(section)} memory section:"
+                     " Linux balloons out guest RAM for foreign and grant mappings")
+
+    def guest_32bit(self) -> None:
+        if self.bits != 32:
+            return
+        for region in self.regions():
+            if region.end > FOUR_GIB:
+                self.add("warning", "guest-32bit", region.node, "reg",
+                         f"{_name(region)} lies above 4 GiB, which a 32-bit guest reaches only"
+                         " with LPAE (Xen gives 32-bit domains no extended regions; libxl does"
+                         " not check)")
+
+    # -- the rest of the tree ------------------------------------------------
+
+    def memory(self) -> None:
+        banks = self.layout.banks
+        others = [e for e in self.amap.entries if e.kind in ("device", "pci-window", "grant-table")]
+        for ram in self.amap.of_kind("ram"):
+            if not any(b.base <= ram.base and ram.end <= b.end for b in banks):
+                where = ", ".join(f"{b.name} {_span(b)}" for b in banks)
+                self.add("error", "memory", ram.node, "reg",
+                         f"RAM {_span(ram)} is outside the Xen {self.layout.version} RAM banks"
+                         f" ({where})")
+            for other in others:
+                if ram.overlaps(other):
+                    self.add("error", "memory", ram.node, "reg",
+                             f"RAM {_span(ram)} overlaps {other.what} {_span(other)}"
+                             f" ({other.source}): the guest would use it as memory")
+
+    def pci_windows(self) -> None:
+        for window in self.amap.of_kind("pci-window"):
+            if "32-bit" in window.what and window.end > FOUR_GIB:
+                self.add("warning", "pci-window", window.node, "ranges",
+                         f"entry {window.index} {_span(window)} is above 4 GiB but its phys.hi"
+                         " says 32-bit memory; expected 64-bit memory (as Xen 4.19 and later)")
+
+    def all_interrupts(self) -> None:
+        for node in self.tree.nodes():
+            if node.get("interrupts") is None:
+                continue
+            try:
+                interrupts(self.tree, node)
+            except Undecodable as e:
+                self.add("error", "interrupts", node.path, "interrupts", str(e))
+
+    def property_order(self) -> None:
+        for node in self.tree.nodes():
+            late = [p for p in node.props if not p.reachable]
+            if not late:
+                continue
+            first_child = node.children[0].name if node.children else "?"
+            for prop in late:
+                if node.path == "/chosen" and prop.name == "rng-seed":
+                    self.add("warning", "property-order", node.path, prop.name,
+                             f"follows the subnode {first_child!r}: libfdt's lookups stop at the"
+                             " first subnode, so Linux's early scan of /chosen never sees the"
+                             " seed (libxl puts it there when acpi=1)")
+                else:
+                    self.add("warning", "property-order", node.path, prop.name,
+                             f"follows the subnode {first_child!r}: libfdt's lookups stop at the"
+                             " first subnode and never find it")
+
+
+def _span(r) -> str:
+    return f"[{r.base:#x}, {r.end:#x})"
+
+
+def _name(region: MapEntry) -> str:
+    return f"{region.what} {_span(region)}"

@@ -1,0 +1,211 @@
+"""`xendt diff`: what differs between two device trees, by meaning.
+
+Nodes are matched by path and properties by name, so the byte layout does
+not count: FDT_NOP tokens, the stale tail below totalsize, the order of the
+strings block and of properties within a node. What counts: nodes added or
+removed (with their properties), properties added, removed or changed, and
+the order of a node's children (libxl's order changed between versions,
+e.g. xen_iommu in 4.18). Values print decoded (see decode.describe): `reg`
+as named address ranges, interrupts by kind, number and trigger, string
+lists as strings, phandles as the paths they point to; a property whose
+bytes differ only in phandle numbers that resolve to the same nodes is the
+same. /chosen/rng-seed is random in every libxl build, so its value is not
+compared unless asked.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from xendt.decode import (PHANDLE_LISTS, PHANDLE_PROPERTIES, AddressMap, DeviceTree, Node,
+                          Property, Value, address_map, describe)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference.
+
+    kind:
+      "node-added", "node-removed", "property-added", "property-removed",
+      "property-changed" or "children-reordered".
+    node:
+      the node's path.
+    prop:
+      the property's name ("" for node changes).
+    old, new:
+      the decoded values (None where absent). For an added or removed node
+      its properties are in `props`; for children-reordered, old and new
+      hold the child names in order.
+    props:
+      (name, Value) of an added or removed node.
+    """
+
+    kind: str
+    node: str
+    prop: str = ""
+    old: Value | None = None
+    new: Value | None = None
+    props: tuple[tuple[str, Value], ...] = ()
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The differences between trees `a` and `b` (their file names, or what
+    built them), in tree order."""
+
+    a: str
+    b: str
+    changes: tuple[Change, ...]
+
+    @property
+    def same(self) -> bool:
+        return not self.changes
+
+    def text(self) -> str:
+        lines = [f"--- {self.a}", f"+++ {self.b}"]
+        current = None
+        for c in self.changes:
+            if c.kind in ("node-added", "node-removed"):
+                sign = "+" if c.kind == "node-added" else "-"
+                lines.append(f"{sign} {c.node}")
+                lines += [f"    {sign} {name}: {value.text}" for name, value in c.props]
+                current = None
+                continue
+            if c.node != current:
+                lines.append(c.node)
+                current = c.node
+            if c.kind == "children-reordered":
+                lines.append(f"  ~ order of subnodes: {c.old.text} -> {c.new.text}")
+            elif c.kind == "property-added":
+                lines.append(f"  + {c.prop}: {c.new.text}")
+            elif c.kind == "property-removed":
+                lines.append(f"  - {c.prop}: {c.old.text}")
+            elif len(c.old.items) <= 1 and len(c.new.items) <= 1:
+                lines.append(f"  ~ {c.prop}: {c.old.text} -> {c.new.text}")
+            else:
+                lines.append(f"  ~ {c.prop}:")
+                lines += _item_lines(c.old.items, c.new.items)
+        if self.same:
+            lines.append("(no differences)")
+        return "\n".join(lines) + "\n"
+
+    def json(self) -> str:
+        def data(value: Value | None):
+            return None if value is None else value.data
+
+        def text(value: Value | None):
+            return None if value is None else value.text
+
+        changes = []
+        for c in self.changes:
+            entry = {"change": c.kind, "node": c.node, "property": c.prop or None,
+                     "old": data(c.old), "new": data(c.new),
+                     "old_text": text(c.old), "new_text": text(c.new)}
+            if c.props:
+                entry["properties"] = [{"name": n, "value": v.data, "text": v.text}
+                                       for n, v in c.props]
+            changes.append(entry)
+        from xendt.show import json_document
+
+        return json_document({"a": self.a, "b": self.b, "same": self.same, "changes": changes})
+
+
+def _item_lines(old: tuple[str, ...], new: tuple[str, ...]) -> list[str]:
+    out = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            out += [f"      {item}" for item in old[i1:i2]]
+        else:
+            out += [f"    - {item}" for item in old[i1:i2]]
+            out += [f"    + {item}" for item in new[j1:j2]]
+    return out
+
+
+def diff(a: DeviceTree, b: DeviceTree, *, include_rng_seed: bool = False) -> Diff:
+    """The differences from tree `a` to tree `b`, each decoded with the
+    address map of its own Xen version."""
+    return _Differ(a, b, include_rng_seed).run()
+
+
+class _Differ:
+    def __init__(self, a: DeviceTree, b: DeviceTree, include_rng_seed: bool) -> None:
+        self.a, self.b = a, b
+        self.map_a: AddressMap = address_map(a)
+        self.map_b: AddressMap = address_map(b)
+        self.include_rng_seed = include_rng_seed
+        self.changes: list[Change] = []
+
+    def run(self) -> Diff:
+        self.node(self.a.root, self.b.root)
+        return Diff(self.a.file, self.b.file, tuple(self.changes))
+
+    def node(self, old: Node, new: Node) -> None:
+        self.properties(old, new)
+        old_children, new_children = _keyed(old.children), _keyed(new.children)
+        for key, child in old_children.items():
+            if key in new_children:
+                self.node(child, new_children[key])
+            else:
+                self.subtree("node-removed", self.a, self.map_a, child)
+        for key, child in new_children.items():
+            if key not in old_children:
+                self.subtree("node-added", self.b, self.map_b, child)
+        common_old = [k for k in old_children if k in new_children]
+        common_new = [k for k in new_children if k in old_children]
+        if common_old != common_new:
+            self.changes.append(Change("children-reordered", new.path,
+                                       old=_names(common_old), new=_names(common_new)))
+
+    def properties(self, old: Node, new: Node) -> None:
+        old_props, new_props = _keyed(old.props), _keyed(new.props)
+        for key, prop in old_props.items():
+            other = new_props.get(key)
+            if other is None:
+                self.changes.append(Change("property-removed", new.path, prop.name,
+                                           old=describe(self.a, self.map_a, old, prop)))
+            elif prop.value != other.value and not self.ignored(new, prop):
+                before = describe(self.a, self.map_a, old, prop)
+                after = describe(self.b, self.map_b, new, other)
+                if before.data != after.data or not _resolves(prop.name):
+                    self.changes.append(Change("property-changed", new.path, prop.name,
+                                               old=before, new=after))
+        for key, prop in new_props.items():
+            if key not in old_props:
+                self.changes.append(Change("property-added", new.path, prop.name,
+                                           new=describe(self.b, self.map_b, new, prop)))
+
+    def ignored(self, node: Node, prop: Property) -> bool:
+        return prop.name == "rng-seed" and node.path == "/chosen" and not self.include_rng_seed
+
+    def subtree(self, kind: str, tree: DeviceTree, amap: AddressMap, node: Node) -> None:
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            props = tuple((p.name, describe(tree, amap, current, p)) for p in current.props)
+            self.changes.append(Change(kind, current.path, props=props))
+            stack.extend(reversed(current.children))
+
+
+def _keyed(items) -> dict:
+    """`items` (nodes or properties) keyed by name, a repeated name keyed
+    (name, n) for its n-th repeat so that nothing is lost."""
+    out: dict = {}
+    for item in items:
+        key, n = item.name, 1
+        while key in out:
+            key, n = (item.name, n), n + 1
+        out[key] = item
+    return out
+
+
+def _names(keys: list) -> Value:
+    names = tuple(k if isinstance(k, str) else f"{k[0]}#{k[1]}" for k in keys)
+    return Value(", ".join(names), names, list(names))
+
+
+def _resolves(name: str) -> bool:
+    """Whether `name`'s decoded value replaces phandle numbers by paths, so
+    that equal decoded values mean the same property."""
+    return name in PHANDLE_PROPERTIES or name in PHANDLE_LISTS

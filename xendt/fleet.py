@@ -1,0 +1,247 @@
+"""One device tree for a fleet of hosts: the extended regions valid on all.
+
+An image built once and booted on several board variants (different CPUs,
+so different IPA sizes; different address maps) may only use the extended
+regions every host would give it. `intersect()` keeps the address space the
+hosts' region sets share, drops what falls below the minimum size, and
+records which host cut or dropped what.
+
+`build()` does this for a libxl guest (`xendt build` with several
+--pa-bits/--ipa-bits), `host_regions()` for Xen's own dom0 and dom0less
+regions (`xendt host-regions` with several hosts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from xendt.errors import ConfigError
+from xendt.model import GuestConfig, Host, Range
+
+if TYPE_CHECKING:
+    from xendt.hostregions import DomainOptions, HostRegions
+
+
+@dataclass(frozen=True)
+class Narrowed:
+    """A fleet region smaller than some host's own region.
+
+    region:
+      the fleet region.
+    widest:
+      from the lowest start to the highest end the hosts' own regions
+      around it reach.
+    start_by, end_by:
+      the hosts whose own region starts (ends) where the fleet region does,
+      when another host's goes further.
+    """
+
+    region: Range
+    widest: Range
+    start_by: tuple[str, ...]
+    end_by: tuple[str, ...]
+
+    def __str__(self) -> str:
+        parts = []
+        if self.start_by:
+            parts.append(f"start set by {', '.join(self.start_by)} (others from"
+                         f" {self.widest.base:#x})")
+        if self.end_by:
+            parts.append(f"end set by {', '.join(self.end_by)} (others to {self.widest.end:#x})")
+        return f"{self.region}: {'; '.join(parts)}"
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A host's region with no fleet region in it.
+
+    own:
+      the region.
+    hosts:
+      the hosts that have it.
+    not_free_on:
+      the hosts without a large enough free range there.
+    """
+
+    own: Range
+    hosts: tuple[str, ...]
+    not_free_on: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (f"{self.own} of {', '.join(self.hosts)} dropped: not free on"
+                f" {', '.join(self.not_free_on)}")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The regions valid on every host.
+
+    hosts:
+      the host names, in the order given.
+    regions:
+      the common regions, ascending.
+    constraints:
+      Narrowed and Dropped entries saying which host cut or dropped what;
+      empty when all hosts agree.
+    """
+
+    hosts: tuple[str, ...]
+    regions: tuple[Range, ...]
+    constraints: tuple[Narrowed | Dropped, ...]
+
+
+def intersect(per_host: dict[str, tuple[Range, ...]], min_size: int, max_count: int) -> Fleet:
+    """The address space every host's regions cover, as regions of at least
+    `min_size` bytes (at most `max_count` of them, lowest first), and the
+    constraints that explain the difference from each host's own."""
+    hosts = tuple(per_host)
+    common = list(per_host[hosts[0]])
+    for name in hosts[1:]:
+        common = _intersection(common, per_host[name])
+    kept = tuple(r for r in common if r.size >= min_size)[:max_count]
+    constraints: list[Narrowed | Dropped] = []
+    for region in kept:
+        owners = {h: next(r for r in per_host[h] if r.base <= region.base and region.end <= r.end)
+                  for h in hosts}
+        low = min(r.base for r in owners.values())
+        high = max(r.end for r in owners.values())
+        start_by = tuple(h for h, r in owners.items() if r.base == region.base) \
+            if low < region.base else ()
+        end_by = tuple(h for h, r in owners.items() if r.end == region.end) \
+            if high > region.end else ()
+        if start_by or end_by:
+            constraints.append(Narrowed(region, Range(low, high - low), start_by, end_by))
+    dropped: dict[Range, list[str]] = {}
+    for name in hosts:
+        for own in per_host[name]:
+            if not any(own.overlaps(r) for r in kept):
+                dropped.setdefault(own, []).append(name)
+    for own, having in dropped.items():
+        lacking = tuple(h for h in hosts
+                        if not any(_overlap(own, r) >= min_size for r in per_host[h]))
+        constraints.append(Dropped(own, tuple(having), lacking or tuple(h for h in hosts
+                                                                         if h not in having)))
+    return Fleet(hosts, kept, tuple(constraints))
+
+
+def _intersection(a: list[Range], b: tuple[Range, ...]) -> list[Range]:
+    out = []
+    for x in a:
+        for y in b:
+            start, end = max(x.base, y.base), min(x.end, y.end)
+            if start < end:
+                out.append(Range(start, end - start))
+    return sorted(out, key=lambda r: r.base)
+
+
+def _overlap(a: Range, b: Range) -> int:
+    return max(0, min(a.end, b.end) - max(a.base, b.base))
+
+
+# ---------------------------------------------------------------------------
+# xendt build
+
+
+@dataclass(frozen=True)
+class FleetBuild:
+    """A guest DT for several hosts.
+
+    host:
+      the Host the blob was built for: the one with the smallest IPA, whose
+      extended regions are the common ones (libxl's regions only shrink with
+      the IPA size).
+    fleet:
+      the common regions and their constraints.
+    """
+
+    host: Host
+    fleet: Fleet
+
+
+def build_host(guest: GuestConfig, template: Host, pa_bits: tuple[int, ...] = (),
+               ipa_bits: tuple[int, ...] = ()) -> FleetBuild:
+    """The Host to build `guest` for so that its DT suits every host: one
+    host per --pa-bits (or --ipa-bits) value, otherwise like `template`.
+    Each value is checked as for a single host."""
+    from dataclasses import replace
+
+    from xendt import layouts, memory, regions
+
+    if pa_bits and ipa_bits:
+        raise ConfigError("--pa-bits and --ipa-bits are mutually exclusive: give one")
+    layout = layouts.load(template.xen)
+    kind, values = ("pa-bits", pa_bits) if pa_bits else ("ipa-bits", ipa_bits)
+    ram = memory.split_ram(layout, guest.memory_mib)
+    per_host: dict[str, tuple[Range, ...]] = {}
+    ipa: dict[str, int] = {}
+    hosts: dict[str, Host] = {}
+    for value in values:
+        name = f"{kind} {value}"
+        host = replace(template, pa_bits=value if pa_bits else None,
+                       ipa_bits=value if ipa_bits else None)
+        ipa[name] = regions.ipa_bits(layout, host.pa_bits, host.ipa_bits)
+        per_host[name] = regions.extended_regions(layout, ram, ipa[name], guest.iomem)
+        hosts[name] = host
+    fleet = intersect(per_host, layout.ext_min_size, max(layout.ext_max, 1))
+    narrowest = min(ipa, key=ipa.get)
+    if per_host[narrowest] != fleet.regions:
+        raise RuntimeError(f"bug: the common extended regions {fleet.regions} are not those of"
+                           f" the smallest IPA ({per_host[narrowest]})")
+    return FleetBuild(hosts[narrowest], fleet)
+
+
+# ---------------------------------------------------------------------------
+# xendt host-regions
+
+
+@dataclass(frozen=True)
+class HostFleet:
+    """Xen's extended regions for one domain on several hosts.
+
+    each:
+      the HostRegions of every host, in the order given.
+    fleet:
+      the common regions, or None for a single host.
+    """
+
+    each: tuple[HostRegions, ...]
+    fleet: Fleet | None
+
+
+def host_regions(hosts: list[tuple[str, bytes, int | None, int | None]], xen: str,
+                 options: DomainOptions) -> HostFleet:
+    """Xen `xen`'s extended regions for `options.domain` on each host, given
+    as (file name, DTB bytes, pa_bits, ipa_bits), and, for several hosts,
+    the regions all of them give. Host names are the file names, with the
+    PA/IPA size when that is what tells hosts apart."""
+    from xendt import hostdt, hostregions, layouts, regions
+
+    layout = layouts.load(xen)
+    trees: dict[bytes, hostdt.HostTree] = {}
+    each = []
+    names = [name for name, *_ in hosts]
+    for name, data, pa, ipa_given in hosts:
+        key = data
+        if key not in trees:
+            trees[key] = hostdt.read(data, name)
+        tree = trees[key]
+        ipa = regions.ipa_bits(layout, pa, ipa_given)
+        result = hostregions.compute(tree, layout, ipa, options)
+        label = name
+        if names.count(name) > 1:
+            label = f"{name} ({'ipa' if ipa_given else 'pa'}-bits {ipa_given or pa or ipa})"
+        each.append(_relabel(result, label))
+    if len(each) == 1:
+        return HostFleet(tuple(each), None)
+    per_host = {r.host: r.regions for r in each}
+    if len(per_host) != len(each):
+        raise ConfigError("the same host is given twice: give each host once")
+    rules = layout.host
+    return HostFleet(tuple(each), intersect(per_host, rules.min_size, rules.max))
+
+
+def _relabel(result: HostRegions, host: str) -> HostRegions:
+    from dataclasses import replace
+
+    return replace(result, host=host)

@@ -1,0 +1,183 @@
+"""Printing Xen's extended regions (xendt.hostregions) for people and tools:
+a table, JSON, or the /hypervisor node itself as DTS or DTB, the way
+make_hypervisor_node writes it."""
+
+from __future__ import annotations
+
+import json
+
+from xendt.errors import ConfigError
+from xendt.fleet import Dropped, Fleet, HostFleet, Narrowed
+from xendt.hostregions import HostRegions
+from xendt.model import GiB, MiB, Range
+
+#: The trigger type of the event-channel interrupt (DT_IRQ_TYPE_LEVEL_LOW)
+#: and the CPU mask Xen writes with it ("TODO: Handle properly the cpumask").
+_LEVEL_LOW, _CPU_MASK = 8, 0xF
+
+
+def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:
+    """The output bytes for format `fmt` ("table", "json", "dts", "dtb") and
+    the lines that belong on stderr (Xen's warnings, and the fleet's
+    constraints where the format has no room for them)."""
+    notes = [f"{r.host}: {w}" if result.fleet else w for r in result.each for w in r.warnings]
+    if fmt == "table":
+        return table(result).encode(), notes
+    if fmt == "json":
+        return (json.dumps(to_json(result), indent=2) + "\n").encode(), notes
+    if result.fleet is not None:
+        notes += [f"fleet: {c}" for c in result.fleet.constraints]
+    notes += _truncated(result)
+    blob = hypervisor_blob(result)
+    if fmt == "dtb":
+        return blob, notes
+    from xendt.dts import to_dts
+
+    return to_dts(blob).encode(), notes
+
+
+def table(result: HostFleet) -> str:
+    out = []
+    for r in result.each:
+        out.append(_heading(r))
+        out.append(_rows(r.regions, r.domain.grant_table, r.domain.hardware))
+    if result.fleet is not None:
+        out.append(f"Common to {len(result.fleet.hosts)} hosts:")
+        out.append(_rows(result.fleet.regions, None, False, with_grant=False))
+        for c in result.fleet.constraints:
+            out.append(f"  {c}")
+    return "\n".join(out) + "\n"
+
+
+def _heading(r: HostRegions) -> str:
+    d = r.domain
+    how = r.finder or "none"
+    facts = [f"IPA {r.ipa_bits} bits"]
+    if d.host_layout:
+        facts.append(f"IOMMU {'on' if d.iommu else 'off'}")
+    facts.append(how)
+    return f"Xen {r.xen}, {d.name} on {r.host}: " + ", ".join(facts)
+
+
+def _rows(regions: tuple[Range, ...], grant_table: Range | None, hardware: bool,
+          with_grant: bool = True) -> str:
+    lines = [f"  {'reg':<4} {'base':<18}  {'size':<18}  end"]
+    if with_grant:
+        if grant_table is None and hardware:
+            lines.append("  0    grant table at Xen's load address (give --gnttab or --dom0-dtb)")
+        elif grant_table is not None:
+            lines.append(_row(0, grant_table, "grant table"))
+    for i, r in enumerate(regions, 1):
+        lines.append(_row(i, r, human(r.size)))
+    if not regions:
+        lines.append("  (no extended regions)")
+    return "\n".join(lines)
+
+
+def _row(i: int, r: Range, note: str) -> str:
+    return f"  {i:<4} {r.base:#018x}  {r.size:#018x}  {r.end:#018x}  {note}"
+
+
+def human(size: int) -> str:
+    """A byte count in the largest binary unit it reaches: exact when the
+    unit divides it, else to one decimal with a "~"."""
+    for unit, name in ((1 << 40, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (1 << 10, "KiB")):
+        if size >= unit:
+            if size % unit == 0:
+                return f"{size // unit} {name}"
+            return f"~{size / unit:.1f} {name}"
+    return f"{size} bytes"
+
+
+def to_json(result: HostFleet) -> dict:
+    each = [_host_json(r) for r in result.each]
+    if result.fleet is None:
+        return each[0]
+    return {"hosts": each, **_fleet_json(result.fleet)}
+
+
+def _range(r: Range | None) -> dict | None:
+    return None if r is None else {"base": r.base, "size": r.size}
+
+
+def _host_json(r: HostRegions) -> dict:
+    d = r.domain
+    return {
+        "xen": r.xen, "host": r.host, "domain": d.name, "finder": r.finder or None,
+        "ipa_bits": r.ipa_bits, "host_layout": d.host_layout, "iommu": d.iommu, "bits": d.bits,
+        "ram": [_range(b) for b in d.ram], "grant_table": _range(d.grant_table),
+        "extended_regions": [_range(x) for x in r.regions], "warnings": list(r.warnings),
+    }
+
+
+def _fleet_json(fleet: Fleet) -> dict:
+    return {
+        "extended_regions": [_range(r) for r in fleet.regions],
+        "constraints": [constraint_json(c) for c in fleet.constraints],
+    }
+
+
+def constraint_json(c: Narrowed | Dropped) -> dict:
+    if isinstance(c, Dropped):
+        return {"dropped": _range(c.own), "hosts": list(c.hosts),
+                "not_free_on": list(c.not_free_on)}
+    return {"region": _range(c.region), "widest": _range(c.widest),
+            "start_by": list(c.start_by), "end_by": list(c.end_by)}
+
+
+def hypervisor_blob(result: HostFleet) -> bytes:
+    """A DTB holding the root's cell counts and the /hypervisor node Xen
+    writes for the domain: compatible, reg (grant table, then the regions),
+    interrupts, interrupt-parent. For a fleet, the common regions; the hosts
+    must agree on everything else."""
+    from xendt import blob, tree
+
+    first = result.each[0]
+    if not first.domain.hypervisor_node:
+        raise ConfigError(f"{first.domain.name}: Xen gives it no /hypervisor node"
+                          f" ({'; '.join(first.warnings)})")
+    for r in result.each[1:]:
+        for what, a, b in (("root cells", r.cells, first.cells),
+                           ("grant table", r.domain.grant_table, first.domain.grant_table),
+                           ("event-channel PPI", r.interrupt, first.interrupt),
+                           ("GIC phandle", r.gic_phandle, first.gic_phandle)):
+            if a != b:
+                raise ConfigError(f"{r.host} and {first.host} differ in {what} ({a} and {b}):"
+                                  f" no single /hypervisor node serves both")
+    grant = first.domain.grant_table
+    if grant is None:
+        raise ConfigError(f"the /hypervisor reg starts with {first.domain.name}'s grant table, at"
+                          f" Xen's load address: give it with --gnttab BASE:SIZE or --dom0-dtb")
+    regions = result.fleet.regions if result.fleet is not None else first.regions
+    major, minor = first.xen.split(".")
+    address_cells, size_cells = first.cells
+    node = tree.Node("hypervisor")
+    node.prop("compatible", tree.strings(f"xen,xen-{major}.{minor}", "xen,xen"))
+    node.prop("reg", b"".join(_cells(v, n) for r in (grant, *regions)
+                              for v, n in ((r.base, address_cells), (r.size, size_cells))))
+    node.prop("interrupts", tree.cells(1, first.interrupt - 16, _CPU_MASK << 8 | _LEVEL_LOW))
+    node.prop("interrupt-parent", tree.cells(first.gic_phandle))
+    root = tree.Node("")
+    root.prop("#address-cells", tree.cells(address_cells))
+    root.prop("#size-cells", tree.cells(size_cells))
+    root.child(node)
+    return bytes(blob.write(root, 1 << 20))
+
+
+def _truncated(result: HostFleet) -> list[str]:
+    """Values the host's cell counts cannot hold (Xen writes them cut)."""
+    first = result.each[0]
+    regions = result.fleet.regions if result.fleet is not None else first.regions
+    out = []
+    for r in regions:
+        for what, value, count in (("base", r.base, first.cells[0]), ("size", r.size, first.cells[1])):
+            if value >> (32 * count):
+                out.append(f"region {r}: its {what} {value:#x} does not fit {count} cell(s);"
+                           f" Xen {first.xen} writes it truncated")
+    return out
+
+
+def _cells(value: int, count: int) -> bytes:
+    """`value` in `count` cells, as dt_set_cell writes it: what does not fit
+    falls off the top (Xen does not check)."""
+    return (value & ((1 << (32 * count)) - 1)).to_bytes(4 * count, "big")

@@ -1,0 +1,132 @@
+"""What `xendt show` prints: the tree as dtc prints it, then the guest
+address map, as text for people or as JSON.
+
+The map lists the top-level ranges in address order (a range inside
+another, such as the initrd in RAM or a passthrough device in an extended
+region, is indented under it), the gaps between them with the layout
+regions that lie unused in each, and the notes on what could not be decoded.
+Addresses print as /proc/iomem does: first and last byte.
+"""
+
+from __future__ import annotations
+
+import json
+
+from xendt.decode import AddressMap, DeviceTree, MapEntry, describe, human_size
+
+
+def text(amap: AddressMap, dts: str) -> str:
+    """The DTS text followed by the address map."""
+    return dts + "\n" + map_text(amap)
+
+
+def map_text(amap: AddressMap) -> str:
+    lines = [f"Guest address map of {amap.file}", _version_line(amap)]
+    rows: list[tuple[str, ...]] = []
+    gaps = {g.base: g for g in amap.gaps}
+    for entry, inner in amap.top_level:
+        for base, gap in list(gaps.items()):
+            if base < entry.base:
+                rows.append(_gap_row(amap, gap))
+                del gaps[base]
+        rows.append(_row(entry, ""))
+        rows += [_row(e, "  ") for e in inner]
+    if rows:
+        width = max(8, *(len(r[1]) for r in rows))
+        header = ("first", "last", "size", "what", "from", "layout")
+        table = [header] + [(_hex(r[0], width), _hex(r[1], width), *r[2:]) for r in rows]
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        lines.append("")
+        for r in table:
+            cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2]),
+                     r[3].ljust(widths[3]), r[4].ljust(widths[4]), r[5]]
+            lines.append("  " + "  ".join(cells).rstrip())
+    else:
+        lines.append("")
+        lines.append("  (no addressed nodes)")
+    if amap.notes:
+        lines.append("")
+        lines += [f"note: {n}" for n in amap.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _version_line(amap: AddressMap) -> str:
+    xen = amap.xen
+    if xen.version is None:
+        line = f"Xen version unknown ({xen.source}; give --xen)"
+    elif amap.layout is not None and not amap.layout_note:
+        line = f"Xen {xen.version} ({xen.source}); names from the Xen {amap.layout.version} layout"
+    else:
+        line = f"Xen {xen.version} ({xen.source}); {amap.layout_note}"
+    for node, prop, value in xen.conflicts:
+        line += f"; but {node} {prop} says {value!r}"
+    return line
+
+
+def _row(e: MapEntry, indent: str) -> tuple[str, ...]:
+    last = e.end - 1 if e.size else e.base
+    return (f"{e.base:x}", f"{last:x}", human_size(e.size), indent + e.what, e.source, e.layout)
+
+
+def _gap_row(amap: AddressMap, gap) -> tuple[str, ...]:
+    unused = amap.layout_regions_in(gap)
+    note = f"({', '.join(unused)}: not in this tree)" if unused else ""
+    return (f"{gap.base:x}", f"{gap.end - 1:x}", human_size(gap.size), "(gap)", "", note)
+
+
+def _hex(digits: str, width: int) -> str:
+    return "0x" + digits.rjust(width, "0")
+
+
+def json_text(tree: DeviceTree, amap: AddressMap) -> str:
+    """The tree with decoded values, and the address map, as JSON."""
+    containers = {}
+    for entry, inner in amap.top_level:
+        for e in inner:
+            containers[(e.node, e.prop, e.index)] = entry.source
+    data = {
+        "file": amap.file,
+        "xen": {"version": amap.xen.version, "source": amap.xen.source,
+                "conflicts": [{"node": n, "property": p, "value": v}
+                              for n, p, v in amap.xen.conflicts]},
+        "layout": amap.layout.version if amap.layout else None,
+        "layout_note": amap.layout_note or None,
+        "map": [{"base": e.base, "size": e.size, "what": e.what, "kind": e.kind,
+                 "node": e.node, "property": e.prop, "index": e.index,
+                 "layout": e.layout or None,
+                 "inside": containers.get((e.node, e.prop, e.index))} for e in amap.entries],
+        "gaps": [{"base": g.base, "size": g.size, "unused_layout_regions": list(amap.layout_regions_in(g))}
+                 for g in amap.gaps],
+        "notes": [{"node": n.node, "property": n.prop or None, "message": n.message}
+                  for n in amap.notes],
+        "reservations": [{"base": r.base, "size": r.size} for r in tree.reservations],
+        "tree": _node_data(tree, amap, tree.root),
+    }
+    return json_document(data)
+
+
+def json_document(data: dict) -> str:
+    """`data` as JSON with each top-level key on its own line, and each
+    element of a top-level list: readable, and written by json's C encoder
+    (an indented dump of a large tree takes seconds)."""
+    def dump(value) -> str:
+        return json.dumps(value, ensure_ascii=True)
+
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {dump(item)}" for item in value)
+            lines.append(f"  {dump(key)}: [\n{items}\n  ]")
+        else:
+            lines.append(f"  {dump(key)}: {dump(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def _node_data(tree: DeviceTree, amap: AddressMap, node) -> dict:
+    props = []
+    for p in node.props:
+        value = describe(tree, amap, node, p)
+        props.append({"name": p.name, "value": value.data, "text": value.text,
+                      "reachable": p.reachable})
+    return {"name": node.name, "path": node.path, "properties": props,
+            "children": [_node_data(tree, amap, child) for child in node.children]}

@@ -248,7 +248,7 @@ def test_interrupts_must_fit_the_parents_interrupt_cells():
     source = GUEST.replace("\tchosen { };", "\tdev { interrupts = <0 1>; };")
     assert findings(source) == [
         "error: /dev:interrupts: expected specifiers of 3 cells (#interrupt-cells of"
-        " /interrupt-controller@3001000), got 8 bytes [interrupts]"]
+        " /interrupt-controller@3001000), got <0x0 0x1> (8 bytes) [interrupts]"]
 
 
 # --- property order: libxl's rng-seed with ACPI --------------------------------
@@ -354,7 +354,7 @@ def test_what_does_not_decode_is_an_error():
     source = GUEST.replace("\tchosen { };", "\tdev@0 { reg = <0 0x1000>; };")
     assert findings(source) == [
         "error: /dev@0:reg: expected (address, size) pairs of 2+2 cells (the #address-cells and"
-        " #size-cells of its bus), got 8 bytes [decode]"]
+        " #size-cells of its bus), got <0x0 0x1000> (8 bytes) [decode]"]
 
 
 # --- the command ------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_a_reg_that_does_not_fit_its_cells_is_a_note_not_a_failure():
     amap = amap_of(GUEST_ROOT % "bad@0 { reg = <0 0x1000 0>; };")
     assert [str(n) for n in amap.notes] == [
         "/bad@0:reg: expected (address, size) pairs of 2+2 cells (the #address-cells and"
-        " #size-cells of its bus), got 12 bytes"]
+        " #size-cells of its bus), got <0x0 0x1000 0x0> (12 bytes)"]
 
 
 def test_a_ranges_that_misses_the_address_is_a_note():

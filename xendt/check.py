@@ -198,8 +198,7 @@ class _Checker:
         self.page_size = page_size
         self.findings: list[Finding] = []
         self.hypervisor: Node | None = None
-        self.bits = 32 if any(c in CPU_32BIT for n in tree.nodes()
-                              if n.get("device_type") == b"cpu\0" for c in n.compatible()) else 64
+        self.bits = _guest_bits(tree)
 
     def add(self, level: str, rule: str, node: str, prop: str, message: str) -> None:
         self.findings.append(Finding(level, rule, node, prop, message))
@@ -245,7 +244,7 @@ class _Checker:
 
     def hypervisor_compatible(self) -> None:
         node = self.hypervisor
-        compatible = node.compatible()
+        compatible = node.compatible
         expected = f"expected \"xen,xen-{self.layout.version}\", \"xen,xen\""
         if "xen,xen" not in compatible:
             self.add("error", "hypervisor-compatible", node.path, "compatible",
@@ -419,6 +418,14 @@ class _Checker:
                     self.add("warning", "property-order", node.path, prop.name,
                              f"follows the subnode {first_child!r}: libfdt's lookups stop at the"
                              " first subnode and never find it")
+
+
+def _guest_bits(tree: DeviceTree) -> int:
+    """32 if a cpu node says a 32-bit core (as libxl does for a zImage), else 64."""
+    for node in tree.nodes():
+        if node.get("device_type") == b"cpu\0" and any(c in CPU_32BIT for c in node.compatible):
+            return 32
+    return 64
 
 
 def _span(r) -> str:

@@ -371,8 +371,10 @@ def diff(ctx, files, xen, pa_bits, ipa_bits, include_rng_seed, fmt, **options) -
 
     Give two DTB files; or one DTB file and build options ("is my guest's DT
     what this Xen gives it?"); or no file and two --xen (or --pa-bits,
-    --ipa-bits) values to build the same guest both ways. Exit status as
-    diff(1): 0 same, 1 different, 2 trouble.
+    --ipa-bits) values to build the same guest both ways. Unless --rng-seed
+    says otherwise, two builds share one seed and a build compared with a
+    file takes the file's. Exit status as diff(1): 0 same, 1 different, 2
+    trouble.
     """
     from xendt import decode
     from xendt.diff import diff as compare

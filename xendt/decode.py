@@ -103,18 +103,14 @@ class Node:
                 return p.value
         return None
 
-    def prop(self, name: str) -> Property | None:
-        for p in self.props:
-            if p.name == name:
-                return p
-        return None
-
     @property
     def base_name(self) -> str:
         """The name without its unit address."""
         return self.name.partition("@")[0]
 
+    @property
     def compatible(self) -> tuple[str, ...]:
+        """The compatible strings (none if the value is not a string list)."""
         return strings(self.get("compatible") or b"") or ()
 
 
@@ -128,14 +124,11 @@ class DeviceTree:
       the root Node.
     reservations:
       the /memreserve/ entries, as Ranges.
-    size:
-      the header's totalsize.
     """
 
     file: str
     root: Node
     reservations: tuple[Range, ...] = ()
-    size: int = 0
     _paths: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _parents: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _phandles: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -230,8 +223,7 @@ def parse_with_dts(blob: bytes, name: str = "<blob>", *,
 
     reservations, raw = dts.read(blob, name)
     tree = DeviceTree(file=name, root=_freeze(raw, ""),
-                      reservations=tuple(Range(a, s) for a, s in reservations),
-                      size=_U32.unpack_from(blob, 4)[0])
+                      reservations=tuple(Range(a, s) for a, s in reservations))
     return tree, dts.write(reservations, raw) if dts_text else None
 
 
@@ -278,6 +270,17 @@ def join_cells(values: tuple[int, ...]) -> int:
     for v in values:
         out = (out << 32) | v
     return out
+
+
+def quoted(value: bytes, limit: int = 8) -> str:
+    """`value` for a message: its cells (or bytes) and length, the first
+    `limit` cells only: "<0x0 0x1000 0x0> (12 bytes)"."""
+    numbers = cells(value)
+    if numbers is not None:
+        shown = " ".join(f"{n:#x}" for n in numbers[:limit]) + (" ..." if len(numbers) > limit else "")
+        return f"<{shown}> ({len(value)} bytes)"
+    shown = value[:4 * limit].hex(" ") + (" ..." if len(value) > 4 * limit else "")
+    return f"[{shown}] ({len(value)} bytes)"
 
 
 def human_size(size: int) -> str:
@@ -346,7 +349,7 @@ def _cell_count(node: Node, name: str) -> int | None:
     if value is None:
         return None
     if len(value) != 4:
-        raise _fail(f"{node.path}:{name} should be one cell, got {len(value)} bytes {value.hex()!r}")
+        raise _fail(f"{node.path}:{name} should be one cell, got {quoted(value)}")
     count = _U32.unpack(value)[0]
     if count > MAX_CELLS:
         raise _fail(f"{node.path}:{name} is {count}, expected 0 to {MAX_CELLS}")
@@ -366,7 +369,7 @@ def reg(tree: DeviceTree, node: Node, prop: str = "reg") -> tuple[tuple[int, int
     width = 4 * (na + ns)
     if len(value) % width or not value:
         raise _fail(f"expected (address, size) pairs of {na}+{ns} cells (the #address-cells and"
-                    f" #size-cells of its bus), got {len(value)} bytes")
+                    f" #size-cells of its bus), got {quoted(value)}")
     c = cells(value)
     return tuple((join_cells(c[i:i + na]), join_cells(c[i + na:i + na + ns]))
                  for i in range(0, len(c), na + ns))
@@ -413,7 +416,7 @@ def _ranges(tree: DeviceTree, bus: Node) -> tuple[Window, ...] | None:
     c = cells(value)
     if c is None or len(c) % width or child_ns == 0:
         raise _fail(f"expected entries of {child_na}+{parent_na}+{child_ns} cells (child address,"
-                    f" parent address, size), got {len(value)} bytes")
+                    f" parent address, size), got {quoted(value)}")
     pci = _is_pci(bus) and child_na == 3
     out = []
     for i in range(0, len(c), width):
@@ -504,7 +507,7 @@ def interrupt_parent(tree: DeviceTree, node: Node) -> Node:
         if ref is not None:
             if len(ref) != 4:
                 raise _fail(f"{current.path}:interrupt-parent should be one phandle cell,"
-                            f" got {len(ref)} bytes")
+                            f" got {quoted(ref)}")
             target = tree.by_phandle(_U32.unpack(ref)[0])
             if target is None:
                 raise _fail(f"{current.path}:interrupt-parent {_U32.unpack(ref)[0]:#x} is no"
@@ -531,8 +534,8 @@ def interrupts(tree: DeviceTree, node: Node) -> tuple[Interrupt, ...]:
     c = cells(value)
     if not count or c is None or len(c) % count:
         raise _fail(f"expected specifiers of {count} cells (#interrupt-cells of"
-                    f" {controller.path}), got {len(value)} bytes")
-    gic = count == 3 and any("gic" in compat for compat in controller.compatible())
+                    f" {controller.path}), got {quoted(value)}")
+    gic = count == 3 and any("gic" in compat for compat in controller.compatible)
     out = []
     for i in range(0, len(c), count):
         spec = c[i:i + count]
@@ -783,7 +786,7 @@ def _node_entries(tree: DeviceTree, node: Node) -> list[MapEntry]:
     found = cpu_ranges(tree, node)
     if found is None:
         return []
-    compatible = node.compatible()
+    compatible = node.compatible
     out = []
     for i, r in enumerate(found):
         what, kind = _what(tree, node, compatible, i)

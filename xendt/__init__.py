@@ -11,15 +11,37 @@ The public, stable API::
     guest, warnings = xendt.load_xl_config("guest.cfg")   # from an xl.cfg file
 
 Everything a user can get wrong raises xendt.XendtError with a one-line message.
+
+The names below are imported on first use, so that `import xendt.errors`
+(as every CLI command does) stays cheap.
 """
 
-from xendt.builder import GuestDT, build
-from xendt.xlcfg import load_guest as load_xl_config
-from xendt.errors import XendtError
-from xendt.model import (GuestConfig, Host, Iomem, Kernel, MemoryMap, Range, Region, Segment,
-                         VirtioDevice, VirtioDisk, VirtioSlot)
+from __future__ import annotations
 
-__all__ = [
-    "GuestConfig", "GuestDT", "Host", "Iomem", "Kernel", "MemoryMap", "Range", "Region",
-    "Segment", "VirtioDevice", "VirtioDisk", "VirtioSlot", "XendtError", "build", "load_xl_config",
-]
+import importlib
+
+_EXPORTS = {
+    "GuestDT": "xendt.builder", "build": "xendt.builder",
+    "load_xl_config": ("xendt.xlcfg", "load_guest"),
+    "XendtError": "xendt.errors",
+    **{name: "xendt.model" for name in (
+        "GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Range", "Region", "Segment",
+        "VirtioDevice", "VirtioDisk", "VirtioSlot")},
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    try:
+        target = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'xendt' has no attribute {name!r}") from None
+    module, attribute = target if isinstance(target, tuple) else (target, name)
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

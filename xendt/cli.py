@@ -39,6 +39,14 @@ def _versions() -> list[str]:
     return list(layouts.versions())
 
 
+def _check_host_options(xen: str, pa_bits, ipa_bits) -> None:
+    """What click cannot check alone: a known Xen, and PA or IPA bits, not both."""
+    if pa_bits and ipa_bits:
+        raise click.UsageError("--pa-bits and --ipa-bits are mutually exclusive")
+    if xen not in _versions():
+        raise XendtError(f"--xen: unknown Xen version {xen!r}; xendt knows {', '.join(_versions())}")
+
+
 def _hex_or_int(ctx, param, value):
     if value is None:
         return None
@@ -110,10 +118,7 @@ def _guest_and_host(xen, pa_bits, ipa_bits, *, xl_config, host_gic, clock_freque
     from xendt import xlcfg
     from xendt.model import Host, Kernel
 
-    if pa_bits and ipa_bits:
-        raise click.UsageError("--pa-bits and --ipa-bits are mutually exclusive")
-    if xen not in _versions():
-        raise XendtError(f"--xen: unknown Xen version {xen!r}; xendt knows {', '.join(_versions())}")
+    _check_host_options(xen, pa_bits, ipa_bits)
     cfg = xlcfg.with_flags(xlcfg.load(xl_config) if xl_config else None, _flag_keys(keys))
     kernel = _kernel_stand_in(kernel_size, text_offset, guest_arch)
     if kernel is None and "kernel" not in cfg:
@@ -212,10 +217,7 @@ def host_regions(host_dtbs, xen, pa_bits, ipa_bits, iommu, domain, dom0_mem, dom
     """
     from xendt import fleet, hostout, hostregions
 
-    if pa_bits and ipa_bits:
-        raise click.UsageError("--pa-bits and --ipa-bits are mutually exclusive")
-    if xen not in _versions():
-        raise XendtError(f"--xen: unknown Xen version {xen!r}; xendt knows {', '.join(_versions())}")
+    _check_host_options(xen, pa_bits, ipa_bits)
     if dom0_mem and dom0_dtb:
         raise click.UsageError("--dom0-mem and --dom0-dtb both give dom0's banks: give one")
     sizes = [(int(v), None) for v in pa_bits] or [(None, int(v)) for v in ipa_bits] or [(None, None)]

@@ -18,15 +18,17 @@ import sys
 import time
 
 
-def cold(cmd: list[str], runs: int) -> float:
-    """Median wall time of `cmd` over `runs` runs, after one warm-up."""
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def cold(commands: list[list[str]], runs: int) -> list[float]:
+    """Median wall time of each command over `runs` runs, after one warm-up.
+    The commands take turns, so a burst of load elsewhere hits them alike."""
+    times: list[list[float]] = [[] for _ in commands]
+    for run in range(runs + 1):
+        for cmd, series in zip(commands, times):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            if run:  # the first round only warms the caches
+                series.append(time.perf_counter() - start)
+    return [statistics.median(series) for series in times]
 
 
 def per_second(seconds: float, guest, host) -> float:
@@ -47,9 +49,8 @@ def main() -> None:
     args = parser.parse_args()
 
     xendt = shutil.which("xendt", path=os.path.dirname(sys.executable)) or "xendt"
-    base = cold([sys.executable, "-c", "import click"], args.runs)
     build_cmd = [xendt, "build", "--pa-bits", "40", "--rng-seed", "none", "-o", os.devnull]
-    ours = cold(build_cmd, args.runs)
+    base, ours = cold([[sys.executable, "-c", "import click"], build_cmd], args.runs)
     print(f"cold start, median of {args.runs}:")
     print(f"  python3 -c 'import click'      {base * 1000:7.1f} ms")
     print(f"  xendt build -o /dev/null       {ours * 1000:7.1f} ms   ratio {ours / base:.2f}x")

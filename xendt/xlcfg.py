@@ -189,7 +189,7 @@ class _Atom:
     number: bool  # an unquoted NUMBER token (not quoted, not built by +=)
 
 
-_LEXEME = re.compile(r"""
+_LEXEME = r"""
       (?P<space>[ \t]+)
     | (?P<newline>\n)
     | (?P<comment>\#[^\n]*\n)
@@ -197,7 +197,13 @@ _LEXEME = re.compile(r"""
     | (?P<number>[0-9][0-9a-fx]*)
     | (?P<string>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
     | (?P<punct>\+=|[=,;\[\]])
-""", re.VERBOSE)
+"""
+
+
+@functools.cache
+def _lexeme() -> re.Pattern:
+    """The token regex, compiled on first use (import time matters)."""
+    return re.compile(_LEXEME, re.VERBOSE)
 
 _SIMPLE_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "a": "\a", "b": "\b", "f": "\f",
                    "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
@@ -225,7 +231,7 @@ class _Parser:
         pos, line, line_start = 0, 1, 0
         while pos < len(text):
             column = pos - line_start + 1
-            m = _LEXEME.match(text, pos)
+            m = _lexeme().match(text, pos)
             if m is None:
                 raise self.error(line, column, self._lexical_error(text[pos]))
             kind = m.lastgroup
@@ -394,13 +400,13 @@ def _items(values: list) -> tuple[XlValue, ...]:
     return tuple(_items(v) if isinstance(v, list) else v.text for v in values)
 
 
-_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))")
+_STRTOL = r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))"
 
 
 def _strtol(text: str) -> int | None:
     """C strtol(text, &end, 0) when it reads all of text, else None
     (range not checked)."""
-    m = _STRTOL.fullmatch(text)
+    m = re.fullmatch(_STRTOL, text)  # compiled once, by re's cache
     if m is None:
         return None
     sign, hexa, octal, decimal = m.groups()

@@ -219,3 +219,9 @@ def test_output_replaces_a_file_atomically_keeping_its_mode(tmp_path, capsysbina
 def test_an_unwritable_output_is_one_line(tmp_path, capsysbinary):
     code, _, err = run("build", "-o", str(tmp_path / "missing-dir" / "x.dtb"), capsysbinary=capsysbinary)
     assert code == 2 and err.startswith("xendt: cannot write") and err.count("\n") == 1
+
+
+def test_no_arguments_print_the_command_overview(capsysbinary):
+    code, out, err = run(capsysbinary=capsysbinary)
+    assert code == 0 and err == ""
+    assert b"Commands:\n" in out and b"  build " in out

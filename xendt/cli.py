@@ -470,8 +470,10 @@ def _umask() -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning expected errors into one line."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        code = cli.main(args=argv, prog_name="xendt", standalone_mode=False)
+        # No arguments at all: the overview, not a usage error.
+        code = cli.main(args=args or ["--help"], prog_name="xendt", standalone_mode=False)
     except XendtError as e:
         click.echo(f"xendt: {e}", err=True)
         sys.exit(2)

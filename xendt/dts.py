@@ -19,8 +19,8 @@ dtc's rules, from its treesource.c, flattree.c and checks.c:
   blobs have one in every node) is dropped.
 - Properties that follow a subnode in the blob are printed with the others.
 
-libfdt's fdt_check_full vets the blob first, and whatever it refuses raises
-DtbError, as do blobs nested deeper than MAX_DEPTH. dtc reads a few such
+libfdt's fdt_check_full vets the blob first (xendt.blob.validated), and
+whatever it refuses raises DtbError, as do blobs nested deeper than MAX_DEPTH. dtc reads a few such
 blobs anyway (header version 1 or a last compatible version above 17, a
 named root node, a reservation map inside the header, a structure block
 longer than size_dt_struct says); Xen, Linux and U-Boot, which read blobs
@@ -40,14 +40,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from xendt.blob import validated
 from xendt.errors import DtbError
 
-FDT_MAGIC = 0xD00DFEED
 FDT_BEGIN_NODE = 0x1
 FDT_END_NODE = 0x2
 FDT_PROP = 0x3
 FDT_NOP = 0x4
-FDT_V17_HEADER_SIZE = 40
 
 MAX_DEPTH = 256
 """Deepest node nesting to_dts accepts (the root is level 1)."""
@@ -107,7 +106,7 @@ def read(blob: bytes, name: str | None = None) -> tuple[list[tuple[int, int]], R
     of `blob`, read as to_dts reads it. Raises DtbError like to_dts."""
     import libfdt
 
-    buf = _checked(blob, name, libfdt)
+    buf = validated(blob, name)
     reservations = [
         libfdt.fdt_get_mem_rsv(buf, i)[1:] for i in range(libfdt.fdt_num_mem_rsv(buf))
     ]
@@ -116,59 +115,6 @@ def read(blob: bytes, name: str | None = None) -> tuple[list[tuple[int, int]], R
 
 def _error(name: str | None, message: str) -> DtbError:
     return DtbError(f"{name}: {message}" if name else message)
-
-
-def _checked(blob: bytes, name: str | None, libfdt) -> bytearray:
-    """`blob` cut to its totalsize, once libfdt has found nothing wrong in it."""
-    if len(blob) < 4:
-        raise _error(name, f"not a device tree blob: only {len(blob)} bytes")
-    magic = _U32.unpack_from(blob)[0]
-    if magic != FDT_MAGIC:
-        raise _error(name, f"not a device tree blob: bad magic {magic:#010x}")
-    if len(blob) < 8:
-        raise _error(name, f"truncated: only {len(blob)} bytes, less than a header")
-    totalsize = _U32.unpack_from(blob, 4)[0]
-    if totalsize > len(blob):
-        raise _error(name, f"truncated: header says {totalsize} bytes, file has {len(blob)}")
-
-    # libfdt reads the header's fields before checking any size, so give it
-    # a whole header's worth of bytes; past the header it keeps to totalsize.
-    buf = bytearray(blob[:totalsize]).ljust(FDT_V17_HEADER_SIZE, b"\0")
-    err = libfdt.fdt_check_header(buf)
-    if err:
-        raise _error(name, _header_problem(buf, err, libfdt))
-    if libfdt.fdt_num_mem_rsv(buf) < 0:
-        raise _error(name, "truncated: the memory reservation map has no end")
-    err = libfdt.fdt_check_full(buf, len(buf))
-    if err:
-        # What fdt_check_full() can still find wrong, once the header is sound.
-        problem = {
-            libfdt.FDT_ERR_TRUNCATED: "a node or property runs past the end of the structure"
-                                      " block, or a property name past the strings block",
-            libfdt.FDT_ERR_BADOFFSET: "a property name lies outside the strings block",
-            libfdt.FDT_ERR_BADSTRUCTURE: "the structure block ends inside a node (or before"
-                                         " size_dt_struct says), or holds an unknown token,"
-                                         " a second root or a named root",
-        }.get(-err, "unexpected error")
-        raise _error(name, f"corrupt device tree: {problem} ({libfdt.fdt_strerror(err)})")
-    return buf
-
-
-def _header_problem(buf: bytearray, err: int, libfdt) -> str:
-    """What fdt_check_header() found wrong, when it returned `err`."""
-    header_size, totalsize = libfdt.fdt_header_size(buf), libfdt.fdt_totalsize(buf)
-    if err == -libfdt.FDT_ERR_BADVERSION:
-        return (f"unsupported version {libfdt.fdt_version(buf)} (last compatible version"
-                f" {libfdt.fdt_last_comp_version(buf)}); libfdt reads versions 2 to 17")
-    if err == -libfdt.FDT_ERR_TRUNCATED and totalsize < header_size:
-        return f"truncated: header says {totalsize} bytes, less than the {header_size}-byte header"
-    if err == -libfdt.FDT_ERR_TRUNCATED:
-        return (f"header's blocks do not fit between its end ({header_size:#x}) and totalsize"
-                f" ({totalsize:#x}): reservation map at {libfdt.fdt_off_mem_rsvmap(buf):#x},"
-                f" structure block at {libfdt.fdt_off_dt_struct(buf):#x}"
-                f" ({libfdt.fdt_size_dt_struct(buf):#x} bytes), strings block at"
-                f" {libfdt.fdt_off_dt_strings(buf):#x} ({libfdt.fdt_size_dt_strings(buf):#x} bytes)")
-    return f"unusable header ({libfdt.fdt_strerror(err)})"
 
 
 def _read_tree(buf: bytearray, name: str | None, libfdt) -> RawNode:

@@ -63,9 +63,9 @@ import json
 from dataclasses import dataclass
 
 from xendt.decode import (AddressMap, DeviceTree, MapEntry, Node, Undecodable, address_map,
-                          human_size, interrupts)
+                          interrupts)
 from xendt.errors import XendtError
-from xendt.model import GiB, MiB, align_up
+from xendt.model import GiB, MiB, align_up, human_size
 
 LEVELS = ("error", "warning", "info")
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
@@ -339,7 +339,7 @@ class _Checker:
         if not regions:
             if self.layout.ext_scheme == "none":
                 self.add("info", "unpopulated-alloc", hypervisor, "reg",
-                         f"no extended regions (libxl gives none before Xen 4.16): Linux balloons"
+                         "no extended regions (libxl gives none before Xen 4.16): Linux balloons"
                          " out guest RAM for foreign and grant mappings")
             else:
                 self.add("warning", "unpopulated-alloc", hypervisor, "reg",

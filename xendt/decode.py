@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass, field
 
 from xendt.errors import DtbError
-from xendt.model import GiB, KiB, Layout, MiB, Range
+from xendt.model import Layout, MiB, Range, human_size  # noqa: F401 (human_size re-exported)
 
 #: Largest blob read. libxl refuses guest trees over 1 MiB (FDT_MAX_SIZE);
 #: host trees are well under this. Bounds memory on a header claiming more.
@@ -281,17 +281,6 @@ def quoted(value: bytes, limit: int = 8) -> str:
         return f"<{shown}> ({len(value)} bytes)"
     shown = value[:4 * limit].hex(" ") + (" ..." if len(value) > 4 * limit else "")
     return f"[{shown}] ({len(value)} bytes)"
-
-
-def human_size(size: int) -> str:
-    """`size` in the largest binary unit it reaches: "16 MiB", "2.5 GiB", and
-    "~831.88 MiB" when two decimals do not hold it exactly."""
-    for unit, name in ((1 << 40, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB")):
-        if size >= unit:
-            text = f"{size / unit:.2f}".rstrip("0").rstrip(".")
-            exact = round(float(text) * unit) == size
-            return f"{'' if exact else '~'}{text} {name}"
-    return f"{size} B"
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,7 @@ import json
 from xendt.errors import ConfigError
 from xendt.fleet import Dropped, Fleet, HostFleet, Narrowed
 from xendt.hostregions import HostRegions
-from xendt.model import GiB, MiB, Range
-
-#: The trigger type of the event-channel interrupt (DT_IRQ_TYPE_LEVEL_LOW)
-#: and the CPU mask Xen writes with it ("TODO: Handle properly the cpumask").
-_LEVEL_LOW, _CPU_MASK = 8, 0xF
-
+from xendt.model import Range, human_size
 
 def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:
     """The output bytes for format `fmt` ("table", "json", "dts", "dtb") and
@@ -68,7 +63,7 @@ def _rows(regions: tuple[Range, ...], grant_table: Range | None, hardware: bool,
         elif grant_table is not None:
             lines.append(_row(0, grant_table, "grant table"))
     for i, r in enumerate(regions, 1):
-        lines.append(_row(i, r, human(r.size)))
+        lines.append(_row(i, r, human_size(r.size)))
     if not regions:
         lines.append("  (no extended regions)")
     return "\n".join(lines)
@@ -76,17 +71,6 @@ def _rows(regions: tuple[Range, ...], grant_table: Range | None, hardware: bool,
 
 def _row(i: int, r: Range, note: str) -> str:
     return f"  {i:<4} {r.base:#018x}  {r.size:#018x}  {r.end:#018x}  {note}"
-
-
-def human(size: int) -> str:
-    """A byte count in the largest binary unit it reaches: exact when the
-    unit divides it, else to one decimal with a "~"."""
-    for unit, name in ((1 << 40, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (1 << 10, "KiB")):
-        if size >= unit:
-            if size % unit == 0:
-                return f"{size // unit} {name}"
-            return f"~{size / unit:.1f} {name}"
-    return f"{size} bytes"
 
 
 def to_json(result: HostFleet) -> dict:
@@ -155,7 +139,8 @@ def hypervisor_blob(result: HostFleet) -> bytes:
     node.prop("compatible", tree.strings(f"xen,xen-{major}.{minor}", "xen,xen"))
     node.prop("reg", b"".join(_cells(v, n) for r in (grant, *regions)
                               for v, n in ((r.base, address_cells), (r.size, size_cells))))
-    node.prop("interrupts", tree.cells(1, first.interrupt - 16, _CPU_MASK << 8 | _LEVEL_LOW))
+    # Level-low with CPU mask 0xf, as Xen writes it (the same encoding as libxl's).
+    node.prop("interrupts", tree.cells(*tree.interrupt(first.interrupt, tree.LEVEL_LOW)))
     node.prop("interrupt-parent", tree.cells(first.gic_phandle))
     root = tree.Node("")
     root.prop("#address-cells", tree.cells(address_cells))

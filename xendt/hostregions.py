@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt import hostdt
+from xendt import hostdt, memory
 from xendt.errors import ConfigError, DtbError
 from xendt.hostdt import BootInfo, HostNode, HostTree, ShmBank
 from xendt.model import HostRules, Layout, Range, align_up
@@ -312,14 +312,11 @@ def guest_banks(layout: Layout, ram_size: int) -> tuple[Range, ...]:
     allocate_memory (xen/arch/arm/domain_build.c @ RELEASE-4.17.0) fills
     them: bank 0 (3 GiB at 1 GiB) first, the rest in bank 1, as libxl does.
     Static memory banks land in the guest banks in the same way."""
-    out = []
-    for bank in layout.banks:
-        size = min(bank.size, ram_size)
-        out.append(Range(bank.base, size))
-        ram_size -= size
-    if ram_size:
-        raise ConfigError(f"memory: {ram_size // 1024} KiB more than the guest RAM banks hold")
-    return tuple(out)
+    room = sum(bank.size for bank in layout.banks)
+    if ram_size > room:
+        raise ConfigError(f"memory: {(ram_size - room) // 1024} KiB more than the guest RAM banks hold")
+    return tuple(Range(bank.base, size)
+                 for bank, size in zip(layout.banks, memory.fill_banks(layout, ram_size)))
 
 
 def _enhanced(node: HostNode, rules: HostRules) -> bool:

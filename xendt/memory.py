@@ -17,14 +17,20 @@ from xendt.model import Kernel, Layout, MiB, Segment, align_up
 def split_ram(layout: Layout, ram_mib: int) -> tuple[int, int]:
     """Bytes of RAM in bank 0 and bank 1 for a guest with `ram_mib` MiB."""
     bank0, bank1 = layout.banks
-    total = ram_mib * MiB
     if ram_mib <= 0:
         raise ConfigError(f"memory {ram_mib!r} MiB: a guest needs some RAM")
-    if total > bank0.size + bank1.size:
+    if ram_mib * MiB > bank0.size + bank1.size:
         raise ConfigError(f"memory {ram_mib} MiB is more than the guest RAM banks hold"
                           f" ({(bank0.size + bank1.size) // MiB} MiB)")
-    first = min(total, bank0.size)
-    return first, total - first
+    return fill_banks(layout, ram_mib * MiB)
+
+
+def fill_banks(layout: Layout, size: int) -> tuple[int, int]:
+    """`size` bytes of RAM split over the two banks, bank 0 first (as
+    libxenguest's meminit and Xen's allocate_memory do); the caller has
+    checked that it fits."""
+    first = min(size, layout.banks[0].size)
+    return first, size - first
 
 
 def place_modules(layout: Layout, bank0_ram: int, kernel: Kernel,

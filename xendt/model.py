@@ -15,6 +15,17 @@ MiB = 1 << 20
 GiB = 1 << 30
 
 
+def human_size(size: int) -> str:
+    """`size` in the largest binary unit it reaches: "16 MiB", "2.5 GiB", and
+    "~831.88 MiB" when two decimals do not hold it exactly."""
+    for unit, name in ((1 << 40, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB")):
+        if size >= unit:
+            text = f"{size / unit:.2f}".rstrip("0").rstrip(".")
+            exact = round(float(text) * unit) == size
+            return f"{'' if exact else '~'}{text} {name}"
+    return f"{size} B"
+
+
 def align_up(value: int, align: int) -> int:
     """`value` rounded up to a multiple of `align` (a power of two)."""
     return (value + align - 1) & ~(align - 1)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.decode import AddressMap, MapEntry, human_size
+from xendt.decode import AddressMap, MapEntry
+from xendt.model import human_size
 from xendt.model import Range
 
 WIDTH = 900

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 
-from xendt.decode import AddressMap, DeviceTree, MapEntry, describe, human_size
+from xendt.decode import AddressMap, DeviceTree, MapEntry, describe
+from xendt.model import human_size
 
 
 def text(amap: AddressMap, dts: str) -> str:

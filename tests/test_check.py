@@ -12,8 +12,8 @@ import struct
 import pytest
 
 from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
-from xendt import decode
-from xendt.check import check
+from xendt.inspect import decode
+from xendt.inspect.check import check
 from xendt.cli import main
 from xendt.errors import XendtError
 

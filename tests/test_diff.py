@@ -13,9 +13,9 @@ import json
 import pytest
 
 from conftest import GOLDEN, dtc, dts_to_dtb, golden_cases
-from xendt import decode
+from xendt.inspect import decode
 from xendt.cli import main
-from xendt.diff import diff
+from xendt.inspect.diff import diff
 
 CASES = golden_cases()
 

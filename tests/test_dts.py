@@ -1,4 +1,4 @@
-"""xendt.dts.to_dts against dtc 1.6.1 itself, byte for byte.
+"""xendt.fdt.dts.to_dts against dtc 1.6.1 itself, byte for byte.
 
 Each blob that to_dts prints is also decompiled with ``dtc -I dtb -O dts -q``
 and the two texts must match. Each DTS snippet test also states the line it
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xendt.dts import MAX_DEPTH, to_dts
+from xendt.fdt.dts import MAX_DEPTH, to_dts
 from xendt.errors import DtbError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

@@ -11,7 +11,7 @@ import pytest
 from conftest import dtb_to_dts
 from conftest_host import qemu  # noqa: F401  (fixture)
 from xendt.cli import main
-from xendt.fleet import Dropped, Narrowed, intersect
+from xendt.host.fleet import Dropped, Narrowed, intersect
 from xendt.model import MiB, Range
 
 

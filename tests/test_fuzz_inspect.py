@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import GOLDEN, dts_to_dtb
-from xendt import decode
+from xendt.inspect import decode
 from xendt.cli import main
 from xendt.errors import DtbError
 
@@ -87,7 +87,7 @@ def test_bad_input_is_one_line_and_status_2(kind, command, tmp_path, capsysbinar
 
 
 def test_nesting_deeper_than_the_limit_is_refused(tmp_path, capsysbinary):
-    from xendt.dts import MAX_DEPTH
+    from xendt.fdt.dts import MAX_DEPTH
 
     depth = MAX_DEPTH + 1
     source = "/dts-v1/; / { " + "n { " * (depth - 1) + "};" * (depth - 1) + " };"

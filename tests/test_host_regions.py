@@ -15,7 +15,8 @@ import pytest
 
 from conftest import dtb_to_dts, dts_to_dtb
 from conftest_host import QEMU_SHAPES, board, passthrough, qemu  # noqa: F401  (fixtures)
-from xendt import hostdt, hostregions, layouts
+from xendt.host import hostdt, hostregions
+from xendt.xen import layouts
 from xendt.cli import main
 from xendt.errors import ConfigError, DtbError
 from xendt.model import MiB, Range

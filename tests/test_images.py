@@ -1,4 +1,4 @@
-"""xendt.images: kernel, ramdisk and partial DT files as libxenguest reads them."""
+"""xendt.guest.images: kernel, ramdisk and partial DT files as libxenguest reads them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from xendt import images
+from xendt.guest import images
 from xendt.errors import ImageError
 from xendt.model import Kernel
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xendt import layouts
+from xendt.xen import layouts
 from xendt.errors import ConfigError, LayoutError
 
 VERSIONS = ("4.14", "4.15", "4.16", "4.17", "4.18", "4.19", "4.20", "4.21", "4.22")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from xendt import layouts
+from xendt.xen import layouts
 from xendt.errors import BuildError, ConfigError
-from xendt.memory import place_modules, split_ram
+from xendt.guest.memory import place_modules, split_ram
 from xendt.model import GiB, Kernel, MiB
 
 L = layouts.load("4.21")

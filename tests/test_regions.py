@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from xendt import layouts
+from xendt.xen import layouts
 from xendt.errors import ConfigError
 from xendt.model import GiB, Iomem, MiB, Range
-from xendt.regions import extended_regions, ipa_bits
+from xendt.guest.regions import extended_regions, ipa_bits
 
 V416, V420, V421 = (layouts.load(v) for v in ("4.16", "4.20", "4.21"))
 RAM0, RAM1 = 0x4000_0000, 0x2_0000_0000

@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
-from xendt import decode
+from xendt.inspect import decode
 from xendt.cli import main
 
 CASES = golden_cases()
@@ -99,7 +99,7 @@ def test_map_splits_the_hypervisor_reg_dtc_prints(case):
 # --- the map, as text -------------------------------------------------------
 
 def test_map_text_lists_ranges_gaps_and_layout_names():
-    from xendt.show import map_text
+    from xendt.inspect.show import map_text
 
     amap = decode.address_map(decode.load(str(PARTIALDT)))
     assert map_text(amap).replace(str(PARTIALDT), "guest.dtb") == """\
@@ -298,7 +298,7 @@ def test_picture_draws_every_top_level_range_labelled(tmp_path, capsysbinary):
 
 
 def test_picture_keeps_small_ranges_visible():
-    from xendt.picture import MIN_HEIGHT, svg
+    from xendt.render.picture import MIN_HEIGHT, svg
 
     root = ET.fromstring(svg(decode.address_map(decode.load(str(PARTIALDT)))))
     heights = [float(r.get("height")) for r in root.iter(SVG + "rect")
@@ -307,7 +307,7 @@ def test_picture_keeps_small_ranges_visible():
 
 
 def test_picture_escapes_odd_names():
-    from xendt.picture import svg
+    from xendt.render.picture import svg
 
     amap = amap_of(GUEST_ROOT % 'dev@1000 { compatible = "a<b>&\\"c"; reg = <0 0x1000 0 0x10>; };')
     ET.fromstring(svg(amap))  # well-formed

@@ -1,4 +1,4 @@
-"""xendt.xlcfg: xl.cfg syntax, xl's spec strings, and the GuestConfig they make."""
+"""xendt.guest.xlcfg: xl.cfg syntax, xl's spec strings, and the GuestConfig they make."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from xendt import xlcfg
+from xendt.guest import xlcfg
 from xendt.errors import ConfigError, ImageError, XlConfigSyntaxError
 from xendt.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
-from xendt.xlcfg import PciDevice
+from xendt.guest.xlcfg import PciDevice
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CASES = json.loads((GOLDEN / "cases.json").read_text())

@@ -21,8 +21,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "GuestDT": "xendt.builder", "build": "xendt.builder",
-    "load_xl_config": ("xendt.xlcfg", "load_guest"),
+    "GuestDT": "xendt.guest.builder", "build": "xendt.guest.builder",
+    "load_xl_config": ("xendt.guest.xlcfg", "load_guest"),
     "XendtError": "xendt.errors",
     **{name: "xendt.model" for name in (
         "GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Range", "Region", "Segment",

@@ -34,7 +34,7 @@ def cli() -> None:
 
 
 def _versions() -> list[str]:
-    from xendt import layouts
+    from xendt.xen import layouts
 
     return list(layouts.versions())
 
@@ -115,7 +115,7 @@ def _guest_options(command):
 def _guest_and_host(xen, pa_bits, ipa_bits, *, xl_config, host_gic, clock_frequency, rng_seed,
                     acpi_size, kernel_size, text_offset, guest_arch, ramdisk_size, **keys):
     """The GuestConfig, the Host and the xl.cfg warnings the build options give."""
-    from xendt import xlcfg
+    from xendt.guest import xlcfg
     from xendt.model import Host, Kernel
 
     _check_host_options(xen, pa_bits, ipa_bits)
@@ -152,13 +152,13 @@ def build(xen, pa_bits, ipa_bits, output, fmt, **options) -> None:
     neither, xl's defaults apply: 32 MiB, one vCPU, the host's GIC, no
     devices. Host facts (Xen version, PA bits, timer frequency) are flags.
     """
-    from xendt import builder
+    from xendt.guest import builder
 
     guest, host, warnings = _guest_and_host(xen, pa_bits[0] if pa_bits else None,
                                             ipa_bits[0] if ipa_bits else None, **options)
     constraints = ()
     if len(pa_bits) > 1 or len(ipa_bits) > 1:  # a fleet: the narrowest host's regions
-        from xendt import fleet
+        from xendt.host import fleet
 
         plan = fleet.build_host(guest, host, tuple(map(int, pa_bits)), tuple(map(int, ipa_bits)))
         host, constraints = plan.host, plan.fleet.constraints
@@ -170,11 +170,11 @@ def build(xen, pa_bits, ipa_bits, output, fmt, **options) -> None:
     if fmt == "dtb":
         data = result.dtb
     elif fmt == "dts":
-        from xendt.dts import to_dts
+        from xendt.fdt.dts import to_dts
 
         data = to_dts(result.dtb).encode()
     else:
-        from xendt.jsonout import memory_map_json
+        from xendt.render.jsonout import memory_map_json
 
         data = memory_map_json(result.memory_map).encode()
     write_output(output, data, binary=fmt == "dtb")
@@ -215,7 +215,8 @@ def host_regions(host_dtbs, xen, pa_bits, ipa_bits, iommu, domain, dom0_mem, dom
     host, computed from the host's device tree as that Xen version does at
     boot. Several hosts: only the regions valid on all, and what limited them.
     """
-    from xendt import fleet, hostout, hostregions
+    from xendt.host import fleet, hostregions
+    from xendt.render import hostout
 
     _check_host_options(xen, pa_bits, ipa_bits)
     if dom0_mem and dom0_dtb:
@@ -308,14 +309,14 @@ def show(file, xen, fmt, picture) -> None:
     devices) by address, with its size, the node it comes from, the gaps
     between them and the names the Xen layout gives each range.
     """
-    from xendt import decode
-    from xendt import show as render
+    from xendt.inspect import decode
+    from xendt.inspect import show as render
 
     tree, dts = decode.parse_with_dts(*decode.read_blob(file), dts_text=fmt == "text")
     amap = decode.address_map(tree, xen)
     click.echo(render.json_text(tree, amap) if fmt == "json" else render.text(amap, dts), nl=False)
     if picture:
-        from xendt.picture import svg
+        from xendt.render.picture import svg
 
         write_output(picture, svg(amap).encode(), binary=False)
 
@@ -341,8 +342,8 @@ def check(file, xen, pa_bits, ipa_bits, page_size, fmt) -> int:
     Each finding gives its level (error, warning, info), node, property and
     reason. Exit status: 0 no errors, 1 errors found, 2 could not check.
     """
-    from xendt import decode
-    from xendt.check import check as run_checks
+    from xendt.inspect import decode
+    from xendt.inspect.check import check as run_checks
 
     if pa_bits and ipa_bits:
         raise click.UsageError("--pa-bits and --ipa-bits are mutually exclusive")
@@ -378,8 +379,8 @@ def diff(ctx, files, xen, pa_bits, ipa_bits, include_rng_seed, fmt, **options) -
     file takes the file's. Exit status as diff(1): 0 same, 1 different, 2
     trouble.
     """
-    from xendt import decode
-    from xendt.diff import diff as compare
+    from xendt.inspect import decode
+    from xendt.inspect.diff import diff as compare
 
     default = click.core.ParameterSource.DEFAULT
     building = bool(xen or pa_bits or ipa_bits) or any(
@@ -420,7 +421,8 @@ def diff(ctx, files, xen, pa_bits, ipa_bits, include_rng_seed, fmt, **options) -
 def _built_tree(xen: str, pa_bits: str | None, ipa_bits: str | None, options: dict):
     """The decoded tree of the guest the build options describe, named
     after the build; libxl's warnings go to stderr."""
-    from xendt import builder, decode
+    from xendt.guest import builder
+    from xendt.inspect import decode
 
     guest, host, warnings = _guest_and_host(xen, pa_bits, ipa_bits, **options)
     result = builder.build(guest, host)

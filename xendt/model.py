@@ -2,8 +2,8 @@
 configuration, the host facts that matter, and the computed memory map.
 
 Everything here is a frozen dataclass. The layout comes from a data file
-(see xendt.layouts); the configuration from an xl.cfg file, CLI flags or the
-Python API; the memory map from xendt.memory and xendt.regions.
+(see xendt.xen.layouts); the configuration from an xl.cfg file, CLI flags or the
+Python API; the memory map from xendt.guest.memory and xendt.guest.regions.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Irqs:
 class HostRules:
     """How one Xen version's hypervisor reads a host DT and computes the
     extended regions it gives dom0 and dom0less domains itself; the [host]
-    table of a layout file. See xendt.hostregions for what each rule does.
+    table of a layout file. See xendt.host.hostregions for what each rule does.
 
     dom0_regions:
       whether dom0 gets extended regions at all (4.16+).

@@ -218,8 +218,8 @@ def parse(blob: bytes, name: str = "<blob>") -> DeviceTree:
 def parse_with_dts(blob: bytes, name: str = "<blob>", *,
                    dts_text: bool = True) -> tuple[DeviceTree, str | None]:
     """The DeviceTree of `blob` and its DTS text as dtc prints it (see
-    xendt.dts), reading the blob once."""
-    from xendt import dts
+    xendt.fdt.dts), reading the blob once."""
+    from xendt.fdt import dts
 
     reservations, raw = dts.read(blob, name)
     tree = DeviceTree(file=name, root=_freeze(raw, ""),
@@ -589,7 +589,7 @@ def layout_for(version: str | None) -> tuple[Layout | None, str]:
     """The layout to name ranges with, and a note when it is not the
     version's own: a version newer than xendt knows gets the newest layout,
     an older one none."""
-    from xendt import layouts
+    from xendt.xen import layouts
 
     if version is None:
         return None, "no Xen version: ranges are not named"
@@ -725,7 +725,7 @@ def address_map(tree: DeviceTree, xen: str | None = None) -> AddressMap:
     """The guest address map of `tree`; `xen` overrides the version the
     tree reports (ConfigError if xendt has no layout for it)."""
     if xen is not None:
-        from xendt import layouts
+        from xendt.xen import layouts
 
         version = XenVersion(xen, "--xen")
         layout, note = layouts.load(xen), ""

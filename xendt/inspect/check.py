@@ -62,7 +62,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from xendt.decode import (AddressMap, DeviceTree, MapEntry, Node, Undecodable, address_map,
+from xendt.inspect.decode import (AddressMap, DeviceTree, MapEntry, Node, Undecodable, address_map,
                           interrupts)
 from xendt.errors import XendtError
 from xendt.model import GiB, MiB, align_up, human_size
@@ -160,7 +160,7 @@ def check(tree: DeviceTree, *, xen: str | None = None, pa_bits: int | None = Non
     reports; `pa_bits` or `ipa_bits` give the host's (else the largest IPA
     that Xen version gives is assumed). XendtError if there is no Xen
     version to check against."""
-    from xendt import regions
+    from xendt.guest import regions
 
     amap = address_map(tree, xen)
     layout = amap.layout

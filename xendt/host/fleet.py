@@ -20,7 +20,7 @@ from xendt.errors import ConfigError
 from xendt.model import GuestConfig, Host, Range
 
 if TYPE_CHECKING:
-    from xendt.hostregions import DomainOptions, HostRegions
+    from xendt.host.hostregions import DomainOptions, HostRegions
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,8 @@ def build_host(guest: GuestConfig, template: Host, pa_bits: tuple[int, ...] = ()
     Each value is checked as for a single host."""
     from dataclasses import replace
 
-    from xendt import layouts, memory, regions
+    from xendt.xen import layouts
+    from xendt.guest import memory, regions
 
     if pa_bits and ipa_bits:
         raise ConfigError("--pa-bits and --ipa-bits are mutually exclusive: give one")
@@ -215,7 +216,9 @@ def host_regions(hosts: list[tuple[str, bytes, int | None, int | None]], xen: st
     as (file name, DTB bytes, pa_bits, ipa_bits), and, for several hosts,
     the regions all of them give. Host names are the file names, with the
     PA/IPA size when that is what tells hosts apart."""
-    from xendt import hostdt, hostregions, layouts, regions
+    from xendt.host import hostdt, hostregions
+    from xendt.xen import layouts
+    from xendt.guest import regions
 
     layout = layouts.load(xen)
     trees: dict[bytes, hostdt.HostTree] = {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 
 from xendt.errors import BuildError, DtbError, ImageError, XendtError
-from xendt.tree import Node
+from xendt.guest.tree import Node
 
 FDT_MAGIC = 0xD00DFEED
 HEADER_SIZE = 40

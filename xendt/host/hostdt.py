@@ -184,7 +184,7 @@ def read(data: bytes, name: str) -> HostTree:
     ("Cannot cope with this size") when it builds dom0's /hypervisor."""
     import libfdt
 
-    from xendt.blob import check_blob
+    from xendt.fdt.blob import check_blob
 
     fdt = check_blob(data, name)
     nodes: list[list] = []  # [path, depth, parent, children, props]

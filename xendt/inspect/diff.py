@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from xendt.decode import (PHANDLE_LISTS, PHANDLE_PROPERTIES, AddressMap, DeviceTree, Node,
+from xendt.inspect.decode import (PHANDLE_LISTS, PHANDLE_PROPERTIES, AddressMap, DeviceTree, Node,
                           Property, Value, address_map, describe)
 
 
@@ -106,7 +106,7 @@ class Diff:
                 entry["properties"] = [{"name": n, "value": v.data, "text": v.text}
                                        for n, v in c.props]
             changes.append(entry)
-        from xendt.show import json_document
+        from xendt.inspect.show import json_document
 
         return json_document({"a": self.a, "b": self.b, "same": self.same, "changes": changes})
 

@@ -1,4 +1,4 @@
-"""Printing Xen's extended regions (xendt.hostregions) for people and tools:
+"""Printing Xen's extended regions (xendt.host.hostregions) for people and tools:
 a table, JSON, or the /hypervisor node itself as DTS or DTB, the way
 make_hypervisor_node writes it."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 from xendt.errors import ConfigError
-from xendt.fleet import Dropped, Fleet, HostFleet, Narrowed
-from xendt.hostregions import HostRegions
+from xendt.host.fleet import Dropped, Fleet, HostFleet, Narrowed
+from xendt.host.hostregions import HostRegions
 from xendt.model import Range, human_size
 
 def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:
@@ -26,7 +26,7 @@ def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:
     blob = hypervisor_blob(result)
     if fmt == "dtb":
         return blob, notes
-    from xendt.dts import to_dts
+    from xendt.fdt.dts import to_dts
 
     return to_dts(blob).encode(), notes
 
@@ -114,7 +114,8 @@ def hypervisor_blob(result: HostFleet) -> bytes:
     writes for the domain: compatible, reg (grant table, then the regions),
     interrupts, interrupt-parent. For a fleet, the common regions; the hosts
     must agree on everything else."""
-    from xendt import blob, tree
+    from xendt.fdt import blob
+    from xendt.guest import tree
 
     first = result.each[0]
     if not first.domain.hypervisor_node:

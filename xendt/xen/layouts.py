@@ -15,7 +15,7 @@ import os
 from xendt.errors import ConfigError, LayoutError
 from xendt.model import HostRules, Irqs, Layout, Region
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def layout_dir() -> str:

@@ -2,7 +2,7 @@
 
 `guest_tree()` returns the tree libxl writes at domain creation, before any
 address is known: memory `reg`s, initrd addresses and the /hypervisor `reg`
-are placeholders that xendt.blob fills in afterwards, as libxl's
+are placeholders that xendt.fdt.blob fills in afterwards, as libxl's
 finalisation does. Nodes and properties come in libxl's order for the
 chosen Xen version; property values are the exact bytes libxl writes.
 """

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeAlias, TypeVar
 
-from xendt import images
+from xendt.guest import images
 from xendt.errors import ConfigError, ImageError, XlConfigSyntaxError
 from xendt.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
 

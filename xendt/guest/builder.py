@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from xendt import blob, layouts, memory, regions, tree
+from xendt.fdt import blob
+from xendt.xen import layouts
+from xendt.guest import memory, regions, tree
 from xendt.errors import ConfigError
 from xendt.model import GuestConfig, Host, Layout, MemoryMap, Range, VirtioSlot
 

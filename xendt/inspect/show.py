@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from xendt.decode import AddressMap, DeviceTree, MapEntry, describe
+from xendt.inspect.decode import AddressMap, DeviceTree, MapEntry, describe
 from xendt.model import human_size
 
 

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt import hostdt, memory
+from xendt.host import hostdt
+from xendt.guest import memory
 from xendt.errors import ConfigError, DtbError
-from xendt.hostdt import BootInfo, HostNode, HostTree, ShmBank
+from xendt.host.hostdt import BootInfo, HostNode, HostTree, ShmBank
 from xendt.model import HostRules, Layout, Range, align_up
 
 PAGE_SHIFT = 12

@@ -1,0 +1,1 @@
+"""xendt.render."""

@@ -36,3 +36,9 @@ class DtbError(XendtError):
 
 class BuildError(XendtError):
     """libxl (or libxenguest) would refuse to build this guest."""
+
+
+class Undecodable(DtbError):
+    """A value of a readable tree does not mean what its name says (a `reg`
+    of the wrong length, a dangling phandle ...). Raised by the decoders;
+    callers turn it into a note or a finding naming the node and property."""

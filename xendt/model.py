@@ -10,72 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KiB = 1 << 10
-MiB = 1 << 20
-GiB = 1 << 30
-
-
-def human_size(size: int) -> str:
-    """`size` in the largest binary unit it reaches: "16 MiB", "2.5 GiB", and
-    "~831.88 MiB" when two decimals do not hold it exactly."""
-    for unit, name in ((1 << 40, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB")):
-        if size >= unit:
-            text = f"{size / unit:.2f}".rstrip("0").rstrip(".")
-            exact = round(float(text) * unit) == size
-            return f"{'' if exact else '~'}{text} {name}"
-    return f"{size} B"
-
-
-def align_up(value: int, align: int) -> int:
-    """`value` rounded up to a multiple of `align` (a power of two)."""
-    return (value + align - 1) & ~(align - 1)
-
-
-@dataclass(frozen=True)
-class Range:
-    """A guest-physical address range.
-
-    base:
-      first byte address.
-    size:
-      length in bytes (may be 0 for an empty RAM bank).
-    """
-
-    base: int
-    size: int
-
-    @property
-    def end(self) -> int:
-        """One past the last byte."""
-        return self.base + self.size
-
-    @property
-    def last(self) -> int:
-        """The last byte (inclusive end), as Xen's code states ranges."""
-        return self.base + self.size - 1
-
-    def overlaps(self, other: Range) -> bool:
-        return self.size > 0 and other.size > 0 and self.base < other.end and other.base < self.end
-
-    def __str__(self) -> str:
-        return f"[{self.base:#x}, {self.end:#x})"
-
-
-@dataclass(frozen=True)
-class Region(Range):
-    """A named range of a Xen version's guest memory map.
-
-    name:
-      xendt's name for it, e.g. "grant-table", "ram0", "gicv3-redistributor".
-    header:
-      the arch-arm.h constant it comes from, e.g. "GUEST_GNTTAB_BASE".
-    gic:
-      "v2" or "v3" when the region exists only with that vGIC, else "".
-    """
-
-    name: str = ""
-    header: str = ""
-    gic: str = ""
+from xendt.ranges import GiB, KiB, MiB, Range, Region, align_up, human_size  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,14 @@ from __future__ import annotations
 import functools
 import re
 import struct
-import sys
 from dataclasses import dataclass, field
 
-from xendt.errors import DtbError
+from xendt.errors import DtbError, Undecodable
+from xendt.fdt.cells import cells, number as join_cells, quoted, strings  # noqa: F401
+from xendt.fdt.read import MAX_BLOB_SIZE, parse, read_blob, read_dtb  # noqa: F401
+from xendt.fdt.tree import MAX_CELLS, Node, Property, Tree, cell_count  # noqa: F401
 from xendt.model import Layout, MiB, Range, human_size  # noqa: F401 (human_size re-exported)
 
-#: Largest blob read. libxl refuses guest trees over 1 MiB (FDT_MAX_SIZE);
-#: host trees are well under this. Bounds memory on a header claiming more.
-MAX_BLOB_SIZE = 64 * MiB
-#: Most cells in an address or size (Linux's OF_MAX_ADDR_CELLS).
-MAX_CELLS = 4
 #: GIC interrupt specifier (arm,gic and arm,gic-v3 bindings).
 GIC_SPI, GIC_PPI = 0, 1
 TRIGGERS = {1: "edge-rising", 2: "edge-falling", 4: "level-high", 8: "level-low"}
@@ -56,231 +53,22 @@ PHANDLE_PROPERTIES = ("interrupt-parent",)
 
 _U32 = struct.Struct(">I")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
-_PRINTABLE = bytes(range(0x20, 0x7F))
 
 
-# ---------------------------------------------------------------------------
-# The tree
-
-@dataclass(frozen=True)
-class Property:
-    """A property as the blob holds it.
-
-    name, value:
-      its name and raw bytes.
-    reachable:
-      False when it follows a subnode in the blob: libfdt's lookups (Linux's
-      early scan of /chosen, U-Boot, Xen) stop at the first subnode and never
-      find it, though dtc prints it.
-    """
-
-    name: str
-    value: bytes
-    reachable: bool = True
+DeviceTree = Tree  # the name the inspection code grew up with
 
 
-@dataclass(frozen=True)
-class Node:
-    """A node, its properties and subnodes in blob order (NOPs dropped).
-
-    name:
-      the name with unit address ("" for the root).
-    path:
-      the full path ("/" for the root).
-    props, children:
-      tuples of Property and Node.
-    """
-
-    name: str
-    path: str
-    props: tuple[Property, ...] = ()
-    children: tuple[Node, ...] = ()
-
-    def get(self, name: str) -> bytes | None:
-        """The value of property `name`, or None (the first, if repeated)."""
-        for p in self.props:
-            if p.name == name:
-                return p.value
-        return None
-
-    @property
-    def base_name(self) -> str:
-        """The name without its unit address."""
-        return self.name.partition("@")[0]
-
-    @property
-    def compatible(self) -> tuple[str, ...]:
-        """The compatible strings (none if the value is not a string list)."""
-        return strings(self.get("compatible") or b"") or ()
-
-
-@dataclass(frozen=True)
-class DeviceTree:
-    """A decoded blob.
-
-    file:
-      the name it was read from, for messages.
-    root:
-      the root Node.
-    reservations:
-      the /memreserve/ entries, as Ranges.
-    """
-
-    file: str
-    root: Node
-    reservations: tuple[Range, ...] = ()
-    _paths: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _parents: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _phandles: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        for parent, node in self._walk_with_parents():
-            self._paths.setdefault(node.path, node)
-            if parent is not None:
-                self._parents.setdefault(node.path, parent)
-            for name in ("phandle", "linux,phandle"):
-                value = node.get(name)
-                if value is not None and len(value) == 4:
-                    self._phandles.setdefault(_U32.unpack(value)[0], node)
-
-    def _walk_with_parents(self):
-        stack: list[tuple[Node | None, Node]] = [(None, self.root)]
-        while stack:
-            parent, node = stack.pop()
-            yield parent, node
-            stack.extend((node, child) for child in reversed(node.children))
-
-    def nodes(self):
-        """Every node, depth-first in blob order."""
-        return (node for _, node in self._walk_with_parents())
-
-    def node(self, path: str) -> Node | None:
-        return self._paths.get(path)
-
-    def parent(self, node: Node) -> Node | None:
-        return self._parents.get(node.path)
-
-    def by_phandle(self, phandle: int) -> Node | None:
-        return self._phandles.get(phandle)
-
-
-def read_blob(path: str) -> tuple[bytes, str]:
-    """The bytes of the DTB at `path` ("-" for standard input) and the name
-    to use in messages. Reads no more than the header's totalsize, and
-    refuses a totalsize over MAX_BLOB_SIZE without reading further."""
-    name = "<stdin>" if path == "-" else path
-    try:
-        if path == "-":
-            return _read_bounded(sys.stdin.buffer, name), name
-        with open(path, "rb") as f:
-            return _read_bounded(f, name), name
-    except OSError as e:
-        raise DtbError(f"{name}: cannot read: {e.strerror}") from None
-
-
-def _read_bounded(f, name: str) -> bytes:
-    head = _read_up_to(f, 8)
-    if head.startswith(b"/dts-v1/"):
-        raise DtbError(f"{name}: this is device tree source, not a blob;"
-                       f" compile it first: dtc -I dts -O dtb {name}")
-    if len(head) == 8 and _U32.unpack_from(head)[0] == 0xD00DFEED:
-        totalsize = _U32.unpack_from(head, 4)[0]
-        if totalsize > MAX_BLOB_SIZE:
-            raise DtbError(f"{name}: header says the blob is {totalsize} bytes; xendt reads"
-                           f" device trees up to {MAX_BLOB_SIZE} bytes")
-        return head + _read_up_to(f, max(totalsize - 8, 0))
-    return head  # parse() says what is wrong with it
-
-
-def _read_up_to(f, size: int) -> bytes:
-    chunks, left = [], size
-    while left > 0:
-        chunk = f.read(min(left, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def load(path: str) -> DeviceTree:
-    """The DeviceTree in the file at `path` ("-" for standard input)."""
-    data, name = read_blob(path)
-    return parse(data, name)
-
-
-def parse(blob: bytes, name: str = "<blob>") -> DeviceTree:
-    """The DeviceTree of `blob`; DtbError if libfdt finds it unreadable."""
-    return parse_with_dts(blob, name, dts_text=False)[0]
+def load(path: str) -> Tree:
+    """The Tree in the file at `path` ("-" for standard input)."""
+    return read_dtb(path)
 
 
 def parse_with_dts(blob: bytes, name: str = "<blob>", *,
-                   dts_text: bool = True) -> tuple[DeviceTree, str | None]:
-    """The DeviceTree of `blob` and its DTS text as dtc prints it (see
-    xendt.fdt.dts), reading the blob once."""
-    from xendt.fdt import dts
-
-    reservations, raw = dts.read(blob, name)
-    tree = DeviceTree(file=name, root=_freeze(raw, ""),
-                      reservations=tuple(Range(a, s) for a, s in reservations))
-    return tree, dts.write(reservations, raw) if dts_text else None
-
-
-def _freeze(raw, parent_path: str) -> Node:
-    name = _printable(raw.name)
-    path = "/" if parent_path == "" and name == "" else f"{parent_path.rstrip('/')}/{name}"
-    reachable = len(raw.props) if raw.reachable is None else raw.reachable
-    props = tuple(Property(_printable(n), v, i < reachable) for i, (n, v) in enumerate(raw.props))
-    return Node(name, path, props, tuple(_freeze(c, path) for c in raw.children))
-
-
-def _printable(name: str) -> str:
-    """A node or property name with any byte outside printable ASCII as a
-    \\xNN escape (pylibfdt hands such bytes over as surrogate escapes)."""
-    if name.isascii() and name.isprintable():
-        return name
-    data = name.encode("utf-8", "surrogateescape")
-    return "".join(chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in data)
-
-
-# ---------------------------------------------------------------------------
-# Values
-
-def cells(value: bytes) -> tuple[int, ...] | None:
-    """`value` as big-endian 32-bit cells, or None if its length is not a
-    multiple of 4."""
-    if len(value) % 4:
-        return None
-    return struct.unpack(f">{len(value) // 4}I", value)
-
-
-def strings(value: bytes) -> tuple[str, ...] | None:
-    """`value` as a list of printable ASCII strings, or None if it is not one."""
-    if not value or value[-1] != 0:
-        return None
-    parts = value[:-1].split(b"\0")
-    if any(not p or p.translate(None, _PRINTABLE) for p in parts):
-        return None
-    return tuple(p.decode("ascii") for p in parts)
-
-
-def join_cells(values: tuple[int, ...]) -> int:
-    out = 0
-    for v in values:
-        out = (out << 32) | v
-    return out
-
-
-def quoted(value: bytes, limit: int = 8) -> str:
-    """`value` for a message: its cells (or bytes) and length, the first
-    `limit` cells only: "<0x0 0x1000 0x0> (12 bytes)"."""
-    numbers = cells(value)
-    if numbers is not None:
-        shown = " ".join(f"{n:#x}" for n in numbers[:limit]) + (" ..." if len(numbers) > limit else "")
-        return f"<{shown}> ({len(value)} bytes)"
-    shown = value[:4 * limit].hex(" ") + (" ..." if len(value) > 4 * limit else "")
-    return f"[{shown}] ({len(value)} bytes)"
+                   dts_text: bool = True) -> tuple[Tree, str | None]:
+    """The Tree of `blob` and its DTS text as dtc prints it, reading the
+    blob once."""
+    tree = parse(blob, name)
+    return tree, str(tree) if dts_text else None
 
 
 @dataclass(frozen=True)
@@ -302,66 +90,18 @@ class Note:
         return f"{where}: {self.message}"
 
 
-class Undecodable(DtbError):
-    """A value of a readable tree does not decode (a `reg` of the wrong
-    size, a dangling phandle ...). Raised by the decoders below; callers
-    turn it into a Note or a finding, naming the node and property."""
-
-
 def _fail(message: str) -> Undecodable:
     return Undecodable(message)
 
 
-def bus_cells(tree: DeviceTree, bus: Node | None) -> tuple[int, int]:
-    """The (#address-cells, #size-cells) a `bus`'s children use, inherited
-    from its ancestors when absent (as Linux does), 2 and 1 at the root."""
-    key = ("cells", bus.path if bus is not None else None)
-    if key not in tree._memo:
-        tree._memo[key] = _bus_cells(tree, bus)
-    return tree._memo[key]
+def bus_cells(tree: Tree, bus: Node | None) -> tuple[int, int]:
+    """See Tree.bus_cells."""
+    return tree.bus_cells(bus)
 
 
-def _bus_cells(tree: DeviceTree, bus: Node | None) -> tuple[int, int]:
-    address = size = None
-    node = bus
-    while node is not None and (address is None or size is None):
-        if address is None:
-            address = _cell_count(node, "#address-cells")
-        if size is None:
-            size = _cell_count(node, "#size-cells")
-        node = tree.parent(node)
-    return (2 if address is None else address), (1 if size is None else size)
-
-
-def _cell_count(node: Node, name: str) -> int | None:
-    value = node.get(name)
-    if value is None:
-        return None
-    if len(value) != 4:
-        raise _fail(f"{node.path}:{name} should be one cell, got {quoted(value)}")
-    count = _U32.unpack(value)[0]
-    if count > MAX_CELLS:
-        raise _fail(f"{node.path}:{name} is {count}, expected 0 to {MAX_CELLS}")
-    return count
-
-
-def reg(tree: DeviceTree, node: Node, prop: str = "reg") -> tuple[tuple[int, int], ...]:
-    """The (address, size) pairs of `node`'s `prop`, in its parent bus's
-    cells (not translated). Undecodable if they do not divide it evenly."""
-    value = node.get(prop)
-    if value is None:
-        return ()
-    na, ns = bus_cells(tree, tree.parent(node))
-    if na == 0 or ns == 0:
-        raise _fail(f"expected addresses and sizes, but its bus has #address-cells {na} and"
-                    f" #size-cells {ns}")
-    width = 4 * (na + ns)
-    if len(value) % width or not value:
-        raise _fail(f"expected (address, size) pairs of {na}+{ns} cells (the #address-cells and"
-                    f" #size-cells of its bus), got {quoted(value)}")
-    c = cells(value)
-    return tuple((join_cells(c[i:i + na]), join_cells(c[i + na:i + na + ns]))
-                 for i in range(0, len(c), na + ns))
+def reg(tree: Tree, node: Node, prop: str = "reg") -> tuple[tuple[int, int], ...]:
+    """See Tree.reg."""
+    return tree.reg(node, prop)
 
 
 def _is_pci(node: Node) -> bool:
@@ -519,7 +259,7 @@ def interrupts(tree: DeviceTree, node: Node) -> tuple[Interrupt, ...]:
     if value is None:
         return ()
     controller = interrupt_parent(tree, node)
-    count = _cell_count(controller, "#interrupt-cells")
+    count = cell_count(controller, "#interrupt-cells")
     c = cells(value)
     if not count or c is None or len(c) % count:
         raise _fail(f"expected specifiers of {count} cells (#interrupt-cells of"
@@ -922,7 +662,7 @@ def _phandle_list(tree: DeviceTree, value: bytes, cells_name: str) -> Value | No
         target = tree.by_phandle(c[i])
         if target is None:
             return None
-        count = _cell_count(target, cells_name) or 0
+        count = cell_count(target, cells_name) or 0
         args = c[i + 1:i + 1 + count]
         if len(args) != count:
             return None

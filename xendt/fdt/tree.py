@@ -1,0 +1,228 @@
+"""The device tree xendt reads: one immutable tree for every blob.
+
+`xendt.fdt.read` builds it from any blob libfdt accepts; `str(tree)` is the
+source text `dtc -I dtb -O dts` prints for that blob. Everything that reads
+a tree (show, check, diff, Xen's view of a host DT, a partial DT copied into
+a guest, a dom0less host) reads this one.
+
+Cell counts are found once, here, as both Linux (of_n_addr_cells) and Xen
+(dt_n_addr_cells) find them: a bus without #address-cells or #size-cells
+inherits each from its nearest ancestor that has it, and the root defaults
+to 2 and 1. How an address then reaches the CPU differs between the two and
+is theirs to say (xendt.inspect.linux, xendt.host.xen_dt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from xendt.errors import Undecodable
+from xendt.fdt.cells import U32, pairs, quoted, strings
+from xendt.ranges import Range
+
+#: Most cells in an address or a size (Linux's OF_MAX_ADDR_CELLS, Xen's
+#: DT_MAX_ADDR_CELLS).
+MAX_CELLS = 4
+#: The cell counts of the root when it does not give them.
+ROOT_CELLS_DEFAULT = (2, 1)
+
+
+@dataclass(frozen=True)
+class Property:
+    """A property as the blob holds it.
+
+    name, value:
+      its name (bytes outside printable ASCII as \\xNN escapes) and raw bytes.
+    reachable:
+      False when it follows a subnode in the blob: libfdt's lookups (Linux's
+      early scan of /chosen, U-Boot, Xen) stop at the first subnode and never
+      find it, though dtc prints it.
+    raw:
+      the name exactly as the blob holds it, when that differs from `name`
+      (as a str with surrogate escapes); "" otherwise.
+    """
+
+    name: str
+    value: bytes
+    reachable: bool = True
+    raw: str = ""
+
+    @property
+    def blob_name(self) -> str:
+        """The name as the blob holds it. See the class docstring."""
+        return self.raw or self.name
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node, its properties and subnodes in blob order (NOPs dropped).
+
+    name:
+      the name with unit address ("" for the root), escaped as Property's.
+    path:
+      the full path ("/" for the root).
+    props, children:
+      tuples of Property and Node.
+    raw:
+      the name exactly as the blob holds it, when that differs; "" otherwise.
+    """
+
+    name: str
+    path: str
+    props: tuple[Property, ...] = ()
+    children: tuple[Node, ...] = ()
+    raw: str = ""
+
+    @property
+    def blob_name(self) -> str:
+        """The name as the blob holds it. See the class docstring."""
+        return self.raw or self.name
+
+    def get(self, name: str) -> bytes | None:
+        """The value of property `name`, or None (the first, if repeated)."""
+        for p in self.props:
+            if p.name == name:
+                return p.value
+        return None
+
+    def string(self, name: str) -> str | None:
+        """Property `name` up to its first NUL, as text, or None."""
+        value = self.get(name)
+        return None if value is None else value.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    @property
+    def base_name(self) -> str:
+        """The name without its unit address."""
+        return self.name.partition("@")[0]
+
+    @property
+    def compatible(self) -> tuple[str, ...]:
+        """The compatible strings (none if the value is not a string list)."""
+        return strings(self.get("compatible") or b"") or ()
+
+    def is_compatible(self, value: str) -> bool:
+        """Whether `value` is one of the compatible strings, compared as Xen
+        and Linux compare them: byte for byte, entry by entry, whatever the
+        rest of the list holds."""
+        raw = self.get("compatible")
+        return raw is not None and value.encode() in raw.split(b"\0")
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A device tree read from a blob.
+
+    file:
+      the name it was read from, for messages.
+    root:
+      the root Node.
+    reservations:
+      the /memreserve/ entries, as Ranges.
+    """
+
+    file: str
+    root: Node
+    reservations: tuple[Range, ...] = ()
+    _paths: dict[str, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _parents: dict[str, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _phandles: dict[int, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _memo: dict[object, object] = field(default_factory=dict, init=False, repr=False,
+                                        compare=False)
+
+    def __post_init__(self) -> None:
+        for parent, node in self._walk_with_parents():
+            self._paths.setdefault(node.path, node)
+            if parent is not None:
+                self._parents.setdefault(node.path, parent)
+            for name in ("phandle", "linux,phandle"):
+                value = node.get(name)
+                if value is not None and len(value) == 4:
+                    self._phandles.setdefault(U32.unpack(value)[0], node)
+
+    def __str__(self) -> str:
+        """The DTS text dtc prints for the blob the tree was read from."""
+        from xendt.fdt.dts import source
+
+        return source(self)
+
+    def _walk_with_parents(self) -> Iterator[tuple[Node | None, Node]]:
+        stack: list[tuple[Node | None, Node]] = [(None, self.root)]
+        while stack:
+            parent, node = stack.pop()
+            yield parent, node
+            stack.extend((node, child) for child in reversed(node.children))
+
+    def nodes(self) -> Iterator[Node]:
+        """Every node, depth-first in blob order."""
+        return (node for _, node in self._walk_with_parents())
+
+    def node(self, path: str) -> Node | None:
+        """The node at `path`, or None."""
+        return self._paths.get(path)
+
+    def parent(self, node: Node) -> Node | None:
+        """`node`'s parent (None for the root)."""
+        return self._parents.get(node.path)
+
+    def by_phandle(self, phandle: int) -> Node | None:
+        """The node whose phandle is `phandle`, or None."""
+        return self._phandles.get(phandle)
+
+    def descendants(self, node: Node) -> Iterator[Node]:
+        """`node`'s descendants, depth first in blob order (not `node`)."""
+        stack = list(reversed(node.children))
+        while stack:
+            n = stack.pop()
+            yield n
+            stack.extend(reversed(n.children))
+
+    def bus_cells(self, bus: Node | None) -> tuple[int, int]:
+        """The (#address-cells, #size-cells) the children of `bus` are
+        written in (the root's defaults for None). Undecodable when a count
+        is not one cell or exceeds MAX_CELLS."""
+        key = ("cells", bus.path if bus is not None else None)
+        if key not in self._memo:
+            self._memo[key] = self._bus_cells(bus)
+        return self._memo[key]  # type: ignore[return-value]
+
+    def _bus_cells(self, bus: Node | None) -> tuple[int, int]:
+        address = size = None
+        node = bus
+        while node is not None and (address is None or size is None):
+            if address is None:
+                address = cell_count(node, "#address-cells")
+            if size is None:
+                size = cell_count(node, "#size-cells")
+            node = self.parent(node)
+        return (ROOT_CELLS_DEFAULT[0] if address is None else address,
+                ROOT_CELLS_DEFAULT[1] if size is None else size)
+
+    def reg(self, node: Node, prop: str = "reg") -> tuple[tuple[int, int], ...]:
+        """The (address, size) pairs of `node`'s `prop` in its parent's
+        cells, untranslated; () without the property. Undecodable when the
+        cells do not divide it evenly."""
+        value = node.get(prop)
+        if value is None:
+            return ()
+        na, ns = self.bus_cells(self.parent(node))
+        if na == 0 or ns == 0:
+            raise Undecodable(f"expected addresses and sizes, but its bus has #address-cells {na}"
+                              f" and #size-cells {ns}")
+        out = pairs(value, na, ns)
+        if not out:
+            raise Undecodable(f"expected (address, size) pairs of {na}+{ns} cells (the"
+                              f" #address-cells and #size-cells of its bus), got {quoted(value)}")
+        return out
+
+
+def cell_count(node: Node, name: str) -> int | None:
+    value = node.get(name)
+    if value is None:
+        return None
+    if len(value) != 4:
+        raise Undecodable(f"{node.path}:{name} should be one cell, got {quoted(value)}")
+    count = int(U32.unpack(value)[0])
+    if count > MAX_CELLS:
+        raise Undecodable(f"{node.path}:{name} is {count}, expected 0 to {MAX_CELLS}")
+    return count

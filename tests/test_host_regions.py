@@ -15,7 +15,7 @@ import pytest
 
 from conftest import dtb_to_dts, dts_to_dtb
 from conftest_host import QEMU_SHAPES, board, passthrough, qemu  # noqa: F401  (fixtures)
-from xendt.host import hostdt, hostregions
+from xendt.host import bootinfo, hostregions, xen_dt
 from xendt.xen import layouts
 from xendt.cli import main
 from xendt.errors import ConfigError, DtbError
@@ -33,7 +33,7 @@ def shortfall(version: str) -> int:
 
 
 def compute(path, xen, *, pa_bits=40, **options):
-    tree = hostdt.read(path.read_bytes(), path.name)
+    tree = xen_dt.read_host(path.read_bytes(), path.name)
     layout = layouts.load(xen)
     ipa = min(pa_bits, layout.ipa_start_bits)
     return hostregions.compute(tree, layout, ipa, hostregions.DomainOptions(**options))
@@ -263,9 +263,9 @@ def test_a_direct_mapped_domu_uses_the_host_layout(board, version):
 # ---------------------------------------------------------------------------
 # Single rules, on small trees.
 
-def tree_of(body: str, memreserve: str = "") -> hostdt.HostTree:
+def tree_of(body: str, memreserve: str = "") -> Tree:
     dts = f"/dts-v1/;\n{memreserve}\n/ {{ #address-cells = <2>; #size-cells = <2>;\n{body}\n}};"
-    return hostdt.read(dts_to_dtb(dts), "t.dtb")
+    return xen_dt.read_host(dts_to_dtb(dts), "t.dtb")
 
 
 RAM_1G = 'memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x40000000>; };'
@@ -320,7 +320,7 @@ def test_memreserve_entries_are_reserved_memory_from_4_19():
 def test_from_4_20_host_ram_is_a_top_level_node_with_device_type_memory():
     body = ('memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x40000000>; };'
             ' memory@100000000 { reg = <0x1 0x0 0x0 0x40000000>; };')
-    info = lambda v: [b.base for b in hostdt.boot_info(tree_of(body), layouts.load(v).host).ram]
+    info = lambda v: [b.base for b in bootinfo.boot_info(tree_of(body), layouts.load(v).host).ram]
     assert info("4.19") == [0x4000_0000, 0x1_0000_0000]
     assert info("4.20") == [0x4000_0000]
 
@@ -328,7 +328,7 @@ def test_from_4_20_host_ram_is_a_top_level_node_with_device_type_memory():
 def test_disabled_memory_nodes_count_until_4_18():
     body = RAM_1G + ' memory@100000000 { device_type = "memory"; status = "disabled";' \
                     ' reg = <0x1 0x0 0x0 0x40000000>; };'
-    info = lambda v: len(hostdt.boot_info(tree_of(body), layouts.load(v).host).ram)
+    info = lambda v: len(bootinfo.boot_info(tree_of(body), layouts.load(v).host).ram)
     assert (info("4.18"), info("4.19")) == (2, 1)
 
 
@@ -515,7 +515,7 @@ def test_a_truncated_host_dtb_is_one_line_and_status_2(qemu, tmp_path, capsysbin
     path = tmp_path / "cut.dtb"
     path.write_bytes(qemu["gicv3-2g"].read_bytes()[:3000])
     code, _, err = run("host-regions", "--host-dtb", str(path), capsysbinary=capsysbinary)
-    assert code == 2 and err == f"xendt: {path}: truncated: header says 1048576 bytes, there are 3000\n"
+    assert code == 2 and err == f"xendt: {path}: truncated: header says 1048576 bytes, file has 3000\n"
 
 
 BAD_ARGS = {
@@ -615,7 +615,7 @@ def test_a_mutated_host_dtb_gives_regions_or_one_clean_error():
         for offset, value in changes:
             blob[offset] = value
         try:
-            tree = hostdt.read(bytes(blob), "f.dtb")
+            tree = xen_dt.read_host(bytes(blob), "f.dtb")
             for version in ("4.19", "4.21"):
                 for option in options:
                     try:

@@ -19,7 +19,7 @@ dtc's rules, from its treesource.c, flattree.c and checks.c:
   blobs have one in every node) is dropped.
 - Properties that follow a subnode in the blob are printed with the others.
 
-libfdt's fdt_check_full vets the blob first (xendt.fdt.blob.validated), and
+libfdt's fdt_check_full vets the blob first (xendt.fdt.header.validated), and
 whatever it refuses raises DtbError, as do blobs nested deeper than MAX_DEPTH. dtc reads a few such
 blobs anyway (header version 1 or a last compatible version above 17, a
 named root node, a reservation map inside the header, a structure block

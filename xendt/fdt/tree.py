@@ -97,6 +97,11 @@ class Node:
         return self.name.partition("@")[0]
 
     @property
+    def depth(self) -> int:
+        """0 for the root, 1 for its children, and so on."""
+        return 0 if self.path == "/" else self.path.count("/")
+
+    @property
     def compatible(self) -> tuple[str, ...]:
         """The compatible strings (none if the value is not a string list)."""
         return strings(self.get("compatible") or b"") or ()
@@ -177,23 +182,26 @@ class Tree:
             yield n
             stack.extend(reversed(n.children))
 
-    def bus_cells(self, bus: Node | None) -> tuple[int, int]:
+    def bus_cells(self, bus: Node | None, *, lenient: bool = False) -> tuple[int, int]:
         """The (#address-cells, #size-cells) the children of `bus` are
         written in (the root's defaults for None). Undecodable when a count
-        is not one cell or exceeds MAX_CELLS."""
-        key = ("cells", bus.path if bus is not None else None)
+        is not one cell or exceeds MAX_CELLS; with `lenient`, as Xen reads
+        them instead: the first cell of a longer value, any count, and a
+        value shorter than a cell as absent."""
+        key = ("cells", bus.path if bus is not None else None, lenient)
         if key not in self._memo:
-            self._memo[key] = self._bus_cells(bus)
+            self._memo[key] = self._bus_cells(bus, lenient)
         return self._memo[key]  # type: ignore[return-value]
 
-    def _bus_cells(self, bus: Node | None) -> tuple[int, int]:
+    def _bus_cells(self, bus: Node | None, lenient: bool) -> tuple[int, int]:
+        count = _xen_cell_count if lenient else cell_count
         address = size = None
         node = bus
         while node is not None and (address is None or size is None):
             if address is None:
-                address = cell_count(node, "#address-cells")
+                address = count(node, "#address-cells")
             if size is None:
-                size = cell_count(node, "#size-cells")
+                size = count(node, "#size-cells")
             node = self.parent(node)
         return (ROOT_CELLS_DEFAULT[0] if address is None else address,
                 ROOT_CELLS_DEFAULT[1] if size is None else size)
@@ -226,3 +234,8 @@ def cell_count(node: Node, name: str) -> int | None:
     if count > MAX_CELLS:
         raise Undecodable(f"{node.path}:{name} is {count}, expected 0 to {MAX_CELLS}")
     return count
+
+
+def _xen_cell_count(node: Node, name: str) -> int | None:
+    value = node.get(name)
+    return None if value is None or len(value) < 4 else int(U32.unpack_from(value)[0])

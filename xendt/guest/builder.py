@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from xendt.fdt import blob
 from xendt.xen import layouts
 from xendt.guest import memory, regions, tree
+from xendt.guest.partial import read_partial
 from xendt.errors import ConfigError
 from xendt.model import GuestConfig, Host, Layout, MemoryMap, Range, VirtioSlot
 
@@ -51,7 +52,7 @@ def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
                           " give it with --acpi-size (see LIBXL_DEBUG_DUMP_DTB)")
     slots = virtio_slots(layout, guest)
     ram = memory.split_ram(layout, guest.memory_mib)
-    partial = blob.read_partial(guest.partial_dtb, guest.partial_dtb_name) \
+    partial = read_partial(guest.partial_dtb, guest.partial_dtb_name) \
         if guest.partial_dtb is not None else ()
 
     root = tree.guest_tree(layout, guest, gic=gic, clock_frequency=host.clock_frequency,

@@ -216,18 +216,19 @@ def host_regions(hosts: list[tuple[str, bytes, int | None, int | None]], xen: st
     as (file name, DTB bytes, pa_bits, ipa_bits), and, for several hosts,
     the regions all of them give. Host names are the file names, with the
     PA/IPA size when that is what tells hosts apart."""
-    from xendt.host import hostdt, hostregions
+    from xendt.fdt.tree import Tree
+    from xendt.host import hostregions, xen_dt
     from xendt.xen import layouts
     from xendt.guest import regions
 
     layout = layouts.load(xen)
-    trees: dict[bytes, hostdt.HostTree] = {}
+    trees: dict[bytes, Tree] = {}
     each = []
     names = [name for name, *_ in hosts]
     for name, data, pa, ipa_given in hosts:
         key = data
         if key not in trees:
-            trees[key] = hostdt.read(data, name)
+            trees[key] = xen_dt.read_host(data, name)
         tree = trees[key]
         ipa = regions.ipa_bits(layout, pa, ipa_given)
         result = hostregions.compute(tree, layout, ipa, options)

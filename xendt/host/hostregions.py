@@ -31,12 +31,14 @@ The per-version switches are the [host] tables of layouts/*.toml
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
-from xendt.host import hostdt
+from xendt.host import bootinfo, xen_dt
 from xendt.guest import memory
 from xendt.errors import ConfigError, DtbError
-from xendt.host.hostdt import BootInfo, HostNode, HostTree, ShmBank
+from xendt.fdt.tree import ROOT_CELLS_DEFAULT, Node, Tree
+from xendt.host.bootinfo import BootInfo, ShmBank
 from xendt.model import HostRules, Layout, Range, align_up
 
 PAGE_SHIFT = 12
@@ -171,7 +173,7 @@ class _Failed(Exception):
     """A hole finder returned an error: Xen then gives no regions."""
 
 
-def compute(tree: HostTree, layout: Layout, ipa_bits: int, options: DomainOptions) -> HostRegions:
+def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -> HostRegions:
     """The extended regions Xen `layout.version` gives the domain `options`
     name (dom0 by default) on host `tree` with IPA size `ipa_bits`."""
     if options.domain is None:
@@ -197,14 +199,14 @@ def compute(tree: HostTree, layout: Layout, ipa_bits: int, options: DomainOption
 # The domains: dom0, dom0less domains, and what the command line tells of dom0.
 
 
-def dom0(tree: HostTree, layout: Layout, *, ram: tuple[Range, ...] = (),
+def dom0(tree: Tree, layout: Layout, *, ram: tuple[Range, ...] = (),
          grant_table: Range | None = None, iommu: bool | None = None, bits: int = 64) -> Domain:
     """Dom0 on this host: always direct-mapped (host layout). Its RAM and
     grant table are placed by Xen at boot, so they come from the caller (the
     grant table sits at Xen's load address, __pa(_stext)). `iommu` None
     means: on when the host DT has an IOMMU (a node with #iommu-cells)."""
     rules = layout.host
-    info = hostdt.boot_info(tree, rules)
+    info = bootinfo.boot_info(tree, rules)
     shm = tuple(s for s in info.shm if s.owner == "/chosen") if rules.static_shm != "none" else ()
     if grant_table is not None and grant_table.size <= 0:
         raise ConfigError(f"grant table {grant_table}: expected a size above 0")
@@ -214,16 +216,16 @@ def dom0(tree: HostTree, layout: Layout, *, ram: tuple[Range, ...] = (),
                   hardware=True)
 
 
-def dom0less_domains(tree: HostTree) -> tuple[HostNode, ...]:
+def dom0less_domains(tree: Tree) -> tuple[Node, ...]:
     """The dom0less domain nodes: children of /chosen compatible with
     "xen,domain" (create_domUs)."""
-    chosen = tree.find("/chosen")
+    chosen = tree.node("/chosen")
     if chosen is None:
         return ()
-    return tuple(n for n in tree.children(chosen) if n.compatible(hostdt.DOMAIN_COMPATIBLE))
+    return tuple(n for n in chosen.children if n.is_compatible(xen_dt.DOMAIN_COMPATIBLE))
 
 
-def dom0less(tree: HostTree, layout: Layout, name: str, *, iommu: bool | None = None,
+def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None,
              bits: int = 64, passthrough: bytes | None = None, passthrough_name: str = "",
              grant_table: Range | None = None) -> Domain:
     """The dom0less domain `name` (a /chosen child compatible with
@@ -247,14 +249,14 @@ def dom0less(tree: HostTree, layout: Layout, name: str, *, iommu: bool | None = 
     node = next((n for n in nodes if n.name == name), None)
     if node is None:
         known = ", ".join(n.name for n in nodes) or "none"
-        raise ConfigError(f"{tree.name}: no dom0less domain {name!r} under /chosen"
+        raise ConfigError(f"{tree.file}: no dom0less domain {name!r} under /chosen"
                           f" (compatible \"xen,domain\"); found: {known}")
-    where = f"{node.path} in {tree.name}"
+    where = f"{node.path} in {tree.file}"
     ram_size = _memory(tree, node)
     static = ()
     if node.get("xen,static-mem") is not None and rules.static_mem != "none":
-        static = tuple(r for r in tree.reg(node, "xen,static-mem",
-                                           hostdt.static_mem_cells(tree, node, rules)) if r.size)
+        static = tuple(r for r in xen_dt.meminfo(tree, node, "xen,static-mem",
+                                           bootinfo.static_mem_cells(tree, node, rules)) if r.size)
         if sum(r.size for r in static) != ram_size:
             raise DtbError(f"{where}: 'memory' ({ram_size // 1024} KiB) differs from the sum of"
                            f" its xen,static-mem banks ({sum(r.size for r in static) // 1024} KiB);"
@@ -282,26 +284,26 @@ def dom0less(tree: HostTree, layout: Layout, name: str, *, iommu: bool | None = 
         name=node.name, path=node.path, host_layout=direct or hardware,
         ram=_sorted(static) if direct else () if hardware else guest_banks(layout, ram_size),
         grant_table=grant_table if hardware else Range(gnttab.base, gnttab.size),
-        shm=tuple(s for s in hostdt.boot_info(tree, rules).shm if s.owner == node.path),
+        shm=tuple(s for s in bootinfo.boot_info(tree, rules).shm if s.owner == node.path),
         xen_reg=passthrough_xen_reg(passthrough, passthrough_name) if passthrough else (),
         iommu=host_iommu and (has_dtb or wants_iommu or hardware), bits=bits,
         hypervisor_node=hardware or _enhanced(node, rules), hardware=hardware)
 
 
-def _memory(tree: HostTree, node: HostNode) -> int:
+def _memory(tree: Tree, node: Node) -> int:
     """A domain node's `memory`: KiB in 64 bits (dt_property_read_u64)."""
     value = node.get("memory")
     if value is None or len(value) < 8:
-        raise DtbError(f"expected property 'memory' on {node.path} in {tree.name} to hold a"
+        raise DtbError(f"expected property 'memory' on {node.path} in {tree.file} to hold a"
                        f" 64-bit KiB count (2 cells), got {value!r}")
-    size = hostdt.read_number(hostdt.cells_of(value[:8])) * 1024
+    size = xen_dt.read_number(xen_dt.cells_of(value[:8])) * 1024
     if size <= 0 or size % PAGE_SIZE:
-        raise DtbError(f"expected property 'memory' on {node.path} in {tree.name} to be a"
+        raise DtbError(f"expected property 'memory' on {node.path} in {tree.file} to be a"
                        f" positive multiple of 4 KiB, got {size // 1024} KiB")
     return size
 
 
-def _u32(node: HostNode, prop: str, default: int = 0) -> int:
+def _u32(node: Node, prop: str, default: int = 0) -> int:
     """A one-cell property, or `default` when absent or shorter (Xen's
     device_tree_get_u32 and dt_property_read_u32)."""
     value = node.get(prop)
@@ -320,7 +322,7 @@ def guest_banks(layout: Layout, ram_size: int) -> tuple[Range, ...]:
                  for bank, size in zip(layout.banks, memory.fill_banks(layout, ram_size)))
 
 
-def _enhanced(node: HostNode, rules: HostRules) -> bool:
+def _enhanced(node: Node, rules: HostRules) -> bool:
     """Whether xen,enhanced asks for the /hypervisor node: an empty value
     (or one without a NUL) or one of the version's strings."""
     value = node.get("xen,enhanced")
@@ -331,18 +333,19 @@ def _enhanced(node: HostNode, rules: HostRules) -> bool:
     return value.split(b"\0", 1)[0].decode("utf-8", "replace") in rules.enhanced
 
 
-def _has_partial_dt_after(tree: HostTree, node: HostNode) -> bool:
+def _has_partial_dt_after(tree: Tree, node: Node) -> bool:
     """create_domUs asks dt_find_compatible_node(node, NULL,
     "multiboot,device-tree"), which searches every node after `node` in the
     whole tree, not only its children: a later domain's module counts too."""
-    index = tree.nodes.index(node)
-    return any(n.compatible("multiboot,device-tree") for n in tree.nodes[index + 1:])
+    later = itertools.dropwhile(lambda n: n is not node, tree.nodes())
+    next(later, None)
+    return any(n.is_compatible("multiboot,device-tree") for n in later)
 
 
-def host_has_iommu(tree: HostTree) -> bool:
+def host_has_iommu(tree: Tree) -> bool:
     """Whether the host DT describes an IOMMU: an enabled node with
     #iommu-cells (Xen enables one when its driver probes such a node)."""
-    return any(n.get("#iommu-cells") is not None and hostdt.is_available(n) for n in tree.nodes)
+    return any(n.get("#iommu-cells") is not None and xen_dt.is_available(n) for n in tree.nodes())
 
 
 def passthrough_xen_reg(data: bytes, name: str) -> tuple[Range, ...]:
@@ -354,29 +357,29 @@ def passthrough_xen_reg(data: bytes, name: str) -> tuple[Range, ...]:
     own in 2 and 1 cells, every other node's in its parent's #address-cells
     and #size-cells, which default to 2 and 1 rather than being inherited.
     Each must be page-aligned."""
-    tree = hostdt.read(data, name)
-    passthrough = tree.find("/passthrough")
+    tree = xen_dt.read_host(data, name)
+    passthrough = tree.node("/passthrough")
     if passthrough is None:
         return ()
     out = []
-    stack = [(passthrough, hostdt.ROOT_CELLS_DEFAULT)]
+    stack = [(passthrough, ROOT_CELLS_DEFAULT)]
     while stack:
         node, (address_cells, size_cells) = stack.pop()
         value = node.get("xen,reg")
         one = 2 * address_cells + size_cells
-        cells = hostdt.cells_of(value or b"")
+        cells = xen_dt.cells_of(value or b"")
         for i in range(len(cells) // one):
             entry = cells[i * one:(i + 1) * one]
-            host = hostdt.read_number(entry[:address_cells])
-            size = hostdt.read_number(entry[address_cells:address_cells + size_cells])
-            guest = hostdt.read_number(entry[address_cells + size_cells:])
+            host = xen_dt.read_number(entry[:address_cells])
+            size = xen_dt.read_number(entry[address_cells:address_cells + size_cells])
+            guest = xen_dt.read_number(entry[address_cells + size_cells:])
             if (host | size | guest) % PAGE_SIZE:
                 raise DtbError(f"expected 'xen,reg' entry {i} on {node.path} in {name} to be"
                                f" page-aligned, got <{host:#x} {size:#x} {guest:#x}>")
             out.append(Range(guest, size))
-        own = (_u32(node, "#address-cells", hostdt.ROOT_CELLS_DEFAULT[0]),
-               _u32(node, "#size-cells", hostdt.ROOT_CELLS_DEFAULT[1]))
-        stack.extend((child, own) for child in reversed(tree.children(node)))
+        own = (_u32(node, "#address-cells", ROOT_CELLS_DEFAULT[0]),
+               _u32(node, "#size-cells", ROOT_CELLS_DEFAULT[1]))
+        stack.extend((child, own) for child in reversed(node.children))
     return tuple(out)
 
 
@@ -416,17 +419,17 @@ def dom0_facts(data: bytes, name: str) -> tuple[tuple[Range, ...], Range | None]
     (e.g. `dtc -I fs -O dtb /proc/device-tree` in dom0): its memory nodes
     (the one Xen adds for reserved memory too, which is excluded anyway) and
     reg[0] of its /hypervisor node."""
-    tree = hostdt.read(data, name)
+    tree = xen_dt.read_host(data, name)
     ram = []
-    for node in tree.nodes[1:]:
+    for node in tree.descendants(tree.root):
         if node.base_name == "memory" and node.get("reg") is not None:
-            ram += [r for r in tree.reg(node, "reg", tree.cells(node)) if r.size]
+            ram += [r for r in xen_dt.meminfo(tree, node, "reg", xen_dt.cells(tree, node)) if r.size]
     if not ram:
         raise DtbError(f"{name}: no memory node with a reg: is this dom0's device tree?")
-    hypervisor = tree.find("/hypervisor")
+    hypervisor = tree.node("/hypervisor")
     grant = None
     if hypervisor is not None and hypervisor.get("reg") is not None:
-        grant = next(iter(tree.reg(hypervisor, "reg", tree.cells(hypervisor))), None)
+        grant = next(iter(xen_dt.meminfo(tree, hypervisor, "reg", xen_dt.cells(tree, hypervisor))), None)
     return _sorted(ram), grant
 
 
@@ -434,7 +437,7 @@ def dom0_facts(data: bytes, name: str) -> tuple[tuple[Range, ...], Range | None]
 # make_hypervisor_node
 
 
-def extended_regions(tree: HostTree, layout: Layout, domain: Domain, ipa_bits: int) -> HostRegions:
+def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int) -> HostRegions:
     """What Xen `layout.version` puts in `domain`'s /hypervisor reg after
     the grant table, on the host `tree`, with guest IPA size `ipa_bits`
     (make_hypervisor_node, xen/arch/arm/domain_build.c @ RELEASE-4.16.0 …
@@ -452,7 +455,7 @@ def extended_regions(tree: HostTree, layout: Layout, domain: Domain, ipa_bits: i
         warnings.append(f"{domain.name}: extended regions not supported for 32-bit guests"
                         f" (Xen {v} gives none)")
     else:
-        info = hostdt.boot_info(tree, rules)
+        info = bootinfo.boot_info(tree, rules)
         if domain.host_layout and domain.iommu:
             finder = "find_memory_holes"
             run = lambda: _memory_holes(tree, domain, rules, ipa_bits)
@@ -469,8 +472,8 @@ def extended_regions(tree: HostTree, layout: Layout, domain: Domain, ipa_bits: i
         if not regions and not warnings:
             warnings.append(f"{domain.name}: failed to allocate extended regions: no free range"
                             f" of {rules.min_size >> 20} MiB or more")
-    cells = tree.child_cells(tree.root) if hardware else (2, 2)
-    return HostRegions(xen=v, host=tree.name, domain=domain, ipa_bits=ipa_bits, finder=finder,
+    cells = xen_dt.child_cells(tree, tree.root) if hardware else (2, 2)
+    return HostRegions(xen=v, host=tree.file, domain=domain, ipa_bits=ipa_bits, finder=finder,
                        regions=tuple(regions), cells=cells,
                        interrupt=_dom0_evtchn_ppi(tree) if hardware else GUEST_EVTCHN_PPI,
                        gic_phandle=_gic_phandle(tree) if hardware else layout.gic_phandle,
@@ -590,7 +593,7 @@ def _report(rangeset: _Rangeset, rules: HostRules, limit: int) -> tuple[Range, .
     return tuple(collect.regions)
 
 
-def _memory_holes(tree: HostTree, domain: Domain, rules: HostRules,
+def _memory_holes(tree: Tree, domain: Domain, rules: HostRules,
                   ipa_bits: int) -> tuple[Range, ...]:
     """find_memory_holes (xen/arch/arm/domain_build.c @ RELEASE-4.16.0 …
     RELEASE-4.22.0): [0, 2^ipa) minus the domain's own static shared memory
@@ -604,16 +607,16 @@ def _memory_holes(tree: HostTree, domain: Domain, rules: HostRules,
     if rules.static_shm == "separate":
         for shm in domain.shm:
             holes.remove(shm.guest.base, shm.guest.end, f"{shm.path} xen,shared-mem")
-    for node in tree.nodes:
+    for node in tree.nodes():
         try:
-            for i, r in enumerate(hostdt.device_addresses(tree, node)):
+            for i, r in enumerate(xen_dt.device_addresses(tree, node)):
                 holes.remove(r.base & ~(PAGE_SIZE - 1), align_up(r.end, PAGE_SIZE),
                              f"{node.path} reg[{i}]")
-            if hostdt.is_pci_host_bridge(node) and node.get("ranges") is not None:
-                for i, r in enumerate(hostdt.pci_apertures(tree, node)):
+            if xen_dt.is_pci_host_bridge(node) and node.get("ranges") is not None:
+                for i, r in enumerate(xen_dt.pci_apertures(tree, node)):
                     holes.remove(r.base & ~(PAGE_SIZE - 1), align_up(r.end, PAGE_SIZE),
                                  f"{node.path} ranges[{i}]")
-        except hostdt.Untranslatable as e:
+        except xen_dt.Untranslatable as e:
             raise _Failed(str(e)) from None
     if rules.xen_reg:
         for r in domain.xen_reg:
@@ -692,15 +695,15 @@ def _domu_holes(layout: Layout, domain: Domain, ipa_bits: int) -> tuple[Range, .
     return _report(holes, rules, (1 << ipa_bits) - 1)
 
 
-def _dom0_evtchn_ppi(tree: HostTree) -> int:
+def _dom0_evtchn_ppi(tree: Tree) -> int:
     """The PPI Xen allocates for dom0's event channel: the lowest of 16–31
     not taken by the host timer's secure, non-secure and virtual PPIs, which
     it reserves in dom0's vGIC first (evtchn_allocate, xen/arch/arm/
     domain_build.c, and vcpu_vtimer_init, vtimer.c @ RELEASE-4.19.0)."""
     taken = set(_TIMER_PPIS_DEFAULT)
-    for node in tree.nodes:
-        if node.compatible("arm,armv8-timer") or node.compatible("arm,armv7-timer"):
-            cells = hostdt.cells_of(node.get("interrupts") or b"")
+    for node in tree.nodes():
+        if node.is_compatible("arm,armv8-timer") or node.is_compatible("arm,armv7-timer"):
+            cells = xen_dt.cells_of(node.get("interrupts") or b"")
             specs = [cells[i:i + 3] for i in range(0, len(cells) - 2, 3)][:3]
             if len(specs) == 3 and all(s[0] == 1 for s in specs):
                 taken = {s[1] + 16 for s in specs}
@@ -708,7 +711,7 @@ def _dom0_evtchn_ppi(tree: HostTree) -> int:
     return min(set(range(16, 32)) - taken)
 
 
-def _gic_phandle(tree: HostTree) -> int:
+def _gic_phandle(tree: Tree) -> int:
     """dom0's GIC phandle (kinfo->phandle_gic): taken here from the root's
     interrupt-parent, 0 when absent."""
     value = tree.root.get("interrupt-parent")

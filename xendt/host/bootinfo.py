@@ -1,0 +1,197 @@
+"""Host RAM, reserved memory and static (shared) memory, as Xen's early
+scan of the host DTB finds them.
+
+The early scan (early_scan_node and boot_fdt_info in
+``xen/arch/arm/bootfdt.c`` @ RELEASE-4.16.0 … RELEASE-4.19.0,
+``xen/common/device-tree/bootfdt.c`` @ RELEASE-4.20.0,
+``xen/common/device-tree/bootinfo-fdt.c`` @ RELEASE-4.21.0, RELEASE-4.22.0)
+finds them with rules that changed between releases; `boot_info()` applies
+one version's rules (a layout's HostRules). Every problem is a DtbError
+naming the file, the node path, the property and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xendt.fdt.tree import Node, Tree
+from xendt.host.xen_dt import (DOMAIN_COMPATIBLE, SHM_COMPATIBLE, _error, cells_of,
+                               is_available, meminfo, read_number)
+from xendt.host.xen_dt import cells as xen_cells
+from xendt.model import HostRules
+from xendt.ranges import Range
+
+
+@dataclass(frozen=True)
+class Bank(Range):
+    """A host memory range and where the DT states it.
+
+    source:
+      e.g. "/memory@40000000 reg[0]", "/memreserve/ 0", "/chosen/domU1
+      xen,static-mem[0]".
+    """
+
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ShmBank:
+    """One static shared memory node (compatible xen,domain-shared-memory-v1).
+
+    owner:
+      the node of the domain it belongs to ("/chosen" for dom0).
+    path:
+      the shared memory node itself.
+    shm_id:
+      xen,shm-id.
+    host:
+      the host physical range, or None where the DT leaves the host address
+      to Xen (4.19+ allows xen,shared-mem = <gbase size>).
+    guest:
+      where the domain sees it.
+    """
+
+    owner: str
+    path: str
+    shm_id: str
+    host: Range | None
+    guest: Range
+
+
+@dataclass(frozen=True)
+class BootInfo:
+    """What one Xen version's early scan finds in a host DT.
+
+    ram:
+      host RAM banks (bootinfo.mem).
+    reserved:
+      reserved memory (bootinfo.reserved_mem): /reserved-memory children,
+      /memreserve/ entries (4.19+), static memory and heap, and before 4.19
+      static shared memory host banks.
+    shm:
+      static shared memory nodes (4.17+).
+    """
+
+    ram: tuple[Bank, ...]
+    reserved: tuple[Bank, ...]
+    shm: tuple[ShmBank, ...]
+
+
+def boot_info(tree: Tree, rules: HostRules) -> BootInfo:
+    """RAM, reserved memory and static shared memory as the early scan of a
+    Xen following `rules` finds them:
+
+    - RAM: nodes named memory or memory@… at any depth, from 4.20 top-level
+      ones with device_type "memory", their reg in the parent's cells;
+    - reserved: every node under the top-level /reserved-memory (reg in its
+      parent's cells), /memreserve/ entries (4.19+), xen,static-mem of
+      /chosen/* xen,domain nodes (4.16+), /chosen xen,static-heap (4.17+),
+      static shared memory host banks in 4.17 and 4.18;
+    - static shared memory: xen,domain-shared-memory-v1 nodes at depth 3 or
+      less (4.17+).
+
+    From 4.19 nodes whose status is not "okay" hold no RAM or reserved
+    memory; zero-size banks never count. DtbError without RAM or with
+    overlapping RAM banks (Xen's rangesets would merge them; a board DT with
+    them is wrong)."""
+    ram: list[Bank] = []
+    reserved: list[Bank] = []
+    shm: list[ShmBank] = []
+    if rules.memreserve:
+        reserved += [Bank(r.base, r.size, source=f"/memreserve/ {i}")
+                     for i, r in enumerate(tree.reservations) if r.size]
+    for node in tree.descendants(tree.root):
+        if _is_memory_node(node, rules):
+            ram += _banks(tree, node, "reg", xen_cells(tree, node), rules)
+        elif node.depth == 1 and node.name.lower() == "reserved-memory":
+            for child in tree.descendants(node):
+                if child.get("reg") is not None:
+                    reserved += _banks(tree, child, "reg", xen_cells(tree, child), rules)
+        elif node.depth == 1 and node.base_name == "chosen":
+            if rules.static_heap and node.get("xen,static-heap") is not None:
+                reserved += _banks(tree, node, "xen,static-heap", xen_cells(tree, node), rules)
+        elif node.depth == 2 and node.is_compatible(DOMAIN_COMPATIBLE):
+            if rules.static_mem != "none" and node.get("xen,static-mem") is not None:
+                reserved += _banks(tree, node, "xen,static-mem", static_mem_cells(tree, node, rules),
+                                   rules)
+        if node.depth <= 3 and node.is_compatible(SHM_COMPATIBLE) and rules.static_shm != "none":
+            bank = _shm_bank(tree, node, rules)
+            shm.append(bank)
+            if rules.static_shm == "reserved" and bank.host is not None:
+                reserved.append(Bank(bank.host.base, bank.host.size,
+                                     source=f"{node.path} xen,shared-mem"))
+    if not ram:
+        what = ("a top-level memory@… node with device_type = \"memory\""
+                if rules.memory_nodes == "name-depth-1-device-type" else "a memory@… node")
+        raise _error(tree, f"no host RAM: expected {what} with a reg")
+    ordered = sorted(ram, key=lambda b: b.base)
+    for a, b in zip(ordered, ordered[1:]):
+        if a.overlaps(b):
+            raise _error(tree, f"memory banks overlap: {a.source} {a} and {b.source} {b}")
+    return BootInfo(tuple(ram), tuple(reserved), tuple(shm))
+
+
+def _is_memory_node(node: Node, rules: HostRules) -> bool:
+    if node.base_name != "memory":
+        return False
+    if rules.memory_nodes == "name":
+        return True
+    return node.depth == 1 and node.string("device_type") == "memory"
+
+
+def _banks(tree: Tree, node: Node, prop: str, cells: tuple[int, int],
+           rules: HostRules) -> list[Bank]:
+    """A reg-like property as banks, skipping empty ones (as Xen does) and,
+    with the status check, nodes that are not "okay"."""
+    if rules.status_check and not is_available(node):
+        return []
+    return [Bank(r.base, r.size, source=f"{node.path} {prop}[{i}]")
+            for i, r in enumerate(meminfo(tree, node, prop, cells)) if r.size]
+
+
+def static_mem_cells(tree: Tree, node: Node, rules: HostRules) -> tuple[int, int]:
+    """The cells of a domain node's xen,static-mem: its own
+    #xen,static-mem-address-cells/-size-cells in 4.16, /chosen's later."""
+    if rules.static_mem == "own-cells":
+        own = []
+        for prop in ("#xen,static-mem-address-cells", "#xen,static-mem-size-cells"):
+            value = node.get(prop)
+            if value is None or len(value) != 4:
+                raise _error(tree, f"expected property {prop!r} on {node.path} to hold one cell"
+                                 f" (Xen reads xen,static-mem with it), got {value!r}")
+            own.append(int.from_bytes(value, "big"))
+        return own[0], own[1]
+    return xen_cells(tree, node)
+
+
+def _shm_bank(tree: Tree, node: Node, rules: HostRules) -> ShmBank:
+    """A static shared memory node: xen,shared-mem = <pbase gbase size>, or
+    (4.19+) <gbase size> leaving the host address to Xen."""
+    shm_id = node.string("xen,shm-id")
+    if shm_id is None:
+        raise _error(tree, f"expected property 'xen,shm-id' on {node.path}")
+    value = node.get("xen,shared-mem")
+    address_cells, size_cells = xen_cells(tree, node)
+    if address_cells not in (1, 2) or size_cells not in (1, 2):
+        raise _error(tree, f"expected #address-cells and #size-cells of 1 or 2 for"
+                         f" 'xen,shared-mem' on {node.path}, got {address_cells} and {size_cells}")
+    full = 2 * address_cells + size_cells
+    short = address_cells + size_cells
+    cells = cells_of(value or b"")
+    owner = tree.parent(node).path
+    if value is not None and len(value) == 4 * full:
+        host = read_number(cells[:address_cells])
+        guest = read_number(cells[address_cells:2 * address_cells])
+        size = read_number(cells[2 * address_cells:])
+        return ShmBank(owner, node.path, shm_id, Range(host, size), Range(guest, size))
+    if value is not None and len(value) == 4 * short and rules.static_shm == "separate":
+        guest = read_number(cells[:address_cells])
+        size = read_number(cells[address_cells:])
+        return ShmBank(owner, node.path, shm_id, None, Range(guest, size))
+    forms = f"<pbase gbase size> ({full} cells)"
+    if rules.static_shm == "separate":
+        forms += f" or <gbase size> ({short} cells)"
+    got = "none" if value is None else f"{len(value)} bytes"
+    raise _error(tree, f"expected property 'xen,shared-mem' on {node.path} to hold {forms}, got {got}")
+
+

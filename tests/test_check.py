@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
-from xendt.inspect import decode
+from xendt.fdt.read import parse, read_dtb
 from xendt.inspect.check import check
 from xendt.cli import main
 from xendt.errors import XendtError
@@ -54,7 +54,7 @@ GUEST = """/dts-v1/;
 
 def findings(source: str, **options) -> list[str]:
     """The findings of `check` on an inline DTS, as text."""
-    return [str(f) for f in check(decode.parse(dts_to_dtb(source), "guest.dtb"), **options).findings]
+    return [str(f) for f in check(parse(dts_to_dtb(source), "guest.dtb"), **options).findings]
 
 
 def with_reg(reg: str) -> str:
@@ -135,7 +135,7 @@ def test_extended_regions_must_not_overlap_each_other():
 
 def test_extended_regions_must_fit_the_ipa_size_of_the_host():
     # The same blob is fine on a 40-bit host and wrong on a 36-bit one (bank 1 then ends at 64 GiB).
-    blob = decode.load(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40.dtb"))
+    blob = read_dtb(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40.dtb"))
     assert check(blob, pa_bits=40).findings == ()
     assert [str(f) for f in check(blob, pa_bits=36).findings] == [
         "error: /hypervisor:reg: extended region 2 [0x200000000, 0x10000000000) ends at"
@@ -144,7 +144,7 @@ def test_extended_regions_must_fit_the_ipa_size_of_the_host():
 
 
 def test_without_host_bits_the_largest_ipa_of_the_version_is_assumed():
-    blob = decode.load(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40.dtb"))
+    blob = read_dtb(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40.dtb"))
     report = check(blob)
     assert (report.ipa_bits, report.ipa_source) == (
         48, "the most Xen 4.21 gives (use --pa-bits or --ipa-bits)")
@@ -166,7 +166,7 @@ def test_extended_regions_must_not_overlap_the_grant_table():
 
 def test_extended_regions_must_not_overlap_a_passthrough_device():
     # libxl copies /passthrough verbatim and never looks at it when it computes the regions.
-    blob = decode.load(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40-partialdt.dtb"))
+    blob = read_dtb(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40-partialdt.dtb"))
     assert [str(f) for f in check(blob).findings] == [
         "error: /hypervisor:reg: extended region 1 [0x80000000, 0x100000000) overlaps arm,pl011"
         " [0x9c090000, 0x9c091000) (/passthrough/serial@9c090000 reg[0]): Linux would map"
@@ -258,7 +258,7 @@ def acpi_like_blob() -> bytes:
     rng-seed. dtc cannot write this order, so libfdt's sequential writer does."""
     import libfdt
 
-    tree = decode.parse(dts_to_dtb(GUEST))
+    tree = parse(dts_to_dtb(GUEST))
     sw = libfdt.FdtSw()
     sw.finish_reservemap()
 
@@ -279,7 +279,7 @@ def acpi_like_blob() -> bytes:
 
 
 def test_an_rng_seed_after_a_subnode_is_invisible_to_libfdt():
-    tree = decode.parse(acpi_like_blob(), "guest.dtb")
+    tree = parse(acpi_like_blob(), "guest.dtb")
     assert [str(f) for f in check(tree).findings] == [
         "warning: /chosen:rng-seed: follows the subnode 'module@20000000': libfdt's lookups stop"
         " at the first subnode, so Linux's early scan of /chosen never sees the seed (libxl puts"
@@ -334,8 +334,8 @@ def test_a_32_bit_guest_given_regions_above_4_gib_is_warned():
 
 
 def test_a_32_bit_prefetch_window_above_4_gib_is_warned_before_4_19():
-    old = decode.load(str(GOLDEN / "4.18/mem1024-v3-vcpu2-pa40-vpci.dtb"))
-    new = decode.load(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40-vpci.dtb"))
+    old = read_dtb(str(GOLDEN / "4.18/mem1024-v3-vcpu2-pa40-vpci.dtb"))
+    new = read_dtb(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40-vpci.dtb"))
     assert [str(f) for f in check(old).findings] == [
         "warning: /pcie@10000000:ranges: entry 1 [0x100000000, 0x200000000) is above 4 GiB but"
         " its phys.hi says 32-bit memory; expected 64-bit memory (as Xen 4.19 and later)"
@@ -401,7 +401,7 @@ def test_pa_bits_and_ipa_bits_exclude_each_other(capsysbinary):
 
 def test_check_needs_a_layout_for_an_explicit_version():
     with pytest.raises(XendtError, match="unknown Xen version '4.9'"):
-        check(decode.parse(dts_to_dtb(GUEST)), xen="4.9")
+        check(parse(dts_to_dtb(GUEST)), xen="4.9")
 
 
 # --- every golden blob --------------------------------------------------------------
@@ -452,7 +452,7 @@ def deserved(case: dict) -> list[tuple[str, str, str, str]]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["dtb"] for c in CASES])
 def test_golden_blobs_get_only_the_findings_libxl_output_deserves(case):
-    report = check(decode.load(str(GOLDEN / case["dtb"])), pa_bits=case["config"]["inputs"]["gpaddr_bits"])
+    report = check(read_dtb(str(GOLDEN / case["dtb"])), pa_bits=case["config"]["inputs"]["gpaddr_bits"])
     assert sorted((f.level, f.rule, f.node, f.prop) for f in report.findings) == deserved(case)
 
 

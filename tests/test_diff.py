@@ -13,7 +13,7 @@ import json
 import pytest
 
 from conftest import GOLDEN, dtc, dts_to_dtb, golden_cases
-from xendt.inspect import decode
+from xendt.fdt.read import parse, read_dtb
 from xendt.cli import main
 from xendt.inspect.diff import diff
 
@@ -33,7 +33,7 @@ def golden(version: str, name: str) -> str:
 
 def changes_of(a: str, b: str, **options) -> list[tuple[str, str, str]]:
     """(kind, node, property) of each change from DTS source a to b."""
-    result = diff(decode.parse(dts_to_dtb(a), "a.dtb"), decode.parse(dts_to_dtb(b), "b.dtb"), **options)
+    result = diff(parse(dts_to_dtb(a), "a.dtb"), parse(dts_to_dtb(b), "b.dtb"), **options)
     return [(c.kind, c.node, c.prop) for c in result.changes]
 
 
@@ -57,7 +57,7 @@ def test_byte_layout_does_not_count(case, tmp_path):
     original = (GOLDEN / case["dtb"]).read_bytes()
     repacked = dtc("-q", "-I", "dtb", "-O", "dtb", "-", input=original).stdout
     assert repacked != original
-    assert diff(decode.parse(original), decode.parse(repacked)).same
+    assert diff(parse(original), parse(repacked)).same
 
 
 def test_4_18_and_4_21_builds_of_a_guest_differ_in_version_strings_only(capsysbinary):
@@ -120,8 +120,8 @@ def test_4_19_made_the_vpci_prefetch_window_64_bit(capsysbinary):
 
 def test_a_larger_dtb_moves_the_initrd_a_page_down():
     # 4.21's tree is 4 KiB larger, so libxenguest places ramdisk + DTB a page lower.
-    result = diff(decode.load(golden("4.18", "mem128-v2-vcpu2-pa40-ramdisk")),
-                  decode.load(golden("4.21", "mem128-v2-vcpu2-pa40-ramdisk")))
+    result = diff(read_dtb(golden("4.18", "mem128-v2-vcpu2-pa40-ramdisk")),
+                  read_dtb(golden("4.21", "mem128-v2-vcpu2-pa40-ramdisk")))
     initrd = [(c.prop, c.old.text, c.new.text) for c in result.changes if c.node == "/chosen"]
     assert initrd == [("linux,initrd-start", "0x46bff000", "0x46bfe000"),
                       ("linux,initrd-end", "0x47fff000", "0x47ffe000")]
@@ -235,15 +235,15 @@ def tree_text(**changes) -> str:
 
 
 def test_interrupts_print_as_kind_number_and_trigger():
-    result = diff(decode.parse(dts_to_dtb(tree_text())), decode.parse(dts_to_dtb(tree_text(spi="5"))))
+    result = diff(parse(dts_to_dtb(tree_text())), parse(dts_to_dtb(tree_text(spi="5"))))
     assert body(result.text()) == (
         "/uart@22000000\n"
         "  ~ interrupts: SPI 0 (ID 32) level-high, cpus 0x0 -> SPI 5 (ID 37) level-high, cpus 0x0\n")
 
 
 def test_string_lists_print_as_strings():
-    result = diff(decode.parse(dts_to_dtb(tree_text())),
-                  decode.parse(dts_to_dtb(tree_text(status='"disabled", "fail"'))))
+    result = diff(parse(dts_to_dtb(tree_text())),
+                  parse(dts_to_dtb(tree_text(status='"disabled", "fail"'))))
     assert body(result.text()) == ('/uart@22000000\n  ~ status:\n    - "okay"\n'
                                    '    + "disabled"\n    + "fail"\n')
 
@@ -255,16 +255,16 @@ def test_renumbered_phandles_that_point_to_the_same_nodes_are_the_same():
 
 def test_phandles_print_as_the_paths_they_point_to():
     a = tree_text().replace("interrupt-parent = <&gic>;", "interrupt-parent = <&gic>; iommus = <&gic>;")
-    result = diff(decode.parse(dts_to_dtb(tree_text())), decode.parse(dts_to_dtb(a)))
+    result = diff(parse(dts_to_dtb(tree_text())), parse(dts_to_dtb(a)))
     assert body(result.text()) == "/uart@22000000\n  + iommus: &/interrupt-controller@3001000\n"
 
 
 def test_added_and_removed_nodes_list_their_properties():
     a = tree_text()
     b = a.replace("\tuart@22000000 {", '\tvirtio@2000000 { compatible = "virtio,mmio"; };\n\tuart@22000000 {')
-    assert body(diff(decode.parse(dts_to_dtb(a)), decode.parse(dts_to_dtb(b))).text()) == (
+    assert body(diff(parse(dts_to_dtb(a)), parse(dts_to_dtb(b))).text()) == (
         '+ /virtio@2000000\n    + compatible: "virtio,mmio"\n')
-    assert body(diff(decode.parse(dts_to_dtb(b)), decode.parse(dts_to_dtb(a))).text()) == (
+    assert body(diff(parse(dts_to_dtb(b)), parse(dts_to_dtb(a))).text()) == (
         '- /virtio@2000000\n    - compatible: "virtio,mmio"\n')
 
 

@@ -6,7 +6,6 @@ three commands through the CLI, in process.
 
 from __future__ import annotations
 
-import os
 import struct
 import tracemalloc
 from datetime import timedelta
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import GOLDEN, dts_to_dtb
-from xendt.inspect import decode
+from xendt.fdt.read import parse, read_blob
 from xendt.cli import main
 from xendt.errors import DtbError
 
@@ -113,7 +112,7 @@ def test_a_blob_claiming_a_huge_size_is_refused_without_reading_it(tmp_path):
         f.truncate(1 << 30)
     tracemalloc.start()
     with pytest.raises(DtbError, match="header says the blob is 1073741824 bytes"):
-        decode.read_blob(str(huge))
+        read_blob(str(huge))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 1 << 20
@@ -125,19 +124,19 @@ def test_a_huge_file_that_is_no_blob_is_refused_after_its_first_bytes(tmp_path):
         f.write(b"MZ\x90\x00")
         f.truncate(1 << 30)
     tracemalloc.start()
-    data, _ = decode.read_blob(str(huge))
+    data, _ = read_blob(str(huge))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(data) == 8 and peak < 1 << 20
     with pytest.raises(DtbError, match="bad magic 0x4d5a9000"):
-        decode.parse(data, str(huge))
+        parse(data, str(huge))
 
 
 def test_a_blob_shorter_than_its_claim_reads_only_what_is_there(tmp_path):
     short = tmp_path / "short.dtb"
     short.write_bytes(with_header(SAMPLE.read_bytes(), 4, 60 << 20)[:4096])
     tracemalloc.start()
-    data, _ = decode.read_blob(str(short))
+    data, _ = read_blob(str(short))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(data) == 4096 and peak < 4 << 20
@@ -201,7 +200,7 @@ def rewritten_blobs(draw) -> bytes:
     odd values: a well-formed blob whose meaning is broken, for the decoders."""
     import libfdt
 
-    tree = decode.parse(GOLDEN_BLOBS[draw(st.integers(0, len(GOLDEN_BLOBS) - 1))].read_bytes())
+    tree = parse(GOLDEN_BLOBS[draw(st.integers(0, len(GOLDEN_BLOBS) - 1))].read_bytes())
     nodes = list(tree.nodes())
     edits: dict[tuple[str, str], bytes] = {}
     for _ in range(draw(st.integers(1, 6))):

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import dtb_to_dts, dts_to_dtb
 from conftest_host import QEMU_SHAPES, board, passthrough, qemu  # noqa: F401  (fixtures)
+from xendt.fdt.tree import Tree
 from xendt.host import bootinfo, hostregions, xen_dt
 from xendt.xen import layouts
 from xendt.cli import main

@@ -18,7 +18,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
-from xendt.inspect import decode
+from xendt.fdt.read import parse, read_dtb
+from xendt.inspect import addressmap
+from xendt.ranges import human_size
 from xendt.cli import main
 
 CASES = golden_cases()
@@ -34,12 +36,12 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     return exit.value.code, out.decode(), err.decode()
 
 
-def amap_of(source: str, **kwargs) -> decode.AddressMap:
+def amap_of(source: str, **kwargs) -> addressmap.AddressMap:
     """The address map of an inline DTS source."""
-    return decode.address_map(decode.parse(dts_to_dtb(source), "test.dtb"), **kwargs)
+    return addressmap.address_map(parse(dts_to_dtb(source), "test.dtb"), **kwargs)
 
 
-def rows(amap: decode.AddressMap) -> list[tuple[int, int, str, str]]:
+def rows(amap: addressmap.AddressMap) -> list[tuple[int, int, str, str]]:
     return [(e.base, e.size, e.what, e.source) for e in amap.entries]
 
 
@@ -71,7 +73,7 @@ def test_show_prints_dtcs_text_then_the_map(case, capsysbinary):
 @pytest.mark.parametrize("case", CASES, ids=[c["dtb"] for c in CASES])
 def test_map_holds_the_ram_initrd_and_virtio_libxl_placed(case):
     derived = case["config"]["derived"]
-    amap = decode.address_map(decode.load(str(GOLDEN / case["dtb"])))
+    amap = addressmap.address_map(read_dtb(str(GOLDEN / case["dtb"])))
     banks = [(int(b["base"], 16), b["size_bytes"]) for b in derived["ram_banks"] if b["size_bytes"]]
     assert [(e.base, e.size) for e in amap.of_kind("ram")] == banks
     initrd = [(e.base, e.end) for e in amap.entries if e.what == "initrd"]
@@ -88,7 +90,7 @@ def test_map_splits_the_hypervisor_reg_dtc_prints(case):
     cells = [int(c, 16) for c in re.search(r"reg = <([^>]*)>", hypervisor)[1].split()]
     pairs = [((cells[i] << 32 | cells[i + 1]), (cells[i + 2] << 32 | cells[i + 3]))
              for i in range(0, len(cells), 4)]
-    amap = decode.address_map(decode.parse(blob))
+    amap = addressmap.address_map(parse(blob))
     grant, *regions = sorted((e for e in amap.entries if e.node == "/hypervisor"),
                              key=lambda e: e.index)
     assert (grant.what, grant.base, grant.size) == ("grant table", *pairs[0])
@@ -101,7 +103,7 @@ def test_map_splits_the_hypervisor_reg_dtc_prints(case):
 def test_map_text_lists_ranges_gaps_and_layout_names():
     from xendt.inspect.show import map_text
 
-    amap = decode.address_map(decode.load(str(PARTIALDT)))
+    amap = addressmap.address_map(read_dtb(str(PARTIALDT)))
     assert map_text(amap).replace(str(PARTIALDT), "guest.dtb") == """\
 Guest address map of guest.dtb
 Xen 4.21 (/hypervisor compatible "xen,xen-4.21"); names from the Xen 4.21 layout
@@ -122,13 +124,13 @@ Xen 4.21 (/hypervisor compatible "xen,xen-4.21"); names from the Xen 4.21 layout
 
 
 def test_vuart_vpci_and_gicv2_parts_are_named():
-    amap = decode.address_map(decode.load(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40-vpci.dtb")))
+    amap = addressmap.address_map(read_dtb(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40-vpci.dtb")))
     assert [(e.what, e.layout) for e in amap.entries if e.node.startswith("/pcie")] == [
         ("vPCI ECAM (configuration space)", "vpci-ecam"),
         ("vPCI 32-bit memory window", "vpci-mem"),
         ("vPCI 64-bit memory window (prefetchable)", "vpci-prefetch-mem"),
     ]
-    amap = decode.address_map(decode.load(str(
+    amap = addressmap.address_map(read_dtb(str(
         GOLDEN / "4.21/mem2048-v2-vcpu4-pa40-vuart-optee-cmdline-ramdisk.dtb")))
     assert [(e.base, e.what, e.layout) for e in amap.entries if e.kind == "device"] == [
         (0x300_1000, "GICv2 distributor", "gicv2-distributor"),
@@ -139,12 +141,12 @@ def test_vuart_vpci_and_gicv2_parts_are_named():
 
 def test_the_4_18_prefetch_window_says_32_bit_memory_as_libxl_wrote_it():
     # phys.hi 0x42000000 before Xen 4.19 (ss=10: 32-bit), 0x43000000 after.
-    amap = decode.address_map(decode.load(str(GOLDEN / "4.18/mem1024-v3-vcpu2-pa40-vpci.dtb")))
+    amap = addressmap.address_map(read_dtb(str(GOLDEN / "4.18/mem1024-v3-vcpu2-pa40-vpci.dtb")))
     assert amap.of_kind("pci-window")[-1].what == "vPCI 32-bit memory window (prefetchable)"
 
 
 def test_a_range_inside_another_is_listed_under_it():
-    amap = decode.address_map(decode.load(str(PARTIALDT)))
+    amap = addressmap.address_map(read_dtb(str(PARTIALDT)))
     inside = {outer.what: [e.what for e in inner] for outer, inner in amap.top_level}
     assert inside["extended region 1"] == ["arm,pl011"]
     assert inside["RAM"] == []
@@ -211,13 +213,13 @@ def test_an_acpi_guests_tables_are_named(tmp_path, capsysbinary):
     # acpi=1: libxl adds /chosen/module@20000000 (GUEST_ACPI_BASE) holding the tables' length.
     out = tmp_path / "acpi.dtb"
     run("build", "--acpi", "--acpi-size", "0x3000", "-o", str(out), capsysbinary=capsysbinary)
-    amap = decode.address_map(decode.load(str(out)))
+    amap = addressmap.address_map(read_dtb(str(out)))
     assert [(e.base, e.size, e.what, e.layout) for e in amap.of_kind("module")] == [
         (0x2000_0000, 0x3000, "ACPI tables", "acpi")]
 
 
 def test_sizes_print_in_the_largest_unit_and_say_when_rounded():
-    assert [decode.human_size(n) for n in (512, 0x1000, 0x100_0000, 0xA000_0000, 0x6F00_0000,
+    assert [human_size(n) for n in (512, 0x1000, 0x100_0000, 0xA000_0000, 0x6F00_0000,
                                            0xFE_0000_0000, 0x100_0000 - 0x400)] == [
         "512 B", "4 KiB", "16 MiB", "2.5 GiB", "~1.73 GiB", "1016 GiB", "~16 MiB"]
 
@@ -225,7 +227,7 @@ def test_sizes_print_in_the_largest_unit_and_say_when_rounded():
 # --- the Xen version ------------------------------------------------------
 
 def test_the_version_comes_from_the_hypervisor_compatible():
-    amap = decode.address_map(decode.load(str(GOLDEN / "4.16/mem1024-v3-vcpu2-pa40.dtb")))
+    amap = addressmap.address_map(read_dtb(str(GOLDEN / "4.16/mem1024-v3-vcpu2-pa40.dtb")))
     assert (amap.xen.version, amap.xen.source) == ("4.16", '/hypervisor compatible "xen,xen-4.16"')
     assert amap.layout.version == "4.16"
 
@@ -300,7 +302,7 @@ def test_picture_draws_every_top_level_range_labelled(tmp_path, capsysbinary):
 def test_picture_keeps_small_ranges_visible():
     from xendt.render.picture import MIN_HEIGHT, svg
 
-    root = ET.fromstring(svg(decode.address_map(decode.load(str(PARTIALDT)))))
+    root = ET.fromstring(svg(addressmap.address_map(read_dtb(str(PARTIALDT)))))
     heights = [float(r.get("height")) for r in root.iter(SVG + "rect")
                if r.get("stroke") == "#333333" and r.get("stroke-width") == "1"]
     assert min(heights) >= MIN_HEIGHT

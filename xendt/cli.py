@@ -309,11 +309,14 @@ def show(file, xen, fmt, picture) -> None:
     devices) by address, with its size, the node it comes from, the gaps
     between them and the names the Xen layout gives each range.
     """
-    from xendt.inspect import decode
+    from xendt.inspect import addressmap
     from xendt.inspect import show as render
 
-    tree, dts = decode.parse_with_dts(*decode.read_blob(file), dts_text=fmt == "text")
-    amap = decode.address_map(tree, xen)
+    from xendt.fdt.read import read_dtb
+
+    tree = read_dtb(file)
+    dts = str(tree) if fmt == "text" else None
+    amap = addressmap.address_map(tree, xen)
     click.echo(render.json_text(tree, amap) if fmt == "json" else render.text(amap, dts), nl=False)
     if picture:
         from xendt.render.picture import svg
@@ -342,12 +345,12 @@ def check(file, xen, pa_bits, ipa_bits, page_size, fmt) -> int:
     Each finding gives its level (error, warning, info), node, property and
     reason. Exit status: 0 no errors, 1 errors found, 2 could not check.
     """
-    from xendt.inspect import decode
+    from xendt.fdt.read import read_dtb
     from xendt.inspect.check import check as run_checks
 
     if pa_bits and ipa_bits:
         raise click.UsageError("--pa-bits and --ipa-bits are mutually exclusive")
-    report = run_checks(decode.load(file), xen=xen, pa_bits=int(pa_bits) if pa_bits else None,
+    report = run_checks(read_dtb(file), xen=xen, pa_bits=int(pa_bits) if pa_bits else None,
                         ipa_bits=int(ipa_bits) if ipa_bits else None,
                         page_size=int(page_size[:-1]) * 1024)
     click.echo(report.json() if fmt == "json" else report.text(), nl=False)
@@ -379,7 +382,8 @@ def diff(ctx, files, xen, pa_bits, ipa_bits, include_rng_seed, fmt, **options) -
     file takes the file's. Exit status as diff(1): 0 same, 1 different, 2
     trouble.
     """
-    from xendt.inspect import decode
+    from xendt.fdt.read import read_dtb
+    from xendt.inspect import addressmap
     from xendt.inspect.diff import diff as compare
 
     default = click.core.ParameterSource.DEFAULT
@@ -390,12 +394,12 @@ def diff(ctx, files, xen, pa_bits, ipa_bits, include_rng_seed, fmt, **options) -
     if len(files) == 2:
         if building:
             raise click.UsageError("build options go with one file or none, not two")
-        a, b = decode.load(files[0]), decode.load(files[1])
+        a, b = read_dtb(files[0]), read_dtb(files[1])
     elif len(files) == 1:
         if max(len(xen), len(pa_bits), len(ipa_bits)) > 1:
             raise click.UsageError("with one file, give --xen, --pa-bits and --ipa-bits once each")
-        a = decode.load(files[0])
-        version = xen[0] if xen else decode.xen_version(a).version or DEFAULT_XEN
+        a = read_dtb(files[0])
+        version = xen[0] if xen else addressmap.xen_version(a).version or DEFAULT_XEN
         if ctx.get_parameter_source("rng_seed") is default:
             seed = (a.node("/chosen") or a.root).get("rng-seed")
             options["rng_seed"] = seed.hex() if seed and len(seed) == 128 else "none"
@@ -422,14 +426,14 @@ def _built_tree(xen: str, pa_bits: str | None, ipa_bits: str | None, options: di
     """The decoded tree of the guest the build options describe, named
     after the build; libxl's warnings go to stderr."""
     from xendt.guest import builder
-    from xendt.inspect import decode
+    from xendt.fdt.read import parse
 
     guest, host, warnings = _guest_and_host(xen, pa_bits, ipa_bits, **options)
     result = builder.build(guest, host)
     for warning in (*warnings, *result.warnings):
         click.echo(f"xendt: warning: {warning}", err=True)
     host_bits = f", --pa-bits {pa_bits}" if pa_bits else f", --ipa-bits {ipa_bits}" if ipa_bits else ""
-    return decode.parse(result.dtb, f"xendt build --xen {xen}{host_bits}")
+    return parse(result.dtb, f"xendt build --xen {xen}{host_bits}")
 
 
 def write_output(path: str, data: bytes, *, binary: bool) -> None:

@@ -62,8 +62,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from xendt.inspect.decode import (AddressMap, DeviceTree, MapEntry, Node, Undecodable, address_map,
-                          interrupts)
+from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
+from xendt.fdt.tree import Tree as DeviceTree, Node
+from xendt.errors import Undecodable
+from xendt.inspect.linux import interrupts
 from xendt.errors import XendtError
 from xendt.model import GiB, MiB, align_up, human_size
 

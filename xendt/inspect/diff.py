@@ -5,7 +5,7 @@ not count: FDT_NOP tokens, the stale tail below totalsize, the order of the
 strings block and of properties within a node. What counts: nodes added or
 removed (with their properties), properties added, removed or changed, and
 the order of a node's children (libxl's order changed between versions,
-e.g. xen_iommu in 4.18). Values print decoded (see decode.describe): `reg`
+e.g. xen_iommu in 4.18). Values print decoded (see values.describe): `reg`
 as named address ranges, interrupts by kind, number and trigger, string
 lists as strings, phandles as the paths they point to; a property whose
 bytes differ only in phandle numbers that resolve to the same nodes is the
@@ -18,8 +18,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from xendt.inspect.decode import (PHANDLE_LISTS, PHANDLE_PROPERTIES, AddressMap, DeviceTree, Node,
-                          Property, Value, address_map, describe)
+from xendt.inspect.values import PHANDLE_LISTS, PHANDLE_PROPERTIES, Value, describe
+from xendt.inspect.addressmap import AddressMap, address_map
+from xendt.fdt.tree import Tree as DeviceTree, Node, Property
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 
-from xendt.inspect.decode import AddressMap, DeviceTree, MapEntry, describe
+from xendt.inspect.addressmap import AddressMap, MapEntry
+from xendt.fdt.tree import Tree as DeviceTree
+from xendt.inspect.values import describe
 from xendt.model import human_size
 
 

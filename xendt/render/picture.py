@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.inspect.decode import AddressMap, MapEntry
+from xendt.inspect.addressmap import AddressMap, MapEntry
 from xendt.model import human_size
 from xendt.model import Range
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import dtb_to_dts, dts_to_dtb
 from conftest_host import QEMU_SHAPES, board, passthrough, qemu  # noqa: F401  (fixtures)
 from xendt.fdt.tree import Tree
-from xendt.host import bootinfo, hostregions, xen_dt
+from xendt.host import bootinfo, domains, regions as hostregions, xen_dt
 from xendt.xen import layouts
 from xendt.cli import main
 from xendt.errors import ConfigError, DtbError
@@ -37,7 +37,7 @@ def compute(path, xen, *, pa_bits=40, **options):
     tree = xen_dt.read_host(path.read_bytes(), path.name)
     layout = layouts.load(xen)
     ipa = min(pa_bits, layout.ipa_start_bits)
-    return hostregions.compute(tree, layout, ipa, hostregions.DomainOptions(**options))
+    return hostregions.compute(tree, layout, ipa, domains.DomainOptions(**options))
 
 
 def spans(result) -> list[tuple[int, int]]:
@@ -274,7 +274,7 @@ RAM_1G = 'memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x
 
 def holes(tree, version, ipa=40, **options):
     return spans(hostregions.compute(tree, layouts.load(version), ipa,
-                                     hostregions.DomainOptions(iommu=True, **options)))
+                                     domains.DomainOptions(iommu=True, **options)))
 
 
 def test_at_most_128_regions_in_4_16_and_256_later():
@@ -313,7 +313,7 @@ def test_memreserve_entries_are_reserved_memory_from_4_19():
     options = dict(iommu=False, dom0_ram=(Range(0x4000_0000, 256 * MiB),),
                    grant_table=Range(0x4000_0000, 0x1000))
     free = lambda v: spans(hostregions.compute(tree, layouts.load(v), 40,
-                                               hostregions.DomainOptions(**options)))
+                                               domains.DomainOptions(**options)))
     assert free("4.18") == [(0x5000_0000, 0x3000_0000 - 2 * MiB)]
     assert free("4.19") == [(0x5000_0000, 0x1000_0000 - 2 * MiB), (0x6020_0000, 0x1FE0_0000 - 2 * MiB)]
 
@@ -336,7 +336,7 @@ def test_disabled_memory_nodes_count_until_4_18():
 def test_from_4_18_a_ram_banks_partial_last_page_counts_as_free():
     # RAM ends 0x800 bytes into a page, 2 KiB short of 0x44200000.
     tree = tree_of('memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x41ff800>; };')
-    options = hostregions.DomainOptions(iommu=False, dom0_ram=(Range(0x4000_0000, 0x1000),),
+    options = domains.DomainOptions(iommu=False, dom0_ram=(Range(0x4000_0000, 0x1000),),
                                         grant_table=Range(0x4000_0000, 0x1000))
     free = lambda v: spans(hostregions.compute(tree, layouts.load(v), 40, options))
     assert free("4.17") == []                            # bytes: 0x40200000-0x441ff800, 62 MiB
@@ -346,7 +346,7 @@ def test_from_4_18_a_ram_banks_partial_last_page_counts_as_free():
 def test_an_untranslatable_reg_costs_dom0_all_its_regions():
     tree = tree_of(f'{RAM_1G} bus {{ #address-cells = <1>; #size-cells = <1>;'
                    ' ranges = <0x0 0x0 0x10000000 0x1000000>; dev@2000000 { reg = <0x2000000 0x1000>; }; };')
-    result = hostregions.compute(tree, layouts.load("4.21"), 40, hostregions.DomainOptions(iommu=True))
+    result = hostregions.compute(tree, layouts.load("4.21"), 40, domains.DomainOptions(iommu=True))
     assert result.regions == ()
     assert "/bus/dev@2000000 address 0 (0x2000000) does not translate" in result.warnings[0]
 
@@ -390,7 +390,7 @@ HWDOM = (RAM_1G + ' smmu { #iommu-cells = <1>; }; chosen { #address-cells = <2>;
 
 def test_a_dom0less_hardware_domain_is_built_like_dom0_from_4_21():
     result = hostregions.compute(tree_of(HWDOM), layouts.load("4.21"), 32,
-                                 hostregions.DomainOptions(domain="hwdom"))
+                                 domains.DomainOptions(domain="hwdom"))
     assert result.domain.hardware and result.domain.iommu and result.finder == "find_memory_holes"
     assert spans(result) == [(0, 0x4000_0000), (0x8000_0000, 0x8000_0000)]
     assert not hostregions.dom0less(tree_of(HWDOM), layouts.load("4.20"), "hwdom").hypervisor_node
@@ -406,7 +406,7 @@ def test_xen_reg_is_read_in_its_parents_cells_which_default_to_2_and_1():
         '/dts-v1/; / { #address-cells = <1>; #size-cells = <1>; passthrough {'
         ' xen,reg = <0x0 0x1c000000 0x1000 0x0 0x90000000>;'  # /passthrough itself: 2+1 cells
         ' dev { xen,reg = <0x0 0x1d000000 0x2000 0x0 0xa0000000>; }; }; };')  # not the root's 1+1
-    assert hostregions.passthrough_xen_reg(partial, "p.dtb") == (Range(0x9000_0000, 0x1000),
+    assert domains.passthrough_xen_reg(partial, "p.dtb") == (Range(0x9000_0000, 0x1000),
                                                                  Range(0xA000_0000, 0x2000))
 
 
@@ -605,9 +605,9 @@ def test_a_mutated_host_dtb_gives_regions_or_one_clean_error():
     from xendt.errors import XendtError
 
     base = dts_to_dtb(BOARD_DTS)
-    options = (hostregions.DomainOptions(iommu=True), hostregions.DomainOptions(domain="domU1"),
-               hostregions.DomainOptions(domain="domU3"),
-               hostregions.DomainOptions(iommu=False, dom0_ram=(Range(0xC000_0000, 16 * MiB),)))
+    options = (domains.DomainOptions(iommu=True), domains.DomainOptions(domain="domU1"),
+               domains.DomainOptions(domain="domU3"),
+               domains.DomainOptions(iommu=False, dom0_ram=(Range(0xC000_0000, 16 * MiB),)))
 
     @settings(max_examples=200, deadline=None)
     @given(st.lists(st.tuples(st.integers(40, len(base) - 1), st.integers(0, 255)), min_size=1, max_size=4))

@@ -215,7 +215,7 @@ def host_regions(host_dtbs, xen, pa_bits, ipa_bits, iommu, domain, dom0_mem, dom
     host, computed from the host's device tree as that Xen version does at
     boot. Several hosts: only the regions valid on all, and what limited them.
     """
-    from xendt.host import fleet, hostregions
+    from xendt.host import domains, fleet
     from xendt.render import hostout
 
     _check_host_options(xen, pa_bits, ipa_bits)
@@ -228,13 +228,13 @@ def host_regions(host_dtbs, xen, pa_bits, ipa_bits, iommu, domain, dom0_mem, dom
     count = max(len(host_dtbs), len(sizes))
     dtbs = host_dtbs * count if len(host_dtbs) == 1 else host_dtbs
     sizes = sizes * count if len(sizes) == 1 else sizes
-    ram, grant = (), hostregions.parse_banks(gnttab, "--gnttab")[0] if gnttab else None
+    ram, grant = (), domains.parse_banks(gnttab, "--gnttab")[0] if gnttab else None
     if dom0_mem:
-        ram = hostregions.parse_banks(dom0_mem, "--dom0-mem")
+        ram = domains.parse_banks(dom0_mem, "--dom0-mem")
     if dom0_dtb:
-        ram, found = hostregions.dom0_facts(_read_file(dom0_dtb), dom0_dtb)
+        ram, found = domains.dom0_facts(_read_file(dom0_dtb), dom0_dtb)
         grant = grant or found
-    options = hostregions.DomainOptions(
+    options = domains.DomainOptions(
         domain=domain, iommu=iommu, dom0_ram=ram, grant_table=grant,
         bits=32 if guest_arch == "arm32" else 64,
         passthrough=_read_file(partial_dtb) if partial_dtb else None,

@@ -15,8 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xendt.fdt.tree import Node, Tree
-from xendt.host.xen_dt import (DOMAIN_COMPATIBLE, SHM_COMPATIBLE, _error, cells_of,
-                               is_available, meminfo, read_number)
+from xendt.host.xen_dt import (
+    DOMAIN_COMPATIBLE,
+    SHM_COMPATIBLE,
+    _error,
+    cells_of,
+    is_available,
+    meminfo,
+    read_number,
+)
 from xendt.host.xen_dt import cells as xen_cells
 from xendt.model import HostRules
 from xendt.ranges import Range

@@ -20,7 +20,7 @@ from xendt.errors import ConfigError
 from xendt.model import GuestConfig, Host, Range
 
 if TYPE_CHECKING:
-    from xendt.host.hostregions import DomainOptions, HostRegions
+    from xendt.host.regions import DomainOptions, HostRegions
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,8 @@ def build_host(guest: GuestConfig, template: Host, pa_bits: tuple[int, ...] = ()
     Each value is checked as for a single host."""
     from dataclasses import replace
 
-    from xendt.xen import layouts
     from xendt.guest import memory, regions
+    from xendt.xen import layouts
 
     if pa_bits and ipa_bits:
         raise ConfigError("--pa-bits and --ipa-bits are mutually exclusive: give one")
@@ -217,9 +217,9 @@ def host_regions(hosts: list[tuple[str, bytes, int | None, int | None]], xen: st
     the regions all of them give. Host names are the file names, with the
     PA/IPA size when that is what tells hosts apart."""
     from xendt.fdt.tree import Tree
-    from xendt.host import hostregions, xen_dt
-    from xendt.xen import layouts
     from xendt.guest import regions
+    from xendt.host import regions as host_regions, xen_dt
+    from xendt.xen import layouts
 
     layout = layouts.load(xen)
     trees: dict[bytes, Tree] = {}
@@ -231,7 +231,7 @@ def host_regions(hosts: list[tuple[str, bytes, int | None, int | None]], xen: st
             trees[key] = xen_dt.read_host(data, name)
         tree = trees[key]
         ipa = regions.ipa_bits(layout, pa, ipa_given)
-        result = hostregions.compute(tree, layout, ipa, options)
+        result = host_regions.compute(tree, layout, ipa, options)
         label = name
         if names.count(name) > 1:
             label = f"{name} ({'ipa' if ipa_given else 'pa'}-bits {ipa_given or pa or ipa})"

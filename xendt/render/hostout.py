@@ -8,7 +8,7 @@ import json
 
 from xendt.errors import ConfigError
 from xendt.host.fleet import Dropped, Fleet, HostFleet, Narrowed
-from xendt.host.hostregions import HostRegions
+from xendt.host.regions import HostRegions
 from xendt.model import Range, human_size
 
 def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:

@@ -145,7 +145,7 @@ def test_no_extended_region_is_a_warning_not_an_error(capsysbinary):
 
 BAD = {
     "unknown xen version": (["--xen", "4.13"], "--xen: unknown Xen version '4.13'"),
-    "bad pa-bits": (["--pa-bits", "39"], "'39' is not one of '32', '36', '40', '42', '44', '48', '52'"),
+    "bad pa-bits": (["--pa-bits", "39"], "'39' is not one of 32, 36, 40, 42, 44, 48, 52"),
     "pa-bits with ipa-bits": (["--pa-bits", "40", "--ipa-bits", "40"], "mutually exclusive"),
     "52-bit PA on 4.14": (["--xen", "4.14", "--pa-bits", "52"], "Xen 4.14 does not boot"),
     "memory above the banks": (["--memory", "1043457"], "more than the guest RAM banks hold"),

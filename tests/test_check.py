@@ -11,6 +11,8 @@ import struct
 
 import pytest
 
+from xendt.xen.address import AddressSize
+
 from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
 from xendt.fdt.read import parse, read_dtb
 from xendt.inspect.check import check
@@ -136,8 +138,8 @@ def test_extended_regions_must_not_overlap_each_other():
 def test_extended_regions_must_fit_the_ipa_size_of_the_host():
     # The same blob is fine on a 40-bit host and wrong on a 36-bit one (bank 1 then ends at 64 GiB).
     blob = read_dtb(str(GOLDEN / "4.21/mem1024-v3-vcpu2-pa40.dtb"))
-    assert check(blob, pa_bits=40).findings == ()
-    assert [str(f) for f in check(blob, pa_bits=36).findings] == [
+    assert check(blob, size=AddressSize("pa", 40)).findings == ()
+    assert [str(f) for f in check(blob, size=AddressSize("pa", 36)).findings] == [
         "error: /hypervisor:reg: extended region 2 [0x200000000, 0x10000000000) ends at"
         " 0x10000000000, beyond the 36-bit IPA space (--pa-bits 36): mappings there fail"
         " [extended-regions]"]
@@ -452,7 +454,7 @@ def deserved(case: dict) -> list[tuple[str, str, str, str]]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["dtb"] for c in CASES])
 def test_golden_blobs_get_only_the_findings_libxl_output_deserves(case):
-    report = check(read_dtb(str(GOLDEN / case["dtb"])), pa_bits=case["config"]["inputs"]["gpaddr_bits"])
+    report = check(read_dtb(str(GOLDEN / case["dtb"])), size=AddressSize("pa", case["config"]["inputs"]["gpaddr_bits"]))
     assert sorted((f.level, f.rule, f.node, f.prop) for f in report.findings) == deserved(case)
 
 

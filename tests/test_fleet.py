@@ -12,7 +12,7 @@ from conftest import dtb_to_dts
 from conftest_host import qemu  # noqa: F401  (fixture)
 from xendt.cli import main
 from xendt.host.fleet import Dropped, Narrowed, intersect
-from xendt.model import MiB, Range
+from xendt.ranges import MiB, Range
 
 
 def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:

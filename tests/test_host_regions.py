@@ -20,7 +20,7 @@ from xendt.host import bootinfo, domains, regions as hostregions, xen_dt
 from xendt.xen import layouts
 from xendt.cli import main
 from xendt.errors import ConfigError, DtbError
-from xendt.model import MiB, Range
+from xendt.ranges import MiB, Range
 
 BYTES = ("4.16", "4.17")
 SHORT = ("4.18", "4.19", "4.20")  # the 2 MiB shortfall

@@ -11,7 +11,7 @@ import pytest
 
 from xendt.guest import images
 from xendt.errors import ImageError
-from xendt.model import Kernel
+from xendt.guest.model import Kernel
 
 ARM64_MAGIC1 = b"ARM\x64"
 

@@ -7,7 +7,8 @@ import pytest
 from xendt.xen import layouts
 from xendt.errors import BuildError, ConfigError
 from xendt.guest.memory import place_modules, split_ram
-from xendt.model import GiB, Kernel, MiB
+from xendt.ranges import GiB, MiB
+from xendt.guest.model import Kernel
 
 L = layouts.load("4.21")
 IMAGE = Kernel("arm64", 38_928_896)

@@ -6,8 +6,10 @@ import pytest
 
 from xendt.xen import layouts
 from xendt.errors import ConfigError
-from xendt.model import GiB, Iomem, MiB, Range
-from xendt.guest.regions import extended_regions, ipa_bits
+from xendt.ranges import GiB, MiB, Range
+from xendt.guest.model import Iomem
+from xendt.guest.regions import extended_regions
+from xendt.xen.address import AddressSize, ipa_bits
 
 V416, V420, V421 = (layouts.load(v) for v in ("4.16", "4.20", "4.21"))
 RAM0, RAM1 = 0x4000_0000, 0x2_0000_0000
@@ -112,31 +114,31 @@ def test_more_than_256_candidate_regions_stop_at_256():
 
 
 def test_ipa_bits_follow_the_host_pa_bits():
-    assert ipa_bits(V421, pa_bits=44) == 44
+    assert ipa_bits(V421, AddressSize("pa", 44)) == 44
 
 
 def test_52_bit_pa_is_capped_at_48_from_4_17():
-    assert ipa_bits(layouts.load("4.17"), pa_bits=52) == 48
+    assert ipa_bits(layouts.load("4.17"), AddressSize("pa", 52)) == 48
 
 
 def test_52_bit_pa_is_refused_where_xen_panics():
     with pytest.raises(ConfigError, match="Xen 4.14 does not boot on a host with 52-bit"):
-        ipa_bits(layouts.load("4.14"), pa_bits=52)
+        ipa_bits(layouts.load("4.14"), AddressSize("pa", 52))
 
 
 def test_default_is_40_bits():
-    assert ipa_bits(V421) == 40
+    assert ipa_bits(V421, None) == 40
 
 
 def test_a_pa_size_arm_does_not_have_lists_the_valid_ones():
     with pytest.raises(ConfigError, match=r"PA bits 39 is not an Arm PARange size; valid: 32, 36, 40, 42, 44, 48, 52"):
-        ipa_bits(V421, pa_bits=39)
+        AddressSize("pa", 39)
 
 
 def test_ipa_bits_are_taken_as_given():
-    assert ipa_bits(V421, ipa_bits=36) == 36
+    assert ipa_bits(V421, AddressSize("ipa", 36)) == 36
 
 
 def test_pa_and_ipa_bits_together_are_refused():
     with pytest.raises(ConfigError, match="mutually exclusive"):
-        ipa_bits(V421, pa_bits=40, ipa_bits=40)
+        AddressSize.of(pa_bits=40, ipa_bits=40)

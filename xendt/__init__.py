@@ -1,14 +1,17 @@
-"""xendt: the device tree Xen's toolstack (libxl) gives an Arm guest, offline.
+"""xendt: the device trees Xen gives Arm guests, built and inspected offline.
 
-The public, stable API::
+The public, stable API (see xendt.api for each function)::
 
     import xendt
     guest = xendt.GuestConfig(memory_mib=1024, max_vcpus=2, gic_version="v3")
     result = xendt.build(guest, xendt.Host(xen="4.21", pa_bits=40))
     result.dtb                  # bytes, exactly what libxl hands the guest
     result.memory_map           # RAM banks, modules, extended regions ...
+    result = xendt.build_xl("guest.cfg")          # the same from an xl.cfg file
 
-    guest, warnings = xendt.load_xl_config("guest.cfg")   # from an xl.cfg file
+    tree = xendt.read_dtb("guest.dtb")            # any DTB; str(tree) is its DTS
+    xendt.address_map(tree), xendt.check(tree), xendt.diff(tree, other)
+    xendt.host_regions("board.dtb", xen="4.19")   # what Xen gives dom0
 
 Everything a user can get wrong raises xendt.XendtError with a one-line message.
 
@@ -19,26 +22,36 @@ The names below are imported on first use, so that `import xendt.errors`
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
-_EXPORTS = {
-    "GuestDT": "xendt.guest.builder", "build": "xendt.guest.builder",
-    "load_xl_config": ("xendt.guest.xlcfg", "load_guest"),
-    "XendtError": "xendt.errors",
-    **{name: "xendt.model" for name in (
-        "GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Range", "Region", "Segment",
-        "VirtioDevice", "VirtioDisk", "VirtioSlot")},
+_EXPORTS: dict[str, str] = {
+    **{name: "xendt.api" for name in (
+        "address_map", "build", "build_xl", "check", "diff", "host_regions",
+        "load_xl_config", "read_dtb", "versions")},
+    "GuestDT": "xendt.guest.builder",
+    **{name: "xendt.guest.model" for name in (
+        "GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment", "VirtioDevice",
+        "VirtioDisk", "VirtioSlot")},
+    **{name: "xendt.ranges" for name in ("Range", "Region")},
+    "AddressSize": "xendt.xen.address",
+    **{name: "xendt.fdt.tree" for name in ("Tree", "Node", "Property")},
+    **{name: "xendt.inspect.addressmap" for name in ("AddressMap", "MapEntry")},
+    **{name: "xendt.inspect.check" for name in ("Report", "Finding")},
+    **{name: "xendt.inspect.diff" for name in ("Diff", "Change")},
+    "HostRegions": "xendt.host.regions",
+    **{name: "xendt.errors" for name in (
+        "XendtError", "ConfigError", "DtbError", "ImageError", "BuildError", "LayoutError")},
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     try:
-        target = _EXPORTS[name]
+        module = _EXPORTS[name]
     except KeyError:
         raise AttributeError(f"module 'xendt' has no attribute {name!r}") from None
-    module, attribute = target if isinstance(target, tuple) else (target, name)
-    value = getattr(importlib.import_module(module), attribute)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -14,11 +14,13 @@ import os
 from dataclasses import dataclass
 
 from xendt.fdt import blob
-from xendt.xen import layouts
+from xendt.xen import address, layouts
 from xendt.guest import memory, regions, tree
 from xendt.guest.partial import read_partial
 from xendt.errors import ConfigError
-from xendt.model import GuestConfig, Host, Layout, MemoryMap, Range, VirtioSlot
+from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
+from xendt.xen.layout import Layout
+from xendt.ranges import Range
 
 RNG_SEED_SIZE = 128
 
@@ -34,17 +36,20 @@ class GuestDT:
       the computed address map behind it.
     warnings:
       what libxl would log as warnings (e.g. no extended region fits).
+    host:
+      the Host it was built for, with its Xen version resolved.
     """
 
     dtb: bytes
     memory_map: MemoryMap
     warnings: tuple[str, ...] = ()
+    host: Host = Host()
 
 
 def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
-    """The device tree Xen `host.xen`'s libxl builds for `guest`."""
-    layout = layouts.load(host.xen)
-    ipa = regions.ipa_bits(layout, host.pa_bits, host.ipa_bits)
+    """The device tree Xen `host.version`'s libxl builds for `guest`."""
+    layout = layouts.load(host.version)
+    ipa = address.ipa_bits(layout, host.address)
     gic = host.gic if guest.gic_version == "default" else guest.gic_version
     check(layout, guest, gic)
     if guest.acpi and not host.acpi_size:

@@ -43,7 +43,7 @@ import zlib
 from typing import BinaryIO
 
 from xendt.errors import ImageError
-from xendt.model import Kernel
+from xendt.guest.model import Kernel
 
 #: XC_DOM_DECOMPRESS_MAX: the largest kernel, ramdisk or decompressed kernel.
 MAX_FILE_SIZE = 1 << 30

@@ -11,7 +11,9 @@ the kernel. The DTB's size enters this, which is why the initrd addresses in
 from __future__ import annotations
 
 from xendt.errors import BuildError, ConfigError
-from xendt.model import Kernel, Layout, MiB, Segment, align_up
+from xendt.guest.model import Kernel, Segment
+from xendt.xen.layout import Layout
+from xendt.ranges import MiB, align_up
 
 
 def split_ram(layout: Layout, ram_mib: int) -> tuple[int, int]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from xendt.model import GuestConfig, Layout, VirtioSlot
+from xendt.guest.model import GuestConfig, VirtioSlot
+from xendt.xen.layout import Layout
 
 #: Interrupt trigger types (device_tree_defs.h).
 EDGE_RISING = 1

@@ -25,7 +25,7 @@ from xendt.host.xen_dt import (
     read_number,
 )
 from xendt.host.xen_dt import cells as xen_cells
-from xendt.model import HostRules
+from xendt.xen.layout import HostRules
 from xendt.ranges import Range
 
 

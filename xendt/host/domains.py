@@ -12,7 +12,7 @@ from xendt.fdt.tree import ROOT_CELLS_DEFAULT, Node, Tree
 from xendt.guest import memory
 from xendt.host import bootinfo, xen_dt
 from xendt.host.bootinfo import ShmBank
-from xendt.model import HostRules, Layout
+from xendt.xen.layout import HostRules, Layout
 from xendt.host.rangeset import PAGE_SIZE
 from xendt.ranges import Range
 

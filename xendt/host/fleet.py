@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from xendt.errors import ConfigError
-from xendt.model import GuestConfig, Host, Range
+from xendt.xen.address import AddressSize
+from xendt.guest.model import GuestConfig, Host
+from xendt.ranges import Range
 
 if TYPE_CHECKING:
     from xendt.host.regions import DomainOptions, HostRegions
@@ -159,37 +161,30 @@ class FleetBuild:
     fleet: Fleet
 
 
-def build_host(guest: GuestConfig, template: Host, pa_bits: tuple[int, ...] = (),
-               ipa_bits: tuple[int, ...] = ()) -> FleetBuild:
+def build_host(guest: GuestConfig, template: Host, sizes: tuple[AddressSize, ...]) -> FleetBuild:
     """The Host to build `guest` for so that its DT suits every host: one
-    host per --pa-bits (or --ipa-bits) value, otherwise like `template`.
-    Each value is checked as for a single host."""
+    host per size, otherwise like `template`. A smaller IPA only clips the
+    regions a larger one gives, so the host with the smallest IPA is the one
+    to build for; the others are compared with it to say what it limited."""
     from dataclasses import replace
 
     from xendt.guest import memory, regions
-    from xendt.xen import layouts
+    from xendt.xen import address, layouts
 
-    if pa_bits and ipa_bits:
-        raise ConfigError("--pa-bits and --ipa-bits are mutually exclusive: give one")
-    layout = layouts.load(template.xen)
-    kind, values = ("pa-bits", pa_bits) if pa_bits else ("ipa-bits", ipa_bits)
+    layout = layouts.load(template.version)
     ram = memory.split_ram(layout, guest.memory_mib)
     per_host: dict[str, tuple[Range, ...]] = {}
     ipa: dict[str, int] = {}
     hosts: dict[str, Host] = {}
-    for value in values:
-        name = f"{kind} {value}"
-        host = replace(template, pa_bits=value if pa_bits else None,
-                       ipa_bits=value if ipa_bits else None)
-        ipa[name] = regions.ipa_bits(layout, host.pa_bits, host.ipa_bits)
+    for size in sizes:
+        name = f"{size.kind}-bits {size.bits}"
+        hosts[name] = replace(template, pa_bits=size.bits if size.kind == "pa" else None,
+                              ipa_bits=size.bits if size.kind == "ipa" else None)
+        ipa[name] = address.ipa_bits(layout, size)
         per_host[name] = regions.extended_regions(layout, ram, ipa[name], guest.iomem)
-        hosts[name] = host
-    fleet = intersect(per_host, layout.ext_min_size, max(layout.ext_max, 1))
-    narrowest = min(ipa, key=ipa.get)
-    if per_host[narrowest] != fleet.regions:
-        raise RuntimeError(f"bug: the common extended regions {fleet.regions} are not those of"
-                           f" the smallest IPA ({per_host[narrowest]})")
-    return FleetBuild(hosts[narrowest], fleet)
+    narrowest = min(ipa, key=ipa.__getitem__)
+    return FleetBuild(hosts[narrowest], intersect(per_host, layout.ext_min_size,
+                                                  max(layout.ext_max, 1)))
 
 
 # ---------------------------------------------------------------------------
@@ -210,31 +205,31 @@ class HostFleet:
     fleet: Fleet | None
 
 
-def host_regions(hosts: list[tuple[str, bytes, int | None, int | None]], xen: str,
+def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
                  options: DomainOptions) -> HostFleet:
     """Xen `xen`'s extended regions for `options.domain` on each host, given
-    as (file name, DTB bytes, pa_bits, ipa_bits), and, for several hosts,
+    as (file name, DTB bytes, PA or IPA size), and, for several hosts,
     the regions all of them give. Host names are the file names, with the
     PA/IPA size when that is what tells hosts apart."""
     from xendt.fdt.tree import Tree
-    from xendt.guest import regions
-    from xendt.host import regions as host_regions, xen_dt
-    from xendt.xen import layouts
+    from xendt.host import regions as host_regions
+    from xendt.host import xen_dt
+    from xendt.xen import address, layouts
 
     layout = layouts.load(xen)
     trees: dict[bytes, Tree] = {}
     each = []
     names = [name for name, *_ in hosts]
-    for name, data, pa, ipa_given in hosts:
+    for name, data, size in hosts:
         key = data
         if key not in trees:
             trees[key] = xen_dt.read_host(data, name)
         tree = trees[key]
-        ipa = regions.ipa_bits(layout, pa, ipa_given)
+        ipa = address.ipa_bits(layout, size)
         result = host_regions.compute(tree, layout, ipa, options)
         label = name
         if names.count(name) > 1:
-            label = f"{name} ({'ipa' if ipa_given else 'pa'}-bits {ipa_given or pa or ipa})"
+            label = f"{name} ({size.kind if size else 'pa'}-bits {size.bits if size else ipa})"
         each.append(_relabel(result, label))
     if len(each) == 1:
         return HostFleet(tuple(each), None)

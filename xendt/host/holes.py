@@ -12,7 +12,7 @@ from xendt.host import xen_dt
 from xendt.host.bootinfo import BootInfo
 from xendt.host.domains import Domain
 from xendt.host.rangeset import PAGE_SIZE, Failed, Rangeset
-from xendt.model import HostRules, Layout
+from xendt.xen.layout import HostRules, Layout
 from xendt.ranges import Range, align_up
 
 

@@ -26,7 +26,7 @@ regions. From 4.18 the rangesets count page frames and, until 4.21,
 add_ext_regions takes the last frame's start for the last byte, so a range
 whose end is 2 MiB-aligned comes out 2 MiB short. 32-bit domains get none.
 The per-version switches are the [host] tables of layouts/*.toml
-(xendt.model.HostRules).
+(xendt.xen.layout.HostRules).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from xendt.fdt.tree import Tree
 from xendt.host import bootinfo, holes, xen_dt
 from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
 from xendt.host.rangeset import Failed
-from xendt.model import Layout
+from xendt.xen.layout import Layout
 from xendt.ranges import Range
 
 #: Host interrupt IDs of the timer PPIs Xen reserves in dom0's vGIC when the

@@ -29,7 +29,7 @@ from xendt.inspect.linux import (
     cpu_ranges,
     ranges,
 )
-from xendt.model import Layout
+from xendt.xen.layout import Layout
 from xendt.ranges import Range
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")

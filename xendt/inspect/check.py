@@ -59,7 +59,6 @@ decode
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
@@ -67,7 +66,9 @@ from xendt.fdt.tree import Tree as DeviceTree, Node
 from xendt.errors import Undecodable
 from xendt.inspect.linux import interrupts
 from xendt.errors import XendtError
-from xendt.model import GiB, MiB, align_up, human_size
+from xendt.render.jsondoc import document
+from xendt.xen.address import AddressSize
+from xendt.ranges import GiB, MiB, align_up, human_size
 
 LEVELS = ("error", "warning", "info")
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
@@ -153,16 +154,16 @@ class Report:
                           "property": f.prop or None, "message": f.message}
                          for f in self.findings],
         }
-        return json.dumps(data, indent=2) + "\n"
+        return document(data)
 
 
-def check(tree: DeviceTree, *, xen: str | None = None, pa_bits: int | None = None,
-          ipa_bits: int | None = None, page_size: int = 4096) -> Report:
+def check(tree: DeviceTree, *, xen: str | None = None, size: AddressSize | None = None,
+          page_size: int = 4096) -> Report:
     """Run every rule over `tree`. `xen` overrides the version the tree
-    reports; `pa_bits` or `ipa_bits` give the host's (else the largest IPA
-    that Xen version gives is assumed). XendtError if there is no Xen
-    version to check against."""
-    from xendt.guest import regions
+    reports; `size` gives the host's PA or the guest's IPA size (else the
+    largest IPA that Xen version gives is assumed). XendtError if there is
+    no Xen version to check against."""
+    from xendt.xen.address import ipa_bits
 
     amap = address_map(tree, xen)
     layout = amap.layout
@@ -173,9 +174,9 @@ def check(tree: DeviceTree, *, xen: str | None = None, pa_bits: int | None = Non
     if page_size not in SECTION_SIZE:
         raise XendtError(f"page size {page_size!r}: expected one of"
                          f" {', '.join(str(p) for p in SECTION_SIZE)}")
-    if pa_bits is not None or ipa_bits is not None:
-        ipa = regions.ipa_bits(layout, pa_bits, ipa_bits)
-        source = f"--pa-bits {pa_bits}" if pa_bits is not None else f"--ipa-bits {ipa_bits}"
+    if size is not None:
+        ipa = ipa_bits(layout, size)
+        source = size.flag
     else:
         ipa = max(min(bits, layout.ipa_start_bits) for bits in layout.pa_bits)
         source = f"the most Xen {layout.version} gives (use --pa-bits or --ipa-bits)"

@@ -107,9 +107,9 @@ class Diff:
                 entry["properties"] = [{"name": n, "value": v.data, "text": v.text}
                                        for n, v in c.props]
             changes.append(entry)
-        from xendt.inspect.show import json_document
+        from xendt.render.jsondoc import document
 
-        return json_document({"a": self.a, "b": self.b, "same": self.same, "changes": changes})
+        return document({"a": self.a, "b": self.b, "same": self.same, "changes": changes})
 
 
 def _item_lines(old: tuple[str, ...], new: tuple[str, ...]) -> list[str]:

@@ -10,12 +10,12 @@ Addresses print as /proc/iomem does: first and last byte.
 
 from __future__ import annotations
 
-import json
 
 from xendt.inspect.addressmap import AddressMap, MapEntry
 from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.values import describe
-from xendt.model import human_size
+from xendt.ranges import human_size
+from xendt.render.jsondoc import document
 
 
 def text(amap: AddressMap, dts: str) -> str:
@@ -105,24 +105,7 @@ def json_text(tree: DeviceTree, amap: AddressMap) -> str:
         "reservations": [{"base": r.base, "size": r.size} for r in tree.reservations],
         "tree": _node_data(tree, amap, tree.root),
     }
-    return json_document(data)
-
-
-def json_document(data: dict) -> str:
-    """`data` as JSON with each top-level key on its own line, and each
-    element of a top-level list: readable, and written by json's C encoder
-    (an indented dump of a large tree takes seconds)."""
-    def dump(value) -> str:
-        return json.dumps(value, ensure_ascii=True)
-
-    lines = []
-    for key, value in data.items():
-        if isinstance(value, list) and value:
-            items = ",\n".join(f"    {dump(item)}" for item in value)
-            lines.append(f"  {dump(key)}: [\n{items}\n  ]")
-        else:
-            lines.append(f"  {dump(key)}: {dump(value)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+    return document(data)
 
 
 def _node_data(tree: DeviceTree, amap: AddressMap, node) -> dict:

@@ -4,12 +4,12 @@ make_hypervisor_node writes it."""
 
 from __future__ import annotations
 
-import json
 
 from xendt.errors import ConfigError
+from xendt.render.jsondoc import document
 from xendt.host.fleet import Dropped, Fleet, HostFleet, Narrowed
 from xendt.host.regions import HostRegions
-from xendt.model import Range, human_size
+from xendt.ranges import Range, human_size
 
 def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:
     """The output bytes for format `fmt` ("table", "json", "dts", "dtb") and
@@ -19,7 +19,7 @@ def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:
     if fmt == "table":
         return table(result).encode(), notes
     if fmt == "json":
-        return (json.dumps(to_json(result), indent=2) + "\n").encode(), notes
+        return document(to_json(result)).encode(), notes
     if result.fleet is not None:
         notes += [f"fleet: {c}" for c in result.fleet.constraints]
     notes += _truncated(result)

@@ -6,9 +6,8 @@ JSON output path imports this module.
 
 from __future__ import annotations
 
-import json
-
-from xendt.model import MemoryMap
+from xendt.guest.model import MemoryMap
+from xendt.render.jsondoc import document
 
 
 def memory_map_json(mmap: MemoryMap) -> str:
@@ -18,4 +17,4 @@ def memory_map_json(mmap: MemoryMap) -> str:
     # The mixin's to_dict works on any dataclass instance; the model stays
     # free of the import.
     data = DataClassJsonMixin.to_dict(mmap, encode_json=False)
-    return json.dumps(data, indent=2) + "\n"
+    return document(data)

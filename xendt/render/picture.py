@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xendt.inspect.addressmap import AddressMap, MapEntry
-from xendt.model import human_size
-from xendt.model import Range
+from xendt.ranges import human_size
+from xendt.ranges import Range
 
 WIDTH = 900
 BAR_X, BAR_WIDTH = 130, 150

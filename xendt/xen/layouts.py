@@ -11,19 +11,50 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 
 from xendt.errors import ConfigError, LayoutError
-from xendt.model import HostRules, Irqs, Layout, Region
+from xendt.xen.layout import HostRules, Irqs, Layout
+from xendt.ranges import Region
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+#: An environment variable naming more layout folders (os.pathsep between
+#: them), searched before xendt's own: a new Xen version is one data file.
+PATH_VARIABLE = "XENDT_LAYOUT_PATH"
+
+
 def layout_dir() -> str:
-    """Where the layout files are: inside the installed package, or the
-    source tree's top-level layouts/ folder. (os.path, not pathlib: this
-    runs at every CLI start.)"""
+    """Where xendt's own layout files are: inside the installed package,
+    or the source tree's top-level layouts/ folder. (os.path, not pathlib:
+    this runs at every CLI start.)"""
     installed = os.path.join(_PACKAGE_DIR, "layoutdata")
     return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(_PACKAGE_DIR), "layouts")
+
+
+def layout_dirs() -> tuple[str, ...]:
+    """The folders searched for layouts, first match wins."""
+    extra = [d for d in os.environ.get(PATH_VARIABLE, "").split(os.pathsep) if d]
+    return (*extra, layout_dir())
+
+
+def _files() -> dict[str, str]:
+    """Version -> layout file, over every folder of layout_dirs()."""
+    found: dict[str, str] = {}
+    for directory in reversed(layout_dirs()):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        found.update({n[:-5]: os.path.join(directory, n) for n in names if n.endswith(".toml")
+                      and _is_version(n[:-5])})
+    return found
+
+
+def _is_version(text: str) -> bool:
+    major, dot, minor = text.partition(".")
+    return bool(dot) and major.isdigit() and minor.isdigit()
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -33,8 +64,12 @@ def _version_key(version: str) -> tuple[int, ...]:
 @functools.cache
 def versions() -> tuple[str, ...]:
     """The Xen versions xendt has layouts for, oldest first."""
-    names = [name[:-5] for name in os.listdir(layout_dir()) if name.endswith(".toml")]
-    return tuple(sorted(names, key=_version_key))
+    return tuple(sorted(_files(), key=_version_key))
+
+
+def newest() -> str:
+    """The newest Xen version xendt has a layout for: every default."""
+    return versions()[-1]
 
 
 @functools.cache
@@ -44,7 +79,16 @@ def load(version: str) -> Layout:
         raise ConfigError(
             f"unknown Xen version {version!r}: xendt knows {', '.join(versions())}"
         )
-    return load_file(os.path.join(layout_dir(), f"{version}.toml"))
+    return load_file(_files()[version])
+
+
+def first_with(feature: str, has: Callable[[Layout], bool]) -> str:
+    """The sentence "`feature` needs Xen X or later", X being the oldest
+    version whose layout `has` it ("… no Xen xendt knows has it" if none)."""
+    for version in versions():
+        if has(load(version)):
+            return f"{feature} needs Xen {version} or later"
+    return f"{feature}: no Xen version xendt knows has it"
 
 
 def load_file(path: str | os.PathLike[str]) -> Layout:

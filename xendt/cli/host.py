@@ -1,0 +1,89 @@
+"""xendt host-regions: what the hypervisor itself gives dom0 and dom0less
+domains, from the host's device tree."""
+
+from __future__ import annotations
+
+import click
+
+from xendt.cli import options
+from xendt.cli.output import output_path, write
+from xendt.errors import XendtError
+from xendt.xen.address import AddressSize
+
+
+@click.command("host-regions", short_help="Xen's own extended regions for dom0 or a dom0less domain.")
+@click.option("--host-dtb", "host_dtbs", multiple=True, required=True, metavar="FILE",
+              help="The host's device tree blob. Repeat for a fleet of boards.")
+@options.xen_option("Xen version of the hypervisor. [default: the newest xendt knows]")
+@options.address_options(
+    multiple=True,
+    pa_help="Host CPUs' physical-address bits [default: 40]; repeat for a fleet (one per"
+            " --host-dtb, or all with one DTB).",
+    ipa_help="The IPA size directly (an IOMMU may lower it); excludes --pa-bits.")
+@click.option("--iommu/--no-iommu", default=None,
+              help="Whether Xen uses an IOMMU. [default: if the host DT has #iommu-cells]")
+@click.option("--domain", metavar="NAME",
+              help="A dom0less domain (a /chosen child compatible with xen,domain) instead of dom0.")
+@click.option("--dom0-mem", metavar="BASE:SIZE[,...]",
+              help="dom0's RAM banks (needed without IOMMU), e.g. 0x50000000:512M.")
+@click.option("--dom0-dtb", type=click.Path(dir_okay=False), metavar="FILE",
+              help="dom0's own DT (from /proc/device-tree): its RAM banks and grant table.")
+@click.option("--gnttab", metavar="BASE:SIZE",
+              help="dom0's grant table: Xen's load address and gnttab_dom0_frames pages.")
+@click.option("--guest-arch", type=click.Choice(["arm64", "arm32"]), default="arm64",
+              show_default=True, help="The domain's kernel: Xen gives 32-bit ones no regions.")
+@click.option("--partial-dtb", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The dom0less domain's passthrough DT, whose xen,reg ranges are excluded (4.21+).")
+@click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
+              help="Where to write; - is standard output.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "dts", "dtb"]),
+              default="table", show_default=True,
+              help="A table, JSON, or the /hypervisor node Xen writes (DTS text or DTB).")
+def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[AddressSize, ...],
+                 iommu: bool | None, domain: str | None, dom0_mem: str | None,
+                 dom0_dtb: str | None, gnttab: str | None, guest_arch: str,
+                 partial_dtb: str | None, output: str, fmt: str) -> None:
+    """The extended regions Xen itself gives dom0 or a dom0less domain on a
+    host, computed from the host's device tree as that Xen version does at
+    boot. Several hosts: only the regions valid on all, and what limited them.
+    """
+    from xendt.host import domains, fleet
+    from xendt.render import hostout
+
+    from xendt.xen import layouts
+
+    output_ = output_path(output)
+    if dom0_mem and dom0_dtb:
+        raise click.UsageError("--dom0-mem and --dom0-dtb both give dom0's banks: give one")
+    given: list[AddressSize | None] = list(sizes) or [None]
+    if len(host_dtbs) > 1 and len(given) > 1 and len(given) != len(host_dtbs):
+        raise click.UsageError(f"{len(host_dtbs)} --host-dtb but {len(given)} PA/IPA sizes:"
+                               " give one size, or one per host")
+    count = max(len(host_dtbs), len(given))
+    dtbs = host_dtbs * count if len(host_dtbs) == 1 else host_dtbs
+    given = given * count if len(given) == 1 else given
+    ram, grant = (), domains.parse_banks(gnttab, "--gnttab")[0] if gnttab else None
+    if dom0_mem:
+        ram = domains.parse_banks(dom0_mem, "--dom0-mem")
+    if dom0_dtb:
+        ram, found = domains.dom0_facts(_read_file(dom0_dtb), dom0_dtb)
+        grant = grant or found
+    domain_options = domains.DomainOptions(
+        domain=domain, iommu=iommu, dom0_ram=ram, grant_table=grant,
+        bits=32 if guest_arch == "arm32" else 64,
+        passthrough=_read_file(partial_dtb) if partial_dtb else None,
+        passthrough_name=partial_dtb or "")
+    hosts = [(path, _read_file(path), size) for path, size in zip(dtbs, given)]
+    data, notes = hostout.render(fleet.host_regions(hosts, xen or layouts.newest(), domain_options),
+                                 fmt)
+    for note in notes:
+        click.echo(f"xendt: warning: {note}", err=True)
+    write(output_, data, binary=fmt == "dtb")
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise XendtError(f"cannot read {path}: {e.strerror}") from None

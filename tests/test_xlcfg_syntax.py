@@ -173,8 +173,10 @@ def test_package_exports_the_public_names_of_its_modules():
 
 def test_the_public_load_xl_config_reads_as_load_guest(tmp_path):
     import xendt
+    kernel = tmp_path / "Image"
+    kernel.write_bytes(bytes(56) + b"ARM\x64" + bytes(4096))  # arm64 Image magic at 56
     cfg = tmp_path / "g.cfg"
-    cfg.write_text('memory = 64\nvcpus = 2\n')
+    cfg.write_text(f'memory = 64\nvcpus = 2\nkernel = "{kernel}"\n')
     assert xendt.load_xl_config(cfg) == xlcfg.load_guest(cfg)
 
 

@@ -63,5 +63,3 @@ def _one_line(error: click.ClickException) -> str:
     return f"{message} (see '{command} --help')" if command and isinstance(error, click.UsageError) else message
 
 
-if __name__ == "__main__":
-    main()

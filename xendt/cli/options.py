@@ -68,9 +68,6 @@ class AddressSizeType(click.ParamType):
         except (ValueError, XendtError):
             self.fail(f"{value!r} is not one of {', '.join(map(str, self.valid))}", param, ctx)
 
-    def get_metavar(self, param: click.Parameter, *args: Any) -> str:
-        return "N"
-
 
 def _collect(ctx: click.Context, param: click.Parameter, values: Any) -> None:
     """Gather --pa-bits and --ipa-bits into one list of AddressSize: a mix
@@ -99,7 +96,7 @@ def address_options(*, multiple: bool, pa_help: str, ipa_help: str
         for kind, help in (("ipa", ipa_help), ("pa", pa_help)):
             run = click.option(f"--{kind}-bits", f"{kind}_bits", type=AddressSizeType(kind),
                                multiple=multiple, callback=_collect, expose_value=False,
-                               help=help)(run)
+                               metavar="N", help=help)(run)
         return run
 
     return decorate

@@ -1,0 +1,5 @@
+"""`python -m xendt`: the xendt command."""
+
+from xendt.cli import main
+
+main()

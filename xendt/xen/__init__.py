@@ -1,1 +1,3 @@
-"""xendt.xen."""
+"""What xendt knows about each Xen version: the layout data files
+(layouts.py loads layouts/*.toml into layout.py's dataclasses) and the
+address size a version derives from the host's (address.py)."""

@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
         "address_map", "build", "build_xl", "check", "diff", "host_regions",
         "load_xl_config", "read_dtb", "versions")},
     "GuestDT": "xendt.guest.builder",
+    **{name: "xendt.guest.jsonio" for name in ("guest_from_json", "guest_to_json")},
     **{name: "xendt.guest.model" for name in (
         "GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment", "VirtioDevice",
         "VirtioDisk", "VirtioSlot")},

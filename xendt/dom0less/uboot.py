@@ -9,7 +9,7 @@ U-Boot v2026.07 does and returns the DTB Xen would receive.
 
 What is modelled (U-Boot v2026.07 unless stated):
 
-- the shell: see xendt.uboot_syntax (common/cli_hush.c);
+- the shell: see xendt.dom0less.uboot_syntax (common/cli_hush.c);
 - ``setenv`` / ``env set`` (cmd/nvedit.c), ``setexpr`` with one value or
   ``a op b`` for ``| & + ^ - * / %`` (cmd/setexpr.c; results in hex without
   "0x", env_set_hex in env/common.c);
@@ -40,8 +40,16 @@ from collections.abc import Mapping
 import libfdt
 
 from xendt.errors import ConfigError, DtbError
-from xendt.uboot_syntax import (SCRATCHPAD, ULONG_MASK, Command, expand, hextoul,
-                                parse_prop, parse_script, strtoul)
+from xendt.dom0less.uboot_syntax import (
+    SCRATCHPAD,
+    ULONG_MASK,
+    Command,
+    expand,
+    hextoul,
+    parse_prop,
+    parse_script,
+    strtoul,
+)
 
 MAX_SCRIPT_BYTES = 1 << 20
 # No board DTB comes near this; a larger `fdt resize` or `fdt addr` length is
@@ -138,10 +146,11 @@ class _Board:
                 value = ""
         return value
 
-    def _known(self, text: str) -> str:
+    def _known(self, text: str, what: str = "") -> str:
         found = _UNKNOWN.search(text)
         if found:
-            raise ConfigError(self.unknown[int(found.group(1))])
+            reason = self.unknown[int(found.group(1))]
+            raise ConfigError(f"{what}: {reason}" if what else reason)
         return text
 
     # -- commands ------------------------------------------------------------
@@ -154,7 +163,8 @@ class _Board:
             return True
         cmd = self._known(argv[0])
         if cmd == "fdt":
-            self._fdt([self._known(a) for a in argv])
+            what = " ".join(argv[:2])
+            self._fdt([self._known(a, what) for a in argv])
         elif cmd == "setenv" or (cmd == "env" and argv[1:2] == ["set"]):
             self._setenv(argv[1:] if cmd == "setenv" else argv[2:])
         elif cmd.split(".")[0] == "setexpr":
@@ -372,7 +382,7 @@ class _Board:
 
     def _fresh_blob(self) -> bytearray:
         label = self.dtb_name or "the host DTB"
-        data = bytes(self.host_dtb)
+        data = bytearray(self.host_dtb)
         if len(data) < 40 or libfdt.fdt_check_header(data) < 0:
             raise DtbError(f"{label} is not a valid DTB (fdt addr would refuse it)")
         total = libfdt.fdt_totalsize(data)

@@ -28,9 +28,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from xendt.cli import build, host, inspect
+    from xendt.cli import build, dom0less, host, inspect
 
-    for command in (build.build, host.host_regions, inspect.show, inspect.check, inspect.diff):
+    for command in (build.build, host.host_regions, dom0less.host_dt, inspect.show, inspect.check,
+                    inspect.diff):
         cli.add_command(command)
 
 

@@ -30,12 +30,28 @@ if TYPE_CHECKING:
 @click.option("--guest-json", type=click.Path(dir_okay=False), metavar="FILE",
               help="The guest (and host) as JSON, instead of an xl.cfg and guest flags"
                    " (see README: Python API).")
+@click.option("--host-dtb", metavar="FILE",
+              help="The host's DTB. With --domain: build the DT Xen itself builds for that dom0less"
+                   " domain. Without: take the host's GIC version and timer clock-frequency from it.")
+@click.option("--domain", "domains", multiple=True, metavar="NAME|all",
+              help="A dom0less domain under the host DTB's /chosen (repeatable; all: every one,"
+                   " into -o DIR/ with a summary table).")
+@click.option("--partial-dtb", multiple=True, metavar="[NAME=]FILE",
+              help="A dom0less domain's passthrough DT (its multiboot,device-tree module).")
+@click.option("--iommu/--no-iommu", default=None,
+              help="Dom0less: whether Xen uses an IOMMU. [default: as the host DT suggests]")
+@click.option("--uboot-script", metavar="FILE",
+              help="Dom0less: a U-Boot boot script whose fdt commands edit the host DTB first.")
+@click.option("--uboot-file", multiple=True, metavar="[NAME=]PATH",
+              help="Dom0less: a file the U-Boot script loads, for its ${filesize}.")
 @click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
               help="Where to write; - is standard output.")
 @click.option("--format", "fmt", type=click.Choice(["dtb", "dts", "json"]), default="dtb",
               show_default=True, help="DTB blob, DTS text (as dtc prints it) or the memory map as JSON.")
-def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | None, output: str,
-          fmt: str, **flags: Any) -> None:
+def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | None,
+          host_dtb: str | None, domains: tuple[str, ...], partial_dtb: tuple[str, ...],
+          iommu: bool | None, uboot_script: str | None, uboot_file: tuple[str, ...],
+          output: str, fmt: str, **flags: Any) -> None:
     """Build the device tree Xen's libxl would give an Arm guest.
 
     The guest comes from an xl.cfg file, flags, or both (flags win); with
@@ -44,6 +60,13 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
     """
     from xendt.guest import builder
 
+    if domains:
+        return _dom0less(xen, sizes, host_dtb, domains, partial_dtb, iommu, uboot_script,
+                         uboot_file, output, fmt, flags)
+    for name, given in (("--partial-dtb", partial_dtb), ("--iommu", iommu is not None),
+                        ("--uboot-script", uboot_script), ("--uboot-file", uboot_file)):
+        if given:
+            raise click.UsageError(f"{name} goes with --domain (a dom0less build)")
     output_ = output_path(output)
     if guest_json:
         guest, host, warnings = _from_json(guest_json, xen, sizes[0] if sizes else None, flags)
@@ -115,3 +138,30 @@ def _from_json(path: str, xen: str | None, size: AddressSize | None,
         host = replace(host, pa_bits=size.bits if size.kind == "pa" else None,
                        ipa_bits=size.bits if size.kind == "ipa" else None)
     return guest, host, []
+
+
+def _dom0less(xen: str | None, sizes: tuple[AddressSize, ...], host_dtb: str | None,
+              domains: tuple[str, ...], partial_dtb: tuple[str, ...], iommu: bool | None,
+              uboot_script: str | None, uboot_file: tuple[str, ...], output: str, fmt: str,
+              flags: dict[str, Any]) -> None:
+    """The dom0less path of build: xl.cfg flags do not apply, --kernel is
+    the domain's kernel module file ([NAME=]FILE)."""
+    from xendt.cli import dom0less
+
+    ctx = click.get_current_context()
+    if host_dtb is None:
+        raise click.UsageError("--domain needs --host-dtb: the host DTB whose /chosen holds it", ctx)
+    for name in flags:
+        if name != "kernel" and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} is an xl.cfg option; a dom0less domain is described by"
+                                   f" its /chosen node", ctx)
+    if len(sizes) > 1:
+        raise click.UsageError("a dom0less build takes one --pa-bits or --ipa-bits", ctx)
+    if fmt == "json":
+        raise click.UsageError("--format json is the libxl memory map; a dom0less build writes"
+                               " dtb or dts", ctx)
+    kernels = (flags["kernel"],) if flags.get("kernel") else ()
+    dom0less.build_domains(host_dtb, domains, xen, sizes[0] if sizes else None,
+                           partials=partial_dtb, kernels=kernels, iommu=iommu,
+                           script=uboot_script, script_files=uboot_file, output=output, fmt=fmt)

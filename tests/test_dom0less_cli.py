@@ -1,0 +1,163 @@
+"""`xendt build --host-dtb H --domain NAME|all` and `xendt host-dt`: the
+dom0less builder through the command line.
+
+The golden cases are the real hypervisor's blobs in
+../shared/reference-dom0less/ (read back from inside each guest; see the
+README there), rebuilt through the CLI and compared byte for byte. The
+U-Boot case checks the script path against an independent route to the same
+host DT: the nodes the script creates, written by hand in DTS and compiled
+by dtc.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, dtb_to_dts, dtc
+from conftest_host import qemu  # noqa: F401  (fixture)
+from xendt.cli import main
+
+REFERENCE = ROOT / ".." / "shared" / "reference-dom0less"
+RUNS = sorted(p.parent for p in REFERENCE.glob("4.*/*/host.dtb"))
+MODULES = REFERENCE / "modules"
+
+
+def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsysbinary.readouterr()
+    return code, out, err.decode()
+
+
+@pytest.mark.parametrize("run_dir", RUNS, ids=lambda p: "/".join(p.parts[-2:]))
+def test_every_domain_of_a_real_run_is_rebuilt_through_the_cli(run_dir, tmp_path, capsysbinary):
+    version = run_dir.parent.name  # 4.17.7, 4.19.0, 4.21.0
+    expected = sorted(run_dir.glob("domU*.dtb"))
+    args = ["build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "all", "--xen", version,
+            "--pa-bits", "44", "--kernel", f"{expected[0].stem}={MODULES / 'dumper.bin'}",
+            "-o", f"{tmp_path}/"]
+    if (run_dir / "domU4.dtb").exists():
+        args += ["--partial-dtb", f"domU4={MODULES / 'passthrough-rtc.dtb'}"]
+    code, out, err = run(*args, capsysbinary=capsysbinary)
+    assert code == 0, err
+    for blob in expected:
+        assert (tmp_path / blob.name).read_bytes() == blob.read_bytes(), blob.name
+    table = out.decode().splitlines()
+    assert table[0].split() == ["domain", "vcpus", "memory", "regions", "passthrough", "warnings"]
+    assert [line.split()[0] for line in table[1:]] == [b.stem for b in expected]
+
+
+def test_one_domain_goes_to_one_file(tmp_path, capsysbinary):
+    run_dir = REFERENCE / "4.21.0" / "extra-gicv3"
+    out = tmp_path / "domU5.dtb"
+    code, stdout, err = run("build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "domU5",
+                            "--xen", "4.21", "--pa-bits", "44", "-o", str(out),
+                            capsysbinary=capsysbinary)
+    assert (code, stdout) == (0, b"")
+    assert out.read_bytes() == (run_dir / "domU5.dtb").read_bytes()
+    assert err == ("xendt: warning: domU5: no kernel file given: assumed an arm64 Image with"
+                   " text_offset 0 of 9440 bytes (the module's reg)\n")
+
+
+def test_several_domains_need_a_folder(tmp_path, capsysbinary):
+    run_dir = REFERENCE / "4.21.0" / "extra-gicv3"
+    code, out, err = run("build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "all",
+                         "-o", str(tmp_path / "one.dtb"), capsysbinary=capsysbinary)
+    assert (code, out) == (2, b"")
+    assert err == ("xendt: several domains: give a folder with -o DIR/ (one file each)"
+                   " (see 'xendt build --help')\n")
+
+
+def test_xl_cfg_options_do_not_apply_to_a_dom0less_domain(capsysbinary):
+    run_dir = REFERENCE / "4.21.0" / "extra-gicv3"
+    code, out, err = run("build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "domU5",
+                         "--memory", "512", "-o", "-", capsysbinary=capsysbinary)
+    assert (code, out) == (2, b"")
+    assert err == ("xendt: --memory is an xl.cfg option; a dom0less domain is described by its"
+                   " /chosen node (see 'xendt build --help')\n")
+
+
+def test_an_unknown_domain_lists_the_host_s_domains(capsysbinary):
+    run_dir = REFERENCE / "4.21.0" / "extra-gicv3"
+    code, out, err = run("build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "domU9",
+                         "-o", "-", capsysbinary=capsysbinary)
+    assert (code, out) == (2, b"")
+    assert "domU9" in err and err.count("\n") == 1
+
+
+# The nodes tests/data/uboot/boot.source creates, by hand. Addresses follow
+# its setexpr arithmetic from memaddr 0xC00000 (each load rounded up to
+# 2 MiB): xen (1000000 bytes) at 0xC00000, the kernel (0x1234567 bytes) at
+# 0xE00000, the ramdisk (0x345678 bytes) at 0x2200000, board.dtb at 0x2600000.
+SCRIPT_NODES = """
+/ {
+	chosen {
+		#address-cells = <0x2>;
+		#size-cells = <0x2>;
+		xen,xen-bootargs = "console=dtuart dtuart=serial0 bootscrub=0";
+		domU0 {
+			compatible = "xen,domain";
+			#address-cells = <0x2>;
+			#size-cells = <0x2>;
+			memory = <0x0 0x80000>;
+			cpus = <0x1>;
+			vpl011 = <0x1>;
+			module@1200000 {
+				compatible = "multiboot,kernel", "multiboot,module";
+				reg = <0x0 0xe00000 0x0 0x1234567>;
+				bootargs = "console=ttyAMA0";
+			};
+			module@1400000 {
+				compatible = "multiboot,ramdisk", "multiboot,module";
+				reg = <0x0 0x2200000 0x0 0x345678>;
+			};
+		};
+	};
+};
+"""
+
+
+@pytest.fixture()
+def board(qemu, tmp_path):  # noqa: F811  (the qemu fixture)
+    """The script's files: QEMU's virt board as board.dtb, and stand-ins of
+    the sizes the hand derivation above uses."""
+    shutil.copy(qemu["gicv3-virt-4g"], tmp_path / "board.dtb")
+    for name, size in (("xen", 1000000), ("Image", 0x1234567), ("initrd.cpio", 0x345678)):
+        with open(tmp_path / name, "wb") as f:
+            f.truncate(size)
+    return tmp_path
+
+
+def script_args(board: Path) -> list[str]:
+    return ["--host-dtb", str(board / "board.dtb"),
+            "--uboot-script", str(ROOT / "tests/data/uboot/boot.source"),
+            "--uboot-file", f"xen={board / 'xen'}",
+            "--uboot-file", f"domU0/Image={board / 'Image'}",
+            "--uboot-file", f"domU0/initrd.cpio={board / 'initrd.cpio'}"]
+
+
+def test_a_u_boot_script_gives_the_domain_its_nodes_describe(board, capsysbinary):
+    code, from_script, err = run("build", *script_args(board), "--domain", "domU0", "--xen", "4.21",
+                                 "--pa-bits", "44", "-o", "-", capsysbinary=capsysbinary)
+    assert code == 0, err
+    by_hand = board / "by-hand.dtb"
+    source = dtb_to_dts((board / "board.dtb").read_bytes()) + SCRIPT_NODES
+    by_hand.write_bytes(dtc("-q", "-I", "dts", "-O", "dtb", "-", input=source.encode()).stdout)
+    code, from_dts, err = run("build", "--host-dtb", str(by_hand), "--domain", "domU0", "--xen",
+                              "4.21", "--pa-bits", "44", "-o", "-", capsysbinary=capsysbinary)
+    assert code == 0, err
+    assert from_script == from_dts
+
+
+def test_host_dt_prints_what_xen_receives(board, capsysbinary):
+    code, out, err = run("host-dt", *script_args(board), capsysbinary=capsysbinary)
+    assert (code, err) == (0, "")
+    text = out.decode()
+    assert '\t\txen,xen-bootargs = "console=dtuart dtuart=serial0 bootscrub=0";\n' in text
+    assert "\t\t\t\treg = <0x00 0xe00000 0x00 0x1234567>;\n" in text

@@ -1,0 +1,151 @@
+"""`xendt build --host-dtb H --domain NAME|all`: the device trees the Xen
+hypervisor itself builds at boot for dom0less domains; and `xendt host-dt`,
+the host DTB Xen receives once a U-Boot script has edited it."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from xendt.cli import options
+from xendt.cli.output import output_path, write
+from xendt.errors import ConfigError
+from xendt.xen.address import AddressSize
+
+#: Host DTBs are read up to this size (xendt's reader limit).
+_MAX_DTB = 64 << 20
+#: Kernels are read whole only when gzip-compressed; a boot script's size cap.
+_MAX_KERNEL = 1 << 30
+
+
+def named_files(values: tuple[str, ...], what: str, domains: tuple[str, ...]) -> dict[str, str]:
+    """`--partial-dtb [NAME=]FILE` values by domain: a bare FILE belongs to
+    the one domain built, NAME=FILE to NAME."""
+    out: dict[str, str] = {}
+    for value in values:
+        name, eq, path = value.partition("=")
+        if not eq:
+            if len(domains) != 1:
+                raise click.UsageError(f"{what} {value!r}: with several domains, say whose:"
+                                       f" {what} NAME=FILE")
+            name, path = domains[0], value
+        if name in out:
+            raise click.UsageError(f"{what}: two files for {name}")
+        out[name] = path
+    return out
+
+
+def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...]) -> tuple[bytes, str]:
+    """The host DTB, after the U-Boot script's fdt edits when one is given."""
+    from xendt.fdt.read import read_blob
+
+    data, name = read_blob(host_dtb)
+    if script is None:
+        if files:
+            raise click.UsageError("--uboot-file goes with --uboot-script")
+        return data, name
+    from xendt.dom0less.uboot import MAX_SCRIPT_BYTES, apply_script
+    from xendt.inputs import read_capped
+
+    sizes: dict[str, int] = {}
+    for value in files:
+        loaded, eq, path = value.partition("=")
+        if not eq:
+            loaded, path = os.path.basename(value), value
+        try:
+            sizes[loaded] = os.stat(path).st_size
+        except OSError as e:
+            raise ConfigError(f"--uboot-file {value}: cannot read: {e.strerror}") from None
+    text, script_name = read_capped(script, "U-Boot script", MAX_SCRIPT_BYTES, ConfigError)
+    try:
+        source = text.decode()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{script_name}: not text (byte {e.start} is not UTF-8)") from None
+    edited = apply_script(data, source, script_name, sizes, dtb_name=os.path.basename(host_dtb))
+    return edited, f"{name} as {script_name} leaves it"
+
+
+def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
+                  size: AddressSize | None, *, partials: tuple[str, ...],
+                  kernels: tuple[str, ...], iommu: bool | None, script: str | None,
+                  script_files: tuple[str, ...], output: str, fmt: str) -> None:
+    """Build and write the domains `names` ("all": every one) of a host."""
+    from xendt.dom0less import summary
+    from xendt.dom0less.build import build, domain_names
+    from xendt.xen import layouts
+
+    data, host_name = host_blob(host_dtb, script, script_files)
+    every = domain_names(data, host_name)
+    chosen = every if "all" in names else names
+    if not chosen:
+        raise ConfigError(f"{host_name}: no dom0less domain under /chosen"
+                          f" (nodes compatible with \"xen,domain\")")
+    several = len(chosen) > 1
+    if several and not output.endswith("/") and not os.path.isdir(output):
+        raise click.UsageError("several domains: give a folder with -o DIR/ (one file each)")
+    if several:
+        os.makedirs(output, exist_ok=True)
+    paths = {n: output_path(os.path.join(output, f"{n}.{fmt}") if several else output)
+             for n in chosen}
+    partial_files = named_files(partials, "--partial-dtb", chosen)
+    kernel_files = named_files(kernels, "--kernel", chosen)
+    for name in (*partial_files, *kernel_files):
+        if name not in every:
+            raise ConfigError(f"{host_name}: no dom0less domain {name!r} under /chosen"
+                              f" (it has {', '.join(every) or 'none'})")
+    version = xen or layouts.newest()
+    built = [build(data, name, version, host_name=host_name,
+                   partial_dtb=_read(partial_files.get(name), _MAX_DTB, "partial device tree"),
+                   partial_name=partial_files.get(name, "partial.dtb"),
+                   kernel=_read(kernel_files.get(name), _MAX_KERNEL, "kernel"),
+                   kernel_name=kernel_files.get(name, "kernel"),
+                   pa_bits=size.bits if size and size.kind == "pa" else None,
+                   ipa_bits=size.bits if size and size.kind == "ipa" else None, iommu=iommu)
+             for name in chosen]
+    across = summary._across(tuple(built)) if several else ()
+    for dt in built:
+        for warning in dt.warnings:
+            click.echo(f"xendt: warning: {warning}", err=True)
+    for warning in across:
+        click.echo(f"xendt: warning: {warning}", err=True)
+    for dt in built:
+        write(paths[dt.domain], _formatted(dt.blob, fmt), binary=fmt == "dtb")
+    if several:
+        click.echo(summary.table(tuple(built)), nl=False)
+
+
+def _formatted(blob: bytes, fmt: str) -> bytes:
+    if fmt == "dtb":
+        return blob
+    from xendt.fdt.dts import to_dts
+
+    return to_dts(blob).encode()
+
+
+def _read(path: str | None, cap: int, what: str) -> bytes | None:
+    if path is None:
+        return None
+    from xendt.inputs import read_capped
+
+    return read_capped(path, what, cap, ConfigError)[0]
+
+
+@click.command("host-dt", short_help="The host DTB Xen receives, after a U-Boot script.")
+@click.option("--host-dtb", required=True, metavar="FILE", help="The board's DTB.")
+@click.option("--uboot-script", metavar="FILE",
+              help="A U-Boot boot script (boot.source, as ImageBuilder writes it) whose fdt"
+                   " commands edit the DTB before Xen reads it.")
+@click.option("--uboot-file", multiple=True, metavar="[NAME=]PATH",
+              help="A file the script loads, for its ${filesize} (NAME as the script names it).")
+@click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
+              help="Where to write; - is standard output.")
+@click.option("--format", "fmt", type=click.Choice(["dts", "dtb"]), default="dts",
+              show_default=True, help="DTS text (as dtc prints it) or the DTB.")
+def host_dt(host_dtb: str, uboot_script: str | None, uboot_file: tuple[str, ...], output: str,
+            fmt: str) -> None:
+    """Print the host device tree as Xen will read it: the board's DTB with
+    a U-Boot boot script's fdt edits applied (its /chosen/domU* nodes)."""
+    path = output_path(output)
+    data, _ = host_blob(host_dtb, uboot_script, uboot_file)
+    write(path, _formatted(data, fmt), binary=fmt == "dtb")

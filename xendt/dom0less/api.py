@@ -1,0 +1,40 @@
+"""The dom0less builder in the public API's shapes: a GuestDT, as
+xendt.build returns for libxl guests, from a host DTB and a domain name."""
+
+from __future__ import annotations
+
+from xendt.dom0less.build import build, domain_names
+from xendt.guest.builder import GuestDT
+from xendt.guest.model import Host, MemoryMap, Segment
+from xendt.ranges import Range
+
+
+def build_dom0less(host_dtb: bytes, domain: str, host: Host | None = None, *,
+                   partial_dtb: bytes | None = None, kernel: bytes | None = None,
+                   iommu: bool | None = None, host_name: str = "host.dtb") -> GuestDT:
+    """The DTB Xen `host.version` builds at boot for the dom0less domain
+    `domain` of `host_dtb`, with its memory map (kernel, ramdisk and DTB as
+    Xen places them; the /hypervisor grant table and extended regions)."""
+    from xendt.xen import address, layouts
+
+    host = host or Host()
+    version = host.version
+    dt = build(host_dtb, domain, version, host_name=host_name, partial_dtb=partial_dtb,
+               kernel=kernel, pa_bits=host.pa_bits, ipa_bits=host.ipa_bits, iommu=iommu)
+    layout = layouts.load(dt.xen)
+    grant = layout.region("grant-table")
+    segments = [Segment(dt.kernel.base, dt.kernel.size, name="kernel")]
+    if dt.initrd is not None:
+        segments.append(Segment(dt.initrd.base, dt.initrd.size, name="ramdisk"))
+    segments.append(Segment(dt.dtb.base, dt.dtb.size, name="dtb"))
+    memory_map = MemoryMap(
+        xen=dt.xen, ipa_bits=address.ipa_bits(layout, host.address), guest_bits=dt.bits,
+        ram=dt.ram, segments=tuple(sorted(segments, key=lambda s: s.base)),
+        grant_table=Range(grant.base, grant.size) if dt.hypervisor else Range(0, 0),
+        extended_regions=dt.regions, devices=dt.devices_mmio, virtio=())
+    return GuestDT(dtb=dt.blob, memory_map=memory_map, warnings=dt.warnings, host=host)
+
+
+def dom0less_domains(host_dtb: bytes, host_name: str = "host.dtb") -> tuple[str, ...]:
+    """The dom0less domains of a host DTB, in the order Xen builds them."""
+    return domain_names(host_dtb, host_name)

@@ -1,0 +1,326 @@
+"""Build a dom0less domU's device tree as the Xen hypervisor does at boot.
+
+`build()` takes the host DTB Xen boots with, a domain node's name under
+/chosen and the Xen version, and returns the blob Xen hands that guest in
+x0, byte for byte: construct_domU's view of the domain (xendt.dom0less
+.domains), its RAM (.memory), the host facts prepare_dtb_domU copies
+(.hostview), the partial DT (.passthrough), the extended regions of its
+/hypervisor node (xendt.host.regions, shared with `host-regions`), the
+sequential-write calls (.writer) and, after fdt_finish, the initrd
+addresses place_modules gives (.modules).
+
+Point releases: every commit between RELEASE-X.Y.0 and the newest X.Y.z
+touching prepare_dtb_domU and its helpers was checked; none changes the
+domU DT (the real 4.18.6, 4.19.6, 4.20.4 and 4.21.2 gave the .0 blobs, see
+../shared/reference-dom0less/README.md), so "X.Y.Z" builds as "X.Y".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xendt.dom0less import domains, hostview, memory, modules, passthrough
+from xendt.dom0less.facts import Facts, supports
+from xendt.dom0less.facts import facts as version_facts
+from xendt.dom0less.writer import Gic, Plan, fill_initrd, write
+from xendt.errors import BuildError, ConfigError
+from xendt.fdt.tree import Tree
+from xendt.ranges import Range, Region
+
+#: GUEST_PHANDLE_GIC (xen/include/public/device_tree_defs.h).
+GUEST_PHANDLE_GIC = 65000
+#: DOMAIN_CAPS_HARDWARE, DOMAIN_CAPS_XENSTORE (xen/include/public/bootfdt.h
+#: @ RELEASE-4.21.0).
+CAPS_HARDWARE, CAPS_XENSTORE = 1 << 1, 1 << 2
+#: The largest fdt_create buffer Xen uses.
+MAX_BUFFER = 2 << 20
+
+
+@dataclass(frozen=True)
+class Dom0lessDT:
+    """A dom0less domU's device tree and what decided it.
+
+    xen, domain:
+      the Xen version ("X.Y") and the domain node's name.
+    blob:
+      the DTB, exactly as Xen builds it.
+    bits:
+      64 or 32 (from the kernel's format).
+    vcpus, ram:
+      the vCPU count and RAM banks (guest addresses).
+    regions:
+      the extended regions in /hypervisor (empty without the node).
+    hypervisor:
+      whether the tree has a /hypervisor node.
+    kernel, dtb, initrd:
+      where Xen loads them in guest RAM (initrd None without a ramdisk).
+    devices:
+      the passthrough devices, as (partial DT path, xen,path).
+    static_mem:
+      the host memory the domain's RAM comes from (xen,static-mem), if fixed.
+    mapped:
+      the host MMIO ranges its partial DT's xen,reg maps.
+    devices_mmio:
+      the emulated devices the tree describes (GIC frames, vpl011), named
+      as the layout names them.
+    warnings:
+      what the user should know (assumptions, what Xen will not give).
+    """
+
+    xen: str
+    domain: str
+    blob: bytes
+    bits: int
+    vcpus: int
+    ram: tuple[Range, ...]
+    regions: tuple[Range, ...]
+    hypervisor: bool
+    kernel: Range
+    dtb: Range
+    initrd: Range | None
+    devices: tuple[tuple[str, str], ...]
+    static_mem: tuple[Range, ...]
+    mapped: tuple[Range, ...]
+    devices_mmio: tuple[Region, ...]
+    warnings: tuple[str, ...]
+
+
+def domain_names(host_dtb: bytes, name: str = "host.dtb") -> tuple[str, ...]:
+    """The dom0less domains of a host DTB, in the order Xen builds them."""
+    from xendt.host import xen_dt
+
+    return domains.names(xen_dt.read_host(host_dtb, name))
+
+
+def build(host_dtb: bytes, domain: str, xen: str = "4.22", *, host_name: str = "host.dtb",
+          partial_dtb: bytes | None = None, partial_name: str = "partial.dtb",
+          kernel: bytes | None = None, kernel_name: str = "kernel",
+          pa_bits: int | None = None, ipa_bits: int | None = None,
+          iommu: bool | None = None) -> Dom0lessDT:
+    """The DTB Xen `xen` builds for dom0less domain `domain` of `host_dtb`.
+
+    partial_dtb: the domain's multiboot,device-tree module (the host DT has
+    only its address). kernel: the kernel module's bytes (its header is
+    enough; otherwise an arm64 Image with text_offset 0 is assumed).
+    pa_bits/ipa_bits: the host's PA size or the IPA size (default 40-bit
+    PA), bounding the extended regions. iommu: whether the host IOMMU is
+    on (None: an IOMMU node in the host DT means yes)."""
+    from xendt.host import xen_dt
+    from xendt.xen import layouts
+
+    facts = version_facts(xen)
+    layout = layouts.load(facts.version)
+    tree = xen_dt.read_host(host_dtb, host_name)
+    dom = domains.read(tree, domain, facts.version)
+    _refuse_unknown(dom, facts)
+    warnings: list[str] = []
+    gic_host = hostview.gic(tree)
+    _check_vcpus(dom, gic_host.version, layout.max_vcpus)
+    if dom.kernel is None or not dom.kernel.size:
+        raise BuildError(f"{dom.path}: no multiboot,kernel module (Xen: \"Missing kernel boot"
+                         f" module?\")")
+    ram = memory.ram_banks(dom, layout, facts)
+    shm = memory.shm_banks(dom)
+    if dom.static_mem:
+        warnings.append(f"{dom.name}: xen,static-mem needs a Xen built with CONFIG_STATIC_MEMORY"
+                        f" (UNSUPPORTED, off in the default build)")
+    if shm:
+        warnings.append(f"{dom.name}: static shared memory needs a Xen built with"
+                        f" CONFIG_STATIC_SHM (UNSUPPORTED, off in the default build)")
+    image = _kernel(dom, kernel, kernel_name, facts, warnings)
+    part = _partial(dom, partial_dtb, partial_name, tree, facts)
+    if part is not None and part.gic_phandle == 0:
+        warnings.append(f"{dom.name}: the partial device tree's /gic has no phandle, so Xen"
+                        f" {facts.version} gives the GIC phandle 0: the guest finds no interrupt"
+                        f" controller (fixed in 4.20)")
+    direct = dom.direct_map and bool(dom.static_mem)
+    hypervisor = _wants_hypervisor(dom, facts, tree, warnings)
+    regions: tuple[Range, ...] = ()
+    if hypervisor:
+        regions = _regions(tree, layout, dom, image.bits, partial_dtb if dom.partial else None,
+                           partial_name, pa_bits, ipa_bits, iommu, warnings)
+    cpu_compatible, cpu_clock = hostview.cpu(tree)
+    grant = layout.region("grant-table")
+    plan = Plan(
+        facts=facts,
+        bootargs=dom.bootargs,
+        initrd_placeholders=facts.initrd_from_kernel or bool(dom.ramdisk and dom.ramdisk.size),
+        cpu_compatible=cpu_compatible, cpu_clock=cpu_clock, vcpus=dom.vcpus, bits=image.bits,
+        ram=ram, shm=tuple(zip(shm, (s.shm_id for s in dom.shm))),
+        partial=part.nodes if part else (),
+        gic=_gic(gic_host, layout, direct and supports(facts.version, "direct-map"), dom.vcpus,
+                 part.gic_phandle if part and part.gic_phandle is not None
+                 else GUEST_PHANDLE_GIC),
+        timer_clock=hostview.timer_frequency(tree),
+        vpl011=_vpl011(dom, tree, layout, direct) if dom.vpl011 else None,
+        hypervisor=(Range(grant.base, grant.size), regions) if hypervisor else None,
+        evtchn_ppi=layout.irqs.event_channel,
+        timer_ppis=(layout.irqs.timer_phys_secure, layout.irqs.timer_phys_nonsecure,
+                    layout.irqs.timer_virt),
+        buffer=_buffer(facts, dom))
+    blob = write(plan)
+    ramdisk = dom.ramdisk.size if dom.ramdisk else 0
+    placed = modules.place(image, ram[0], len(blob), ramdisk, facts)
+    initrd = None
+    if ramdisk:
+        initrd = Range(placed.initrd, ramdisk)
+        blob = fill_initrd(blob, initrd.base, initrd.end)
+    return Dom0lessDT(xen=facts.version, domain=dom.name, blob=blob, bits=image.bits,
+                      vcpus=dom.vcpus, ram=ram, regions=regions, hypervisor=hypervisor,
+                      kernel=placed.kernel, dtb=Range(placed.dtb, len(blob)), initrd=initrd,
+                      devices=part.devices if part else (), static_mem=dom.static_mem,
+                      mapped=part.mapped if part else (), devices_mmio=_mmio(plan),
+                      warnings=tuple(warnings))
+
+
+def _refuse_unknown(dom: domains.Domain, facts: Facts) -> None:
+    """What Xen refuses in the domain node as a whole (the properties a
+    version does not read are refused by domains.read)."""
+    if dom.direct_map and not dom.static_mem:
+        raise BuildError(f"{dom.path}: direct-map without xen,static-mem (Xen panics: \"direct-map"
+                         f" is not valid for domain … without static allocation\")")
+    if dom.capabilities & CAPS_HARDWARE and supports(facts.version, "capabilities"):
+        raise ConfigError(f"{dom.path}: a hardware domain (capabilities) gets the host's tree as"
+                          f" dom0 does, not prepare_dtb_domU's: xendt does not build it")
+
+
+def _check_vcpus(dom: domains.Domain, gic: str, limits: dict[str, int]) -> None:
+    """domain_create: 1 ≤ cpus ≤ the vGIC's limit (vgic_max_vcpus)."""
+    limit = limits[gic]
+    if not 1 <= dom.vcpus <= limit:
+        raise BuildError(f"{dom.path}: cpus = {dom.vcpus}; a GIC{gic} domain has 1 to {limit}"
+                         f" vCPUs (Xen panics: \"Error creating domain\")")
+
+
+def _kernel(dom: domains.Domain, data: bytes | None, name: str, facts: Facts,
+            warnings: list[str]) -> modules.Kernel:
+    assert dom.kernel is not None
+    if data is None:
+        warnings.append(f"{dom.name}: no kernel file given: assumed an arm64 Image with"
+                        f" text_offset 0 of {dom.kernel.size} bytes (the module's reg)")
+        return modules.assumed_kernel(dom.kernel.size)
+    return modules.probe(data, dom.kernel.size, dom.kernel.address, facts, name)
+
+
+def _partial(dom: domains.Domain, data: bytes | None, name: str, host: Tree,
+             facts: Facts) -> passthrough.Partial | None:
+    from xendt.fdt.read import parse
+
+    if dom.partial is None:
+        if data is not None:
+            raise ConfigError(f"{dom.path} has no multiboot,device-tree module, so Xen would not"
+                              f" read the partial device tree {name}")
+        return None
+    if data is None:
+        raise ConfigError(f"{dom.path} has a partial device tree at {dom.partial.address:#x}"
+                          f" ({dom.partial.size} bytes): give the file (--partial-dtb)")
+    passthrough.check_module(data, name, dom.partial.size)
+    return passthrough.read(parse(data, name), dom.partial.size, host, facts)
+
+
+def _wants_hypervisor(dom: domains.Domain, facts: Facts, tree: Tree,
+                      warnings: list[str]) -> bool:
+    """construct_domU's reading of xen,enhanced: empty, "enabled",
+    "no-xenstore" (4.21+ "legacy") give /hypervisor; those that need
+    xenstore panic without a xenstore domain (dom0 until 4.20)."""
+    if not facts.enhanced:
+        return False
+    if dom.enhanced is None:
+        warnings.append(f"{dom.name}: no xen,enhanced: the domain gets no /hypervisor node"
+                        f" (no grant table, event channels or extended regions)")
+        return False
+    value = dom.enhanced or "enabled"
+    if value not in facts.enhanced:
+        if value != "disabled":
+            warnings.append(f"{dom.name}: xen,enhanced = {value!r} is not one Xen {facts.version}"
+                            f" knows ({', '.join(facts.enhanced)}): no /hypervisor node")
+        return False
+    if value in facts.enhanced_needs_xenstore and not _has_xenstore_domain(tree, facts):
+        needs = "dom0" if not supports(facts.version, "capabilities") else "a xenstore domain"
+        raise BuildError(f"{dom.path}: xen,enhanced = {value!r} needs {needs} for xenstore, and"
+                         f" the host DT has none (Xen panics); use \"no-xenstore\"")
+    return True
+
+
+def _has_xenstore_domain(tree: Tree, facts: Facts) -> bool:
+    """dom0 (a module directly under /chosen) or, from 4.21, a domain with
+    the xenstore capability."""
+    chosen = tree.node("/chosen")
+    if chosen is None:
+        return False
+    for child in chosen.children:
+        if child.is_compatible("multiboot,module") or child.is_compatible("xen,multiboot-module"):
+            return True
+        caps = child.get("capabilities")
+        if (child.is_compatible(domains.DOMAIN_COMPATIBLE) and caps and len(caps) >= 4
+                and supports(facts.version, "capabilities")
+                and int.from_bytes(caps[:4], "big") & CAPS_XENSTORE):
+            return True
+    return False
+
+
+def _regions(tree: Tree, layout, dom: domains.Domain, bits: int, partial: bytes | None,
+             partial_name: str, pa_bits: int | None, ipa_bits: int | None, iommu: bool | None,
+             warnings: list[str]) -> tuple[Range, ...]:
+    """find_domU_holes (or, direct-mapped, the host hole finders) through
+    xendt.host.regions, which `host-regions --domain` uses too."""
+    from xendt.host.domains import DomainOptions
+    from xendt.host.regions import compute
+    from xendt.xen.address import AddressSize
+    from xendt.xen.address import ipa_bits as derive_ipa
+
+    ipa = derive_ipa(layout, AddressSize.of(pa_bits, ipa_bits))
+    result = compute(tree, layout, ipa, DomainOptions(
+        domain=dom.name, iommu=iommu, bits=bits, passthrough=partial,
+        passthrough_name=partial_name))
+    warnings.extend(w if w.startswith(f"{dom.name}:") else f"{dom.name}: {w}"
+                    for w in result.warnings)
+    return result.regions
+
+
+def _gic(host: hostview.HostGic, layout, direct: bool, vcpus: int, phandle: int) -> Gic:
+    """The vGIC follows the host's version (XEN_DOMCTL_CONFIG_GIC_NATIVE);
+    a direct-mapped domain sits at the host's addresses (4.17+)."""
+    if host.version == "v2":
+        if direct:
+            return Gic("v2", host.dist, host.cpu, (), phandle)
+        return Gic("v2", layout.region("gicv2-distributor").base,
+                   layout.region("gicv2-cpu-interface").base, (), phandle)
+    if direct:
+        return Gic("v3", host.dist, 0, hostview.direct_mapped_redistributors(host, vcpus), phandle)
+    rdist = layout.region("gicv3-redistributor")
+    return Gic("v3", layout.region("gicv3-distributor").base, 0,
+               (Range(rdist.base, rdist.size),), phandle)
+
+
+def _vpl011(dom: domains.Domain, tree: Tree, layout, direct: bool) -> tuple[int, int]:
+    """domain_vpl011_init: GUEST_PL011_BASE and GUEST_VPL011_SPI, or for a
+    direct-mapped domain Xen's own console UART."""
+    if direct:
+        _, mmio, irq = hostview.console_uart(tree)
+        return mmio.base, irq
+    return layout.region("vpl011").base, layout.irqs.vpl011
+
+
+def _mmio(plan: Plan) -> tuple[Region, ...]:
+    """The GIC frames and the vpl011 as the tree gives them, with the names
+    of their layout regions."""
+    gic = plan.gic
+    if gic.version == "v2":
+        out = [Region(gic.dist, 0x1000, name="gicv2-distributor"),
+               Region(gic.cpu, 0x2000, name="gicv2-cpu-interface")]
+    else:
+        out = [Region(gic.dist, 0x10000, name="gicv3-distributor")]
+        out += [Region(r.base, r.size, name="gicv3-redistributor") for r in gic.redistributors]
+    if plan.vpl011 is not None:
+        out.append(Region(plan.vpl011[0], 0x1000, name="vpl011"))
+    return tuple(out)
+
+
+def _buffer(facts: Facts, dom: domains.Domain) -> int:
+    """fdt_create's size: DOMU_DTB_SIZE, from 4.18 plus the partial DT
+    module, at most 2 MiB."""
+    size = facts.dtb_size
+    if facts.dtb_size_adds_module and dom.partial is not None:
+        size += dom.partial.size
+    return min(size, MAX_BUFFER)

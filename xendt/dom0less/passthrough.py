@@ -1,0 +1,188 @@
+"""A domU's partial device tree, as domain_handle_dtb_bootmodule reads it.
+
+Of the partial DT's top-level nodes Xen looks at three, in the blob's
+order: ``gic`` gives the phandle the domU's GIC node gets (and everything
+that points at it), ``aliases`` and ``passthrough`` are copied into the
+domU's tree under the same names. Under /passthrough, xen,reg, xen,path
+and xen,force-assign-without-iommu are consumed, not copied: they map the
+device's MMIO and interrupts (handle_passthrough_prop). Properties after a
+subnode are invisible to libfdt's property iterator and are not copied.
+
+Sources: domain_handle_dtb_bootmodule, scan_pfdt_node, handle_prop_pfdt,
+handle_passthrough_prop, check_partial_fdt in ``xen/arch/arm/domain_build.c``
+@ RELEASE-4.14.0 … RELEASE-4.18.0, ``xen/arch/arm/dom0less-build.c`` @
+RELEASE-4.19.0, RELEASE-4.20.0, ``xen/common/device-tree/dom0less-build.c``
+@ RELEASE-4.21.0, RELEASE-4.22.0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xendt.dom0less.facts import Facts
+from xendt.errors import BuildError, DtbError
+from xendt.fdt.tree import Node, Tree
+from xendt.host import xen_dt
+from xendt.ranges import Range
+
+#: The properties Xen consumes under /passthrough instead of copying.
+PASSTHROUGH_PROPS = ("xen,reg", "xen,path", "xen,force-assign-without-iommu")
+#: DT_ROOT_NODE_ADDR_CELLS_DEFAULT, DT_ROOT_NODE_SIZE_CELLS_DEFAULT: the
+#: cells scan_pfdt_node starts with, and uses where a node has none.
+DEFAULT_CELLS = (2, 1)
+PAGE_SIZE = 0x1000
+GUEST_PHANDLE_GIC = 65000
+
+
+@dataclass(frozen=True)
+class PartialNode:
+    """A node to copy: its name, the (name, bytes) properties to write, in
+    order, and its children."""
+
+    name: str
+    props: tuple[tuple[str, bytes], ...]
+    children: tuple[PartialNode, ...]
+
+
+@dataclass(frozen=True)
+class Partial:
+    """What the partial DT gives the domU.
+
+    nodes:
+      the top-level nodes to copy (aliases, passthrough), in blob order.
+    gic_phandle:
+      the phandle from /gic, or None when the GIC keeps GUEST_PHANDLE_GIC.
+    devices:
+      the passthrough nodes with xen,reg, as (path, xen,path or "").
+    mapped:
+      the host MMIO ranges xen,reg maps into the domain.
+    """
+
+    nodes: tuple[PartialNode, ...]
+    gic_phandle: int | None
+    devices: tuple[tuple[str, str], ...]
+    mapped: tuple[Range, ...]
+
+
+def read(partial: Tree, size: int, host: Tree, facts: Facts) -> Partial:
+    """The partial DT `partial` (a module of `size` bytes in the host DT
+    `host`) as Xen `facts.version` reads it; BuildError where Xen gives up."""
+    nodes = []
+    gic_phandle = None
+    devices: list[tuple[str, str]] = []
+    mapped: list[Range] = []
+    for node in partial.root.children:
+        if node.name == "gic":
+            phandle = _phandle(node)
+            if phandle or facts.gic_phandle_zero:
+                gic_phandle = phandle
+        elif node.name == "aliases":
+            nodes.append(_copy(partial, node, DEFAULT_CELLS, False, host, devices, mapped))
+        elif node.name == "passthrough":
+            nodes.append(_copy(partial, node, DEFAULT_CELLS, True, host, devices, mapped))
+    if facts.max_partial_phandle is not None:
+        highest = max((_phandle(n) for n in partial.nodes()), default=0)
+        if highest + 1 >= facts.max_partial_phandle:
+            raise BuildError(f"{partial.file}: phandle {highest:#x} leaves no room below"
+                             f" GUEST_PHANDLE_GIC ({GUEST_PHANDLE_GIC}); Xen {facts.version}"
+                             f" refuses the partial device tree")
+    return Partial(tuple(nodes), gic_phandle, tuple(devices), tuple(mapped))
+
+
+def _phandle(node: Node) -> int:
+    """fdt_get_phandle: "phandle", else "linux,phandle", of exactly 4 bytes."""
+    for name in ("phandle", "linux,phandle"):
+        value = node.get(name)
+        if value is not None and len(value) == 4:
+            return int.from_bytes(value, "big")
+    return 0
+
+
+def _copy(partial: Tree, node: Node, cells: tuple[int, int], scan: bool, host: Tree,
+          devices: list[tuple[str, str]], mapped: list[Range]) -> PartialNode:
+    """scan_pfdt_node: the node's reachable properties (minus the consumed
+    ones when `scan`), then its children with its own cells (or the
+    defaults, not the inherited ones)."""
+    props = []
+    consumed: dict[str, bytes] = {}
+    for prop in node.props:
+        if not prop.reachable:
+            continue
+        if scan and prop.name in PASSTHROUGH_PROPS:
+            consumed[prop.name] = prop.value
+            continue
+        try:
+            prop.blob_name.encode()
+        except UnicodeEncodeError:
+            raise DtbError(f"{node.path} in {partial.file}: property name {prop.name!r} is not"
+                           f" UTF-8; xendt cannot write it") from None
+        props.append((prop.blob_name, prop.value))
+    if scan:
+        _passthrough_device(partial, node, cells, consumed, host, devices, mapped)
+    own = (_cell(node, "#address-cells", DEFAULT_CELLS[0]),
+           _cell(node, "#size-cells", DEFAULT_CELLS[1]))
+    children = tuple(_copy(partial, child, own, scan, host, devices, mapped)
+                     for child in node.children)
+    return PartialNode(node.blob_name, tuple(props), children)
+
+
+def _cell(node: Node, name: str, default: int) -> int:
+    """device_tree_get_u32: the first cell, or the default."""
+    value = node.get(name)
+    return int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else default
+
+
+def _passthrough_device(partial: Tree, node: Node, cells: tuple[int, int],
+                        consumed: dict[str, bytes], host: Tree,
+                        devices: list[tuple[str, str]], mapped: list[Range]) -> None:
+    """handle_prop_pfdt's checks: xen,reg with xen,path (or with
+    xen,force-assign-without-iommu), page-aligned triples <host guest-size>
+    … in the parent's cells, xen,path present in the host DT."""
+    reg, path = consumed.get("xen,reg"), consumed.get("xen,path")
+    force = "xen,force-assign-without-iommu" in consumed
+    where = f"{node.path} in {partial.file}"
+    if reg is None:
+        if path is not None:
+            raise BuildError(f"{where}: xen,path without xen,reg (Xen: \"xen,reg or xen,path"
+                             f" missing\", the domain is not built)")
+        return
+    if path is None and not force:
+        raise BuildError(f"{where}: xen,reg without xen,path or xen,force-assign-without-iommu"
+                         f" (Xen: \"xen,reg or xen,path missing\")")
+    na, ns = cells
+    if na not in (1, 2) or ns not in (1, 2):
+        # e16e18e312 "dom0less: Prevent division by zero in
+        # handle_passthrough_prop()" (4.20.4, 4.21.1, 4.22): refused; before,
+        # cells of 0 and 0 divide by zero and Xen crashes.
+        raise BuildError(f"{where}: xen,reg is read in its parent's #address-cells {na} and"
+                         f" #size-cells {ns}; Xen needs 1 or 2 (it refuses the domain or"
+                         f" crashes)")
+    step = 2 * na + ns
+    values = xen_dt.cells_of(reg)
+    for i in range(len(values) // step if step else 0):
+        entry = values[i * step:(i + 1) * step]
+        mstart = xen_dt.read_number(entry[:na])
+        size = xen_dt.read_number(entry[na:na + ns])
+        gstart = xen_dt.read_number(entry[na + ns:])
+        if (mstart | size | gstart) % PAGE_SIZE:
+            raise BuildError(f"{where}: xen,reg entry {i} is not page-aligned (Xen: \"DomU"
+                             f" passthrough config has not page aligned addresses/sizes\")")
+        mapped.append(Range(mstart, size))
+    text = ""
+    if path is not None:
+        text = path.split(b"\0", 1)[0].decode("utf-8", "replace")
+        if host.node(text) is None:
+            raise BuildError(f"{where}: xen,path {text!r} is not in the host DT {host.file}"
+                             f" (Xen: \"Couldn't find node\")")
+    devices.append((node.path, text))
+
+
+def check_module(data: bytes, name: str, size: int) -> None:
+    """check_partial_fdt: a valid header and a totalsize within the module."""
+    if len(data) < 8 or int.from_bytes(data[:4], "big") != 0xD00DFEED:
+        raise DtbError(f"{name}: not a flattened device tree (Xen: \"Partial FDT is not a valid"
+                       f" Flat Device Tree\")")
+    total = int.from_bytes(data[4:8], "big")
+    if total > size:
+        raise DtbError(f"{name}: totalsize {total} is larger than its module in the host DT"
+                       f" ({size} bytes): Xen refuses it")

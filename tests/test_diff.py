@@ -9,6 +9,7 @@ prefetch type in 4.19), whatever their byte layout (NOPs, 4 KiB stale tails).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -313,3 +314,39 @@ USAGE = {
 def test_usage_errors_are_one_line_and_status_2(args, message, capsysbinary):
     code, out, err = run("diff", *args, capsysbinary=capsysbinary)
     assert (code, out) == (2, "") and err.count("\n") == 1 and message in err
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference-dom0less"
+
+
+def test_a_libxl_guest_and_a_dom0less_guest_differ_with_reasons(capsysbinary, tmp_path):
+    """The same guest (1 GiB, 2 vCPUs, GICv3, vUART, the same ramdisk size)
+    built by libxl and by Xen 4.21's dom0less builder (the real blob)."""
+    libxl = tmp_path / "libxl.dtb"
+    code, _, err = run("build", "--xen", "4.21", "--memory", "1024", "--vcpus", "2",
+                       "--gic-version", "v3", "--vuart", "--pa-bits", "44", "--rng-seed", "none",
+                       "--kernel-size", "9440", "--ramdisk-size", "3146019", "--cmdline",
+                       "console=ttyAMA0", "-o", str(libxl), capsysbinary=capsysbinary)
+    assert code == 0, err
+    dom0less = REFERENCE / "4.21.0" / "all-nodom0-gicv3" / "domU2.dtb"
+    result = diff(read_dtb(str(libxl)), read_dtb(str(dom0less)))
+    assert result.origins == (
+        'built by libxl (xl create): root compatible "xen,xenvm"',
+        "built by the Xen hypervisor (a dom0less domU): no root compatible or model, and /chosen,"
+        " /cpus, /psci, /timer")
+    reasons = {(c.kind, c.node, c.prop): c.why for c in result.changes}
+    assert reasons[("property-changed", "/cpus/cpu@0", "compatible")] == (
+        'libxl writes "arm,armv8" ("arm,cortex-a15" for a 32-bit guest); Xen copies the host CPU'
+        " node's compatible (make_cpus_node)")
+    assert reasons[("property-added", "/interrupt-controller@3001000", "#redistributor-regions")] \
+        == ("Xen's dom0less GICv3 node states it from 4.20 (make_gicv3_domU_node); libxl never"
+            " writes it")
+    assert reasons[("node-removed", "/sbsa-pl011", "")].startswith('libxl names the vpl011 node')
+    assert all(c.why for c in result.changes), [c for c in result.changes if not c.why]
+
+
+def test_trees_of_one_builder_carry_no_reasons():
+    a = REFERENCE / "4.21.0" / "all-nodom0-gicv3" / "domU1.dtb"
+    b = REFERENCE / "4.21.0" / "all-nodom0-gicv3" / "domU2.dtb"
+    result = diff(read_dtb(str(a)), read_dtb(str(b)))
+    assert result.origins == () and not any(c.why for c in result.changes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
@@ -107,6 +108,7 @@ def test_map_text_lists_ranges_gaps_and_layout_names():
     assert map_text(amap).replace(str(PARTIALDT), "guest.dtb") == """\
 Guest address map of guest.dtb
 Xen 4.21 (/hypervisor compatible "xen,xen-4.21"); names from the Xen 4.21 layout
+Built by libxl (xl create): root compatible "xen,xenvm"
 
   first         last                 size  what                  from                                  layout
   0x0003001000  0x0003010fff       64 KiB  GICv3 distributor     /interrupt-controller@3001000 reg[0]  gicv3-distributor
@@ -328,3 +330,24 @@ def test_picture_renders_to_a_png_of_its_size(tmp_path, capsysbinary):
     width, height = struct.unpack(">II", data[16:24])
     root = ET.parse(svg).getroot()
     assert (width, height) == (int(root.get("width")), int(root.get("height")))
+
+
+def test_a_dom0less_guest_without_hypervisor_is_named_from_the_newest_layout():
+    """Xen's dom0less builder writes no root compatible, and without
+    xen,enhanced no /hypervisor: nothing names the version, but the regions
+    such a guest has (GIC, vpl011, RAM) are in every layout."""
+    from xendt.inspect.show import map_text
+    from xendt.xen import layouts
+
+    blob = (Path(__file__).resolve().parents[1] / ".." / "shared" / "reference-dom0less"
+            / "4.21.0" / "all-nodom0-gicv3" / "domU1.dtb")
+    text = map_text(addressmap.address_map(read_dtb(str(blob))))
+    newest = layouts.newest()
+    assert text.splitlines()[1:3] == [
+        "Xen version unknown (no xen,xen-X.Y or xen,xenvm-X.Y compatible; give --xen); a dom0less"
+        f" guest without /hypervisor names no Xen version; names from the Xen {newest} layout",
+        "Built by the Xen hypervisor (a dom0less domU): no root compatible or model, and /chosen,"
+        " /cpus, /psci, /timer",
+    ]
+    assert "  0x40000000  0x4fffffff      256 MiB  RAM                   /memory@40000000 reg[0]" \
+           "               ram0" in text

@@ -12,6 +12,7 @@ The public, stable API (see xendt.api for each function)::
     tree = xendt.read_dtb("guest.dtb")            # any DTB; str(tree) is its DTS
     xendt.address_map(tree), xendt.check(tree), xendt.diff(tree, other)
     xendt.host_regions("board.dtb", xen="4.19")   # what Xen gives dom0
+    xendt.build_dom0less(host_dtb, "domU1")       # the DT Xen builds for a dom0less domain
 
 Everything a user can get wrong raises xendt.XendtError with a one-line message.
 
@@ -29,6 +30,7 @@ _EXPORTS: dict[str, str] = {
         "address_map", "build", "build_xl", "check", "diff", "host_regions",
         "load_xl_config", "read_dtb", "versions")},
     "GuestDT": "xendt.guest.builder",
+    **{name: "xendt.dom0less.api" for name in ("build_dom0less", "dom0less_domains")},
     **{name: "xendt.guest.jsonio" for name in ("guest_from_json", "guest_to_json")},
     **{name: "xendt.guest.model" for name in (
         "GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment", "VirtioDevice",

@@ -21,6 +21,7 @@ from xendt.errors import Undecodable
 from xendt.fdt.cells import cells, strings
 from xendt.fdt.cells import number as join_cells
 from xendt.fdt.tree import Node, Tree
+from xendt.inspect.origin import DOM0LESS, Origin, origin
 from xendt.inspect.linux import (
     PCI_PREFETCHABLE,
     PCI_SPACE,
@@ -145,6 +146,9 @@ class AddressMap:
       every range, sorted by base (larger first on a tie).
     notes:
       what could not be decoded.
+    origin:
+      who built the tree (libxl, Xen's dom0less builder; see
+      xendt.inspect.origin).
     """
 
     file: str
@@ -153,6 +157,7 @@ class AddressMap:
     layout_note: str
     entries: tuple[MapEntry, ...]
     notes: tuple[Note, ...] = ()
+    origin: Origin = Origin("", "")
     _index: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -225,6 +230,15 @@ def address_map(tree: Tree, xen: str | None = None) -> AddressMap:
     else:
         version = xen_version(tree)
         layout, note = layout_for(version.version)
+    built_by = origin(tree)
+    if layout is None and version.version is None and built_by.builder == DOM0LESS:
+        # Without xen,enhanced a dom0less guest has no /hypervisor to name its
+        # Xen; its regions (GIC, vpl011, RAM) are the same in every layout.
+        from xendt.xen import layouts
+
+        layout = layouts.load(layouts.newest())
+        note = (f"a dom0less guest without /hypervisor names no Xen version; names from the"
+                f" Xen {layout.version} layout")
     entries: list[MapEntry] = []
     notes: list[Note] = []
     for i, r in enumerate(tree.reservations):
@@ -249,7 +263,8 @@ def address_map(tree: Tree, xen: str | None = None) -> AddressMap:
         smallest_first = sorted(layout.regions, key=lambda r: r.size)
         entries = [_named(e, smallest_first, gic) for e in entries]
     entries.sort(key=lambda e: (e.base, -e.size, e.node, e.index))
-    return AddressMap(tree.file, version, layout, note, tuple(entries), tuple(notes))
+    return AddressMap(tree.file, version, layout, note, tuple(entries), tuple(notes),
+                      built_by)
 
 
 def _named(entry: MapEntry, regions: list, gic: str) -> MapEntry:

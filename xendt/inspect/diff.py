@@ -40,6 +40,9 @@ class Change:
       hold the child names in order.
     props:
       (name, Value) of an added or removed node.
+    why:
+      when the trees come from different builders (libxl, Xen's dom0less
+      builder), why they differ here; "" otherwise.
     """
 
     kind: str
@@ -48,16 +51,19 @@ class Change:
     old: Value | None = None
     new: Value | None = None
     props: tuple[tuple[str, Value], ...] = ()
+    why: str = ""
 
 
 @dataclass(frozen=True)
 class Diff:
     """The differences between trees `a` and `b` (their file names, or what
-    built them), in tree order."""
+    built them), in tree order; `origins` says who built each when that
+    differs (see xendt.inspect.origin), else is empty."""
 
     a: str
     b: str
     changes: tuple[Change, ...]
+    origins: tuple[str, ...] = ()
 
     @property
     def same(self) -> bool:
@@ -65,12 +71,15 @@ class Diff:
 
     def text(self) -> str:
         lines = [f"--- {self.a}", f"+++ {self.b}"]
+        if self.origins:
+            lines += [f"(a: {self.origins[0]}; b: {self.origins[1]})"]
         current = None
         for c in self.changes:
             if c.kind in ("node-added", "node-removed"):
                 sign = "+" if c.kind == "node-added" else "-"
                 lines.append(f"{sign} {c.node}")
                 lines += [f"    {sign} {name}: {value.text}" for name, value in c.props]
+                lines += [f"    why: {c.why}"] if c.why else []
                 current = None
                 continue
             if c.node != current:
@@ -87,6 +96,7 @@ class Diff:
             else:
                 lines.append(f"  ~ {c.prop}:")
                 lines += _item_lines(c.old.items, c.new.items)
+            lines += [f"    why: {c.why}"] if c.why else []
         if self.same:
             lines.append("(no differences)")
         return "\n".join(lines) + "\n"
@@ -106,10 +116,13 @@ class Diff:
             if c.props:
                 entry["properties"] = [{"name": n, "value": v.data, "text": v.text}
                                        for n, v in c.props]
+            if c.why:
+                entry["why"] = c.why
             changes.append(entry)
         from xendt.render.jsondoc import document
 
-        return document({"a": self.a, "b": self.b, "same": self.same, "changes": changes})
+        return document({"a": self.a, "b": self.b, "same": self.same,
+                         "origins": list(self.origins) or None, "changes": changes})
 
 
 def _item_lines(old: tuple[str, ...], new: tuple[str, ...]) -> list[str]:
@@ -139,8 +152,17 @@ class _Differ:
         self.changes: list[Change] = []
 
     def run(self) -> Diff:
+        from dataclasses import replace
+
+        from xendt.inspect.origin import origin, why
+
         self.node(self.a.root, self.b.root)
-        return Diff(self.a.file, self.b.file, tuple(self.changes))
+        changes = tuple(self.changes)
+        a, b = origin(self.a), origin(self.b)
+        if a.builder == b.builder or not (a.builder and b.builder):
+            return Diff(self.a.file, self.b.file, changes)
+        explained = tuple(replace(c, why=why(c.kind, c.node, c.prop)) for c in changes)
+        return Diff(self.a.file, self.b.file, explained, (str(a), str(b)))
 
     def node(self, old: Node, new: Node) -> None:
         self.properties(old, new)

@@ -63,7 +63,14 @@ def _version_line(amap: AddressMap) -> str:
         line = f"Xen {xen.version} ({xen.source}); {amap.layout_note}"
     for node, prop, value in xen.conflicts:
         line += f"; but {node} {prop} says {value!r}"
+    if xen.version is None and amap.layout is not None:
+        line += f"; {amap.layout_note}"
+    if amap.origin.builder:
+        line += f"\nBuilt by {_BUILDERS[amap.origin.builder]}: {amap.origin.reason}"
     return line
+
+
+_BUILDERS = {"libxl": "libxl (xl create)", "dom0less": "the Xen hypervisor (a dom0less domU)"}
 
 
 def _row(e: MapEntry, indent: str) -> tuple[str, ...]:

@@ -161,3 +161,28 @@ def test_host_dt_prints_what_xen_receives(board, capsysbinary):
     text = out.decode()
     assert '\t\txen,xen-bootargs = "console=dtuart dtuart=serial0 bootscrub=0";\n' in text
     assert "\t\t\t\treg = <0x00 0xe00000 0x00 0x1234567>;\n" in text
+
+
+def test_the_readme_example_is_what_the_commands_print(qemu, tmp_path, monkeypatch, capsysbinary):  # noqa: F811
+    """README's "Dom0less guests" example, run as written: QEMU's virt DT
+    (the fixture's gicv3-virt-4g shape is the same machine), the example's
+    domains merged in by dtc, then xendt."""
+    readme = (ROOT / "README.md").read_text().split("## Dom0less guests", 1)[1]
+    blocks = readme.split("```")
+    commands, table, warnings, dts = blocks[1], blocks[3], blocks[5], blocks[7]
+    assert ("-m 4G -machine virt,virtualization=on,gic-version=3,dumpdtb=virt.dtb"
+            in commands)
+    shutil.copy(qemu["gicv3-virt-4g"], tmp_path / "virt.dtb")
+    source = dtb_to_dts((tmp_path / "virt.dtb").read_bytes())
+    source += (ROOT / "examples/dom0less/domains.dtsi").read_text()
+    (tmp_path / "host.dtb").write_bytes(dtc("-q", "-I", "dts", "-O", "dtb", "-",
+                                            input=source.encode()).stdout)
+    monkeypatch.chdir(tmp_path)
+    args = commands.strip().splitlines()[-1].split()[1:]
+    code, out, err = run(*args, capsysbinary=capsysbinary)
+    assert code == 0
+    assert out.decode() == table.split("\n", 1)[1]
+    assert err == warnings.split("\n", 1)[1]
+    shown = dtb_to_dts((tmp_path / "out" / "domU1.dtb").read_bytes())
+    for line in dts.split("\n", 1)[1].splitlines():
+        assert line in shown.splitlines(), line

@@ -82,11 +82,12 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         raise ConfigError(f"{host_name}: no dom0less domain under /chosen"
                           f" (nodes compatible with \"xen,domain\")")
     several = len(chosen) > 1
-    if several and not output.endswith("/") and not os.path.isdir(output):
+    folder = output != "-" and (output.endswith("/") or os.path.isdir(output))
+    if several and not folder:
         raise click.UsageError("several domains: give a folder with -o DIR/ (one file each)")
-    if several:
+    if folder:
         os.makedirs(output, exist_ok=True)
-    paths = {n: output_path(os.path.join(output, f"{n}.{fmt}") if several else output)
+    paths = {n: output_path(os.path.join(output, f"{n}.{fmt}") if folder else output)
              for n in chosen}
     partial_files = named_files(partials, "--partial-dtb", chosen)
     kernel_files = named_files(kernels, "--kernel", chosen)

@@ -112,7 +112,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         click.echo(f"xendt: warning: {warning}", err=True)
     for dt in built:
         write(paths[dt.domain], _formatted(dt.blob, fmt), binary=fmt == "dtb")
-    if several:
+    if folder:
         click.echo(summary.table(tuple(built)), nl=False)
 
 

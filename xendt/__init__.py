@@ -25,28 +25,28 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS: dict[str, str] = {
-    **{name: "xendt.api" for name in (
-        "address_map", "build", "build_xl", "check", "diff", "host_regions",
-        "load_xl_config", "read_dtb", "versions")},
-    "GuestDT": "xendt.guest.builder",
-    **{name: "xendt.dom0less.api" for name in ("build_dom0less", "dom0less_domains")},
-    **{name: "xendt.guest.jsonio" for name in ("guest_from_json", "guest_to_json")},
-    **{name: "xendt.guest.model" for name in (
-        "GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment", "VirtioDevice",
-        "VirtioDisk", "VirtioSlot")},
-    **{name: "xendt.ranges" for name in ("Range", "Region")},
-    "AddressSize": "xendt.xen.address",
-    **{name: "xendt.fdt.tree" for name in ("Tree", "Node", "Property")},
-    **{name: "xendt.inspect.addressmap" for name in ("AddressMap", "MapEntry")},
-    **{name: "xendt.inspect.check" for name in ("Report", "Finding")},
-    **{name: "xendt.inspect.diff" for name in ("Diff", "Change")},
-    "HostRegions": "xendt.host.regions",
-    **{name: "xendt.errors" for name in (
-        "XendtError", "ConfigError", "DtbError", "ImageError", "BuildError", "LayoutError")},
+#: Where each public name lives, by module.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "xendt.api": ("address_map", "build", "build_xl", "check", "diff", "host_regions",
+                  "load_xl_config", "read_dtb", "versions"),
+    "xendt.dom0less.api": ("build_dom0less", "dom0less_domains"),
+    "xendt.guest.builder": ("GuestDT",),
+    "xendt.guest.jsonio": ("guest_from_json", "guest_to_json"),
+    "xendt.guest.model": ("GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment",
+                          "VirtioDevice", "VirtioDisk", "VirtioSlot"),
+    "xendt.ranges": ("Range", "Region"),
+    "xendt.xen.address": ("AddressSize",),
+    "xendt.fdt.tree": ("Tree", "Node", "Property"),
+    "xendt.inspect.addressmap": ("AddressMap", "MapEntry"),
+    "xendt.inspect.check": ("Report", "Finding"),
+    "xendt.inspect.diff": ("Diff", "Change"),
+    "xendt.host.regions": ("HostRegions",),
+    "xendt.errors": ("XendtError", "ConfigError", "DtbError", "ImageError", "BuildError",
+                     "LayoutError"),
 }
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 (built from _MODULES)
 
 
 def __getattr__(name: str) -> Any:

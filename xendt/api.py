@@ -105,13 +105,20 @@ def build_xl(path: str | os.PathLike[str], host: Host | None = None) -> GuestDT:
 def host_regions(host_dtb: Source, *, xen: str | None = None, size: AddressSize | None = None,
                  domain: str | None = None, iommu: bool | None = None,
                  dom0_ram: tuple[Range, ...] = (), grant_table: Range | None = None,
-                 guest_arch: str = "arm64", partial_dtb: bytes | None = None) -> HostRegions:
-    """The extended regions Xen `xen` (default: the newest) gives dom0, or
-    the dom0less domain `domain`, on the host whose DTB is `host_dtb`, as
-    its make_hypervisor_node computes them at boot. `iommu` None: as the host
-    DT suggests; without an IOMMU, dom0's RAM banks are needed."""
+                 guest_arch: str = "arm64", partial_dtb: bytes | None = None,
+                 xen_cmdline: str | None = None, host_ram: str | None = None,
+                 uefi: bool = False) -> HostRegions:
+    """The extended regions Xen `xen` ("4.19", "4.17.7"; default: the
+    newest) gives dom0, or the dom0less domain `domain`, on the host whose
+    DTB is `host_dtb`, as its make_hypervisor_node computes them at boot.
+    `iommu` None: as Xen decides (a default build's drivers for the host's
+    IOMMU nodes, and iommu= on `xen_cmdline` or /chosen xen,xen-bootargs);
+    without an IOMMU, dom0's RAM banks are needed. `host_ram`
+    ("BASE:SIZE[,…]") is the RAM firmware writes into /memory, or with
+    `uefi` the EFI memory map's. The result's `failure` says where Xen
+    stops instead (no regions then)."""
     from xendt.fdt.read import read_blob
-    from xendt.host import domains, xen_dt
+    from xendt.host import domains, firmware
     from xendt.host.regions import compute
     from xendt.xen import address, layouts
 
@@ -119,9 +126,14 @@ def host_regions(host_dtb: Source, *, xen: str | None = None, size: AddressSize 
         data, name = bytes(host_dtb), "<host dtb>"
     else:
         data, name = read_blob(os.fspath(host_dtb))
-    layout = layouts.load(xen or layouts.newest())
+    version = xen or layouts.newest()
+    layout = layouts.load(version)
+    boot = firmware.parse(host_ram, uefi)
     options = domains.DomainOptions(domain=domain, iommu=iommu, dom0_ram=dom0_ram,
                                     grant_table=grant_table,
                                     bits=32 if guest_arch == "arm32" else 64,
-                                    passthrough=partial_dtb, passthrough_name="<partial dtb>")
-    return compute(xen_dt.read_host(data, name), layout, address.ipa_bits(layout, size), options)
+                                    passthrough=partial_dtb, passthrough_name="<partial dtb>",
+                                    cmdline=xen_cmdline, firmware=boot)
+    tree = firmware.prepare(data, name, boot, layout.host)
+    result = compute(tree, layout, address.ipa_bits(layout, size), options)
+    return replace(result, xen=version)

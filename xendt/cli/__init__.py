@@ -13,6 +13,7 @@ import click
 
 from xendt.errors import XendtError
 
+
 class _Group(click.Group):
     """Keeps `xendt --help` listing commands in the order they are defined."""
 
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
 def _one_line(error: click.ClickException) -> str:
     message = error.format_message().replace("\n", " ")
     command = getattr(getattr(error, "ctx", None), "command_path", "")
-    return f"{message} (see '{command} --help')" if command and isinstance(error, click.UsageError) else message
+    if command and isinstance(error, click.UsageError):
+        return f"{message} (see '{command} --help')"
+    return message
 
 

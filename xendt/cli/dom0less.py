@@ -8,7 +8,6 @@ import os
 
 import click
 
-from xendt.cli import options
 from xendt.cli.output import output_path, write
 from xendt.errors import ConfigError
 from xendt.xen.address import AddressSize

@@ -39,7 +39,6 @@ from collections.abc import Mapping
 
 import libfdt
 
-from xendt.errors import ConfigError, DtbError
 from xendt.dom0less.uboot_syntax import (
     SCRATCHPAD,
     ULONG_MASK,
@@ -50,6 +49,7 @@ from xendt.dom0less.uboot_syntax import (
     parse_script,
     strtoul,
 )
+from xendt.errors import ConfigError, DtbError
 
 MAX_SCRIPT_BYTES = 1 << 20
 # No board DTB comes near this; a larger `fdt resize` or `fdt addr` length is

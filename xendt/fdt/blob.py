@@ -13,11 +13,8 @@ dtc's layout rather than libfdt's, and rejects 64-bit cells and empty strings.)
 
 from __future__ import annotations
 
-
 from xendt.errors import BuildError
 from xendt.guest.tree import Node
-
-
 
 #: First buffer size tried. libxl starts at 4 KiB; the size never changes
 #: the bytes (fdt_finish packs the blob), only how often the build restarts.

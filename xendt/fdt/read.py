@@ -48,21 +48,27 @@ def read_dtb(source: str | os.PathLike[str] | bytes | bytearray, name: str | Non
     return parse(data, name or shown)
 
 
-def read_blob(path: str) -> tuple[bytes, str]:
+def read_blob(path: str, limit: int = MAX_BLOB_SIZE, why: str = "") -> tuple[bytes, str]:
     """The bytes of the DTB at `path` ("-" for standard input) and the name
     to use in messages. Reads no more than the header's totalsize, and
-    refuses a totalsize over MAX_BLOB_SIZE without reading further."""
+    refuses a totalsize over `limit` without reading further (`why` says
+    whose limit it is). See xendt.inputs for the limits of each input."""
     from xendt.inputs import open_input
 
     with open_input(path, "device tree") as (f, shown):
-        return read_bounded(f, shown), shown
+        try:
+            return read_bounded(f, shown, limit, why), shown
+        except OSError as e:
+            raise DtbError(f"{shown}: cannot read: {e.strerror}") from None
 
 
-def read_bounded(f: BinaryIO, name: str, limit: int = MAX_BLOB_SIZE) -> bytes:
+def read_bounded(f: BinaryIO, name: str, limit: int = MAX_BLOB_SIZE, why: str = "") -> bytes:
     """A blob from the open file `f`, read only as far as its header's
     totalsize (at most `limit` bytes); the first 8 bytes when they do not
     start a blob (parse() then says what is wrong)."""
-    head = _read_up_to(f, 8)
+    from xendt.inputs import read_up_to
+
+    head = read_up_to(f, 8)
     if head.startswith(b"/dts-v1/"):
         raise DtbError(f"{name}: this is device tree source, not a blob;"
                        f" compile it first: dtc -I dts -O dtb {name}")
@@ -70,20 +76,9 @@ def read_bounded(f: BinaryIO, name: str, limit: int = MAX_BLOB_SIZE) -> bytes:
         totalsize = _U32.unpack_from(head, 4)[0]
         if totalsize > limit:
             raise DtbError(f"{name}: header says the blob is {totalsize} bytes; xendt reads"
-                           f" device trees up to {limit} bytes")
-        return head + _read_up_to(f, max(totalsize - 8, 0))
+                           f" device trees up to {limit} bytes" + (f" ({why})" if why else ""))
+        return head + read_up_to(f, max(totalsize - 8, 0))
     return head
-
-
-def _read_up_to(f: BinaryIO, size: int) -> bytes:
-    chunks, left = [], size
-    while left > 0:
-        chunk = f.read(min(left, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def parse(blob: bytes, name: str | None = "<blob>") -> Tree:
@@ -100,7 +95,7 @@ def parse(blob: bytes, name: str | None = "<blob>") -> Tree:
 class _Open:
     """A node being read: what becomes its Node at FDT_END_NODE."""
 
-    __slots__ = ("name", "raw", "path", "props", "children", "reachable")
+    __slots__ = ("children", "name", "path", "props", "raw", "reachable")
 
     def __init__(self, raw: str, path: str, name: str) -> None:
         self.name, self.raw, self.path = name, raw, path

@@ -21,7 +21,6 @@ from xendt.errors import Undecodable
 from xendt.fdt.cells import cells, strings
 from xendt.fdt.cells import number as join_cells
 from xendt.fdt.tree import Node, Tree
-from xendt.inspect.origin import DOM0LESS, Origin, origin
 from xendt.inspect.linux import (
     PCI_PREFETCHABLE,
     PCI_SPACE,
@@ -30,8 +29,9 @@ from xendt.inspect.linux import (
     cpu_ranges,
     ranges,
 )
-from xendt.xen.layout import Layout
+from xendt.inspect.origin import DOM0LESS, Origin, origin
 from xendt.ranges import Range
+from xendt.xen.layout import Layout
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
@@ -130,6 +130,9 @@ class MapEntry(Range):
         return f"{self.node} {self.prop}"
 
 
+_NOBODY = Origin("", "")
+
+
 @dataclass(frozen=True)
 class AddressMap:
     """The guest address map of a tree.
@@ -157,7 +160,7 @@ class AddressMap:
     layout_note: str
     entries: tuple[MapEntry, ...]
     notes: tuple[Note, ...] = ()
-    origin: Origin = Origin("", "")
+    origin: Origin = _NOBODY
     _index: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

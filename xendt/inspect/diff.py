@@ -18,9 +18,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from xendt.inspect.values import PHANDLE_LISTS, PHANDLE_PROPERTIES, Value, describe
+from xendt.fdt.tree import Node, Property
+from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, address_map
-from xendt.fdt.tree import Tree as DeviceTree, Node, Property
+from xendt.inspect.values import PHANDLE_LISTS, PHANDLE_PROPERTIES, Value, describe
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ Addresses print as /proc/iomem does: first and last byte.
 
 from __future__ import annotations
 
-
-from xendt.inspect.addressmap import AddressMap, MapEntry
 from xendt.fdt.tree import Tree as DeviceTree
+from xendt.inspect.addressmap import AddressMap, MapEntry
 from xendt.inspect.values import describe
 from xendt.ranges import human_size
 from xendt.render.jsondoc import document

@@ -1,25 +1,35 @@
-"""Printing Xen's extended regions (xendt.host.hostregions) for people and tools:
+"""Printing Xen's extended regions (xendt.host.regions) for people and tools:
 a table, JSON, or the /hypervisor node itself as DTS or DTB, the way
-make_hypervisor_node writes it."""
+make_hypervisor_node writes it; with --explain, where each region comes
+from and why other free ranges gave none."""
 
 from __future__ import annotations
 
-
 from xendt.errors import ConfigError
-from xendt.render.jsondoc import document
 from xendt.host.fleet import Dropped, Fleet, HostFleet, Narrowed
+from xendt.host.holes import Candidate
 from xendt.host.regions import HostRegions
 from xendt.ranges import Range, human_size
+from xendt.render.jsondoc import document
 
-def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:
+
+def failures(result: HostFleet) -> list[str]:
+    """One line per host where Xen fails (the command then exits 1)."""
+    return [f"{r.host}: Xen {r.xen} fails: {r.failure}" for r in result.each if r.failure]
+
+
+def render(result: HostFleet, fmt: str, explain: bool = False) -> tuple[bytes, list[str]]:
     """The output bytes for format `fmt` ("table", "json", "dts", "dtb") and
     the lines that belong on stderr (Xen's warnings, and the fleet's
-    constraints where the format has no room for them)."""
+    constraints where the format has no room for them). With `explain`,
+    the table and JSON say where every region comes from."""
     notes = [f"{r.host}: {w}" if result.fleet else w for r in result.each for w in r.warnings]
     if fmt == "table":
-        return table(result).encode(), notes
+        return table(result, explain).encode(), notes
     if fmt == "json":
-        return document(to_json(result)).encode(), notes
+        return document(to_json(result, explain)).encode(), notes
+    if any(r.failure for r in result.each):
+        return b"", notes
     if result.fleet is not None:
         notes += [f"fleet: {c}" for c in result.fleet.constraints]
     notes += _truncated(result)
@@ -31,11 +41,21 @@ def render(result: HostFleet, fmt: str) -> tuple[bytes, list[str]]:
     return to_dts(blob).encode(), notes
 
 
-def table(result: HostFleet) -> str:
+def table(result: HostFleet, explain: bool = False) -> str:
     out = []
     for r in result.each:
         out.append(_heading(r))
+        if r.iommu_why and r.domain.host_layout and (explain or not r.iommu_why.startswith("--")):
+            out.append(f"  IOMMU {'on' if r.domain.iommu else 'off'}: {r.iommu_why}")
+        if explain:
+            out += _explain_head(r)
+        if r.failure is not None:
+            out.append(f"  Xen fails: {r.failure}")
+            continue
         out.append(_rows(r.regions, r.domain.grant_table, r.domain.hardware))
+        out += [f"  note: {n}" for n in r.notes]
+        if explain:
+            out += _explain(r)
     if result.fleet is not None:
         out.append(f"Common to {len(result.fleet.hosts)} hosts:")
         out.append(_rows(result.fleet.regions, None, False, with_grant=False))
@@ -73,8 +93,38 @@ def _row(i: int, r: Range, note: str) -> str:
     return f"  {i:<4} {r.base:#018x}  {r.size:#018x}  {r.end:#018x}  {note}"
 
 
-def to_json(result: HostFleet) -> dict:
-    each = [_host_json(r) for r in result.each]
+def _explain_head(r: HostRegions) -> list[str]:
+    out = []
+    if r.xen != r.release:
+        out.append(f"  Xen {r.xen} is {r.release}")
+    for p in _points(r):
+        out.append(f"  {r.release} has {p.commit} \"{p.subject}\": {p.behaviour}")
+    if r.cmdline:
+        out.append(f"  Xen command line: {r.cmdline}")
+    return out
+
+
+def _points(r: HostRegions):
+    from xendt.xen import layouts
+
+    return layouts.load(r.release).points
+
+
+def _explain(r: HostRegions) -> list[str]:
+    if not r.candidates:
+        return []
+    out = [f"  where the regions come from ({r.finder}):"]
+    for c in r.candidates:
+        what = f"region {r.regions.index(c.region) + 1}" if c.region else "dropped"
+        line = (f"    {what}: free {c.free} ({human_size(c.free.size)}), from {c.start_by}"
+                f" to {c.end_by}")
+        details = list(c.cuts) + ([c.dropped] if c.dropped else [])
+        out.append(line + (f"; {'; '.join(details)}" if details else ""))
+    return out
+
+
+def to_json(result: HostFleet, explain: bool = False) -> dict:
+    each = [_host_json(r, explain) for r in result.each]
     if result.fleet is None:
         return each[0]
     return {"hosts": each, **_fleet_json(result.fleet)}
@@ -84,14 +134,29 @@ def _range(r: Range | None) -> dict | None:
     return None if r is None else {"base": r.base, "size": r.size}
 
 
-def _host_json(r: HostRegions) -> dict:
+def _host_json(r: HostRegions, explain: bool = False) -> dict:
     d = r.domain
-    return {
-        "xen": r.xen, "host": r.host, "domain": d.name, "finder": r.finder or None,
-        "ipa_bits": r.ipa_bits, "host_layout": d.host_layout, "iommu": d.iommu, "bits": d.bits,
+    out = {
+        "xen": r.xen, "release": r.release, "host": r.host, "domain": d.name,
+        "finder": r.finder or None, "ipa_bits": r.ipa_bits, "host_layout": d.host_layout,
+        "iommu": d.iommu, "iommu_reason": r.iommu_why or None, "bits": d.bits,
         "ram": [_range(b) for b in d.ram], "grant_table": _range(d.grant_table),
         "extended_regions": [_range(x) for x in r.regions], "warnings": list(r.warnings),
+        "notes": list(r.notes), "failure": None if r.failure is None else {
+            "node": r.failure.node or None, "function": r.failure.function,
+            "message": r.failure.message, "fixed": r.failure.fixed or None},
     }
+    if explain:
+        out["points"] = [{"release": p.release, "commit": p.commit, "subject": p.subject,
+                          "behaviour": p.behaviour} for p in _points(r)]
+        out["cmdline"] = r.cmdline or None
+        out["explain"] = [_candidate_json(c) for c in r.candidates]
+    return out
+
+
+def _candidate_json(c: Candidate) -> dict:
+    return {"free": _range(c.free), "start_by": c.start_by, "end_by": c.end_by,
+            "region": _range(c.region), "cuts": list(c.cuts), "dropped": c.dropped or None}
 
 
 def _fleet_json(fleet: Fleet) -> dict:
@@ -134,7 +199,7 @@ def hypervisor_blob(result: HostFleet) -> bytes:
         raise ConfigError(f"the /hypervisor reg starts with {first.domain.name}'s grant table, at"
                           f" Xen's load address: give it with --gnttab BASE:SIZE or --dom0-dtb")
     regions = result.fleet.regions if result.fleet is not None else first.regions
-    major, minor = first.xen.split(".")
+    major, minor = first.release.split(".")[:2]
     address_cells, size_cells = first.cells
     node = tree.Node("hypervisor")
     node.prop("compatible", tree.strings(f"xen,xen-{major}.{minor}", "xen,xen"))

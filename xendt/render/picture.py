@@ -22,8 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xendt.inspect.addressmap import AddressMap, MapEntry
-from xendt.ranges import human_size
-from xendt.ranges import Range
+from xendt.ranges import Range, human_size
 
 WIDTH = 900
 BAR_X, BAR_WIDTH = 130, 150

@@ -85,8 +85,23 @@ def test_golden_case_is_reproduced_byte_for_byte(case, images, tmp_path, capsysb
     if inputs["clock_frequency"]:
         args += ["--clock-frequency", str(inputs["clock_frequency"])]
     code, _, err = run(*args, capsysbinary=capsysbinary)
+    if _modules_below_kernel(case):
+        # libxl wrote this tree (finalise runs before the image is built), but
+        # xc_dom_build_image then maps the kernel first and refuses a later
+        # segment below its end: xc_dom_alloc_pad, tools/libs/guest/xg_dom_core.c
+        # @ RELEASE-4.21.0 (tools/libxc/xc_dom_core.c @ RELEASE-4.14.0). The
+        # golden harness re-typed meminit and never ran xc_dom_build_image.
+        assert code == 2 and "xc_dom_alloc_pad: segment boundary too low" in err, err
+        assert not out.exists()
+        return
     assert code == 0, err
     assert out.read_bytes() == (GOLDEN / case["dtb"]).read_bytes()
+
+
+def _modules_below_kernel(case: dict) -> bool:
+    derived = case["config"].get("derived", {})
+    ramdisk, kernel = derived.get("ramdisk_segment"), derived.get("kernel_segment")
+    return bool(ramdisk and kernel and int(ramdisk[0], 16) < int(kernel[0], 16))
 
 
 def test_defaults_build_a_guest_dtb_that_dtc_decodes(tmp_path, capsysbinary):

@@ -463,3 +463,98 @@ def test_the_golden_findings_cover_every_kind_libxl_output_deserves():
     assert {(level, rule) for level, rule, _, _ in kinds} == {
         ("info", "unpopulated-alloc"), ("warning", "unpopulated-alloc"),
         ("error", "extended-regions"), ("warning", "guest-32bit"), ("warning", "pci-window")}
+
+
+# --- memory: overlaps and the IPA size; passthrough; bootargs (issue 8) --------
+
+def test_overlapping_memory_nodes_are_an_error():
+    source = GUEST.replace("\tchosen { };", "\tchosen { };\n\tmemory@60000000 { device_type ="
+                           ' "memory"; reg = <0 0x60000000 0 0x10000000>; };')
+    assert findings(source) == [
+        "error: /memory@60000000:reg: RAM [0x60000000, 0x70000000) overlaps RAM [0x40000000,"
+        " 0x80000000) (/memory@40000000 reg[0]): libxl writes one node per RAM bank, never"
+        " overlapping; Linux merges them and cannot tell which part Xen populated [memory]"]
+
+
+def test_ram_beyond_the_ipa_size_is_an_error():
+    # xendt build --memory 16384 --pa-bits 32: bank 1 gets 16384 - 3072 MiB from
+    # GUEST_RAM1_BASE 0x200000000, i.e. [0x200000000, 0x540000000), all of it above
+    # 2^32; Xen populates it (no check against gpaddr_bits in libxenguest's meminit,
+    # tools/libs/guest/xg_dom_arm.c @ RELEASE-4.21.0) but stage 2 faults on it.
+    source = GUEST.replace("\tchosen { };", "\tchosen { };\n\tmemory@200000000 { device_type ="
+                           ' "memory"; reg = <0x2 0 0x3 0x40000000>; };')
+    source = source.replace("0 0x80000000 0 0x80000000  0x2 0 0xfe 0", "0 0x80000000 0 0x80000000")
+    assert findings(source, size=AddressSize("pa", 32)) == [
+        "error: /memory@200000000:reg: RAM [0x200000000, 0x540000000) reaches past the 32-bit IPA"
+        " space (--pa-bits 32): Xen populates it, but the guest's first access above 0x100000000"
+        " faults in stage 2 and the vCPU hangs [memory]"]
+
+
+def test_ram_beyond_the_ipa_size_is_an_error_from_the_cli(tmp_path, capsysbinary):
+    out = tmp_path / "big.dtb"
+    assert run("build", "--memory", "16384", "--pa-bits", "32", "-o", str(out),
+               capsysbinary=capsysbinary)[0] == 0
+    code, text, _ = run("check", "--pa-bits", "32", str(out), capsysbinary=capsysbinary)
+    assert code == 1 and "reaches past the 32-bit IPA space" in text
+
+
+def passthrough(reg: str) -> str:
+    return GUEST.replace("\tchosen { };", f"""\
+	chosen {{ }};
+	passthrough {{
+		compatible = "simple-bus";
+		ranges;
+		#address-cells = <2>;
+		#size-cells = <2>;
+		dev@0 {{ compatible = "acme,dev"; reg = <{reg}>; }};
+	}};""")
+
+
+def test_a_passthrough_device_on_the_grant_table_is_an_error():
+    assert findings(passthrough("0 0x38001000 0 0x1000")) == [
+        "error: /passthrough/dev@0:reg: [0x38001000, 0x38002000) overlaps grant table"
+        " [0x38000000, 0x39000000) (/hypervisor reg[0]): the guest maps grant pages there, over"
+        " the device's registers [passthrough]"]
+
+
+def test_a_passthrough_device_on_the_virtual_gic_is_an_error():
+    assert findings(passthrough("0 0x3001000 0 0x1000")) == [
+        "error: /passthrough/dev@0:reg: [0x3001000, 0x3002000) overlaps GICv3 distributor"
+        " [0x3001000, 0x3011000) (/interrupt-controller@3001000 reg[0]): Xen traps that range for"
+        " the virtual GIC, so the device's registers are never reached [passthrough]"]
+
+
+def test_a_passthrough_device_on_the_vuart_is_an_error():
+    source = passthrough("0 0x22000000 0 0x1000").replace("\tchosen { };", """\
+	chosen { };
+	sbsa-uart@22000000 { compatible = "arm,sbsa-uart"; reg = <0 0x22000000 0 0x1000>; };""")
+    found = [f for f in findings(source) if "[passthrough]" in f]
+    assert len(found) == 1 and found[0].endswith(
+        "(/sbsa-uart@22000000 reg[0]): Xen emulates the SBSA UART there, so the device's registers"
+        " are never reached [passthrough]")
+
+
+def bootargs(text: str, cpu: str = "arm,armv8") -> list[str]:
+    source = GUEST.replace("\tchosen { };", f'\tchosen {{ bootargs = "{text}"; }};')
+    return [f for f in findings(source.replace('"arm,armv8"', f'"{cpu}"')) if "[bootargs]" in f]
+
+
+def test_bootargs_an_arm64_linux_keeps_whole_are_clean():
+    # COMMAND_LINE_SIZE 2048 (arch/arm64/include/uapi/asm/setup.h, torvalds/linux @
+    # 1f318b96cc84): strscpy keeps 2047 characters and the NUL.
+    assert bootargs("a" * 2047) == []
+
+
+def test_bootargs_longer_than_an_arm64_linux_keeps_are_an_error():
+    assert bootargs("a" * 2048) == [
+        "error: /chosen:bootargs: 2048 bytes: an arm64 Linux keeps the first 2047"
+        " (COMMAND_LINE_SIZE 2048) (4095 in the newest kernels, COMMAND_LINE_SIZE 4096) and"
+        " silently drops the rest [bootargs]"]
+
+
+def test_bootargs_longer_than_an_arm32_linux_keeps_are_an_error():
+    # COMMAND_LINE_SIZE 1024: arch/arm/include/uapi/asm/setup.h, torvalds/linux @ 0b77b97066.
+    assert bootargs("a" * 1023, cpu="arm,cortex-a15") == []
+    assert bootargs("a" * 1024, cpu="arm,cortex-a15") == [
+        "error: /chosen:bootargs: 1024 bytes: an arm32 Linux keeps the first 1023"
+        " (COMMAND_LINE_SIZE 1024) and silently drops the rest [bootargs]"]

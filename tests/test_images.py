@@ -162,7 +162,7 @@ def test_missing_kernel_names_path_and_reason(tmp_path):
     path = tmp_path / "nope"
     with pytest.raises(ImageError) as e:
         images.read_kernel(path)
-    assert str(e.value) == f"kernel {str(path)!r}: cannot open: No such file or directory"
+    assert str(e.value) == f"kernel {str(path)!r}: cannot read: No such file or directory"
 
 
 def test_kernel_over_1_gib_is_refused(tmp_path):
@@ -197,7 +197,7 @@ def test_missing_ramdisk_names_path_and_reason(tmp_path):
     path = tmp_path / "initrd"
     with pytest.raises(ImageError) as e:
         images.ramdisk_size(path)
-    assert str(e.value) == f"ramdisk {str(path)!r}: cannot open: No such file or directory"
+    assert str(e.value) == f"ramdisk {str(path)!r}: cannot read: No such file or directory"
 
 
 def test_ramdisk_over_1_gib_is_refused(tmp_path):
@@ -221,4 +221,4 @@ def test_missing_device_tree_names_path_and_reason(tmp_path):
     path = tmp_path / "pt.dtb"
     with pytest.raises(ImageError) as e:
         images.read_device_tree(path)
-    assert str(e.value) == f"partial device tree {str(path)!r}: cannot open: No such file or directory"
+    assert str(e.value) == f"partial device tree {str(path)!r}: cannot read: No such file or directory"

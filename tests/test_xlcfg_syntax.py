@@ -156,7 +156,7 @@ def test_load_reads_the_file(tmp_path):
 def test_load_of_missing_file_names_it(tmp_path):
     with pytest.raises(ConfigError) as e:
         xlcfg.load(tmp_path / "nope.cfg")
-    assert str(e.value) == f"{tmp_path / 'nope.cfg'}: cannot read the xl.cfg file: No such file or directory"
+    assert str(e.value) == f"{tmp_path / 'nope.cfg'}: cannot read: No such file or directory"
 
 
 # ---------------------------------------------------------------------------

@@ -1,11 +1,16 @@
-"""Opening the files xendt reads: one policy for every input.
+"""Opening and reading the files xendt reads: one policy for every input.
 
-Every file input (a DTB, an xl.cfg, a kernel, a ramdisk, a U-Boot script)
-is opened here. "-" is standard input. A character device (/dev/zero,
-/dev/urandom, a tty) is refused by name before anything is read, because
-it never ends; a directory or a missing file is one line. Each reader then
-reads only as far as it needs, up to a cap of its own, so no input can make
-xendt hang or take unbounded memory.
+Every file input (a DTB, an xl.cfg, a kernel, a ramdisk, a partial device
+tree, a U-Boot script) is opened here. "-" is standard input. A character or
+block device (/dev/zero, /dev/urandom, a tty, a disk) is refused by name
+before anything is read, because it never ends or is not a file; a directory
+or a missing file is one line. Each reader then reads only as far as it
+needs, up to a cap of its own (below), so no input can make xendt hang or
+take unbounded memory:
+
+* a regular file is sized with fstat and read only as far as needed;
+* a pipe (standard input, a FIFO, a process substitution) is read up to its
+  cap and one byte more: more than the cap is one line.
 """
 
 from __future__ import annotations
@@ -19,30 +24,123 @@ from typing import BinaryIO
 
 from xendt.errors import DtbError, XendtError
 
+MiB = 1 << 20
+
+#: xl.cfg files: xl itself has no limit (libxlu's lexer reads any file), but
+#: a guest configuration is a few KiB; 1 MiB is far beyond any real one.
+XL_CONFIG_MAX = MiB
+#: A guest's partial device tree (device_tree=): libxl builds the whole guest
+#: tree in at most FDT_MAX_SIZE = 1 MiB (tools/libs/light/libxl_arm.c @
+#: RELEASE-4.14.0 … RELEASE-4.22.0), so a partial tree beyond it cannot fit.
+GUEST_PARTIAL_DTB_MAX = MiB
+#: A host DTB: Xen refuses a host tree over MAX_FDT_SIZE = SZ_2M at boot
+#: (early_fdt_map; xen/include/asm-arm/setup.h and xen/arch/arm/mm.c @
+#: RELEASE-4.14.0, xen/arch/arm/include/asm/setup.h and
+#: xen/arch/arm/mmu/setup.c @ RELEASE-4.21.0).
+HOST_DTB_MAX = 2 * MiB
+#: dom0's own tree: Xen writes it in the host tree's totalsize + 144 bytes
+#: (DOM0_FDT_EXTRA_SIZE, prepare_dtb_hwdom in xen/arch/arm/domain_build.c @
+#: RELEASE-4.21.0); a dump from /proc/device-tree adds a `name` property to
+#: every node, so twice the host limit is allowed.
+DOM0_DTB_MAX = 2 * HOST_DTB_MAX
+#: A dom0less domain's passthrough tree: Xen caps the domain's tree at SZ_2M
+#: (prepare_dtb_domU, xen/common/device-tree/dom0less-build.c @ RELEASE-4.21.0;
+#: xen/arch/arm/domain_build.c @ RELEASE-4.14.0).
+DOMU_PARTIAL_DTB_MAX = 2 * MiB
+
 
 @contextmanager
-def open_input(path: str, what: str, kind: type[XendtError] = DtbError
-               ) -> Iterator[tuple[BinaryIO, str]]:
+def open_input(path: str, what: str, kind: type[XendtError] = DtbError,
+               label: str | None = None) -> Iterator[tuple[BinaryIO, str]]:
     """The open binary file at `path` ("-": standard input) and its name for
-    messages; `kind` with one line when it cannot be read as a `what`."""
+    messages; `kind` with one line, starting with `label` (default: the
+    path), when it cannot be read as a `what`."""
     if path == "-":
-        yield sys.stdin.buffer, "<stdin>"
+        f = sys.stdin.buffer
+        device = _device(f)
+        if device:
+            raise kind(f"{label or '<stdin>'}: standard input is {device},"
+                       f" not {_a(what)} file")
+        yield f, "<stdin>"
         return
+    prefix = label or path
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed below, after the checks)
     except OSError as e:
-        raise kind(f"{path}: cannot read: {e.strerror}") from None
+        raise kind(f"{prefix}: cannot read: {e.strerror}") from None
     with f:
-        mode = os.fstat(f.fileno()).st_mode
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            raise kind(f"{path}: is a {'character' if stat.S_ISCHR(mode) else 'block'} device,"
-                       f" not a {what} file")
+        device = _device(f)
+        if device:
+            raise kind(f"{prefix}: is {device.split(' (')[0]}, not {_a(what)} file")
         yield f, path
+
+
+def _a(what: str) -> str:
+    """`what` with its indefinite article ("an xl.cfg", "a kernel")."""
+    return f"{'an' if what[0] in 'aeiox' else 'a'} {what}"
+
+
+def _device(f: BinaryIO) -> str:
+    """"a character device (/dev/zero)" or "a block device (…)" when `f` is
+    one, else ""."""
+    try:
+        fd = f.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return ""  # not a real file (a test's stand-in): read it as a pipe
+    if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+        return ""
+    kind = "a character device" if stat.S_ISCHR(mode) else "a block device"
+    try:
+        return f"{kind} ({os.readlink(f'/proc/self/fd/{fd}')})"
+    except OSError:
+        return kind
+
+
+def regular_size(f: BinaryIO) -> int | None:
+    """The size of `f` if it is a regular file (its size can be trusted),
+    None for a pipe."""
+    try:
+        st = os.fstat(f.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def is_regular(f: BinaryIO) -> bool:
     """Whether `f` is a regular file (its size can be trusted), not a pipe."""
-    try:
-        return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
-    except (OSError, ValueError):
-        return False
+    return regular_size(f) is not None
+
+
+def read_up_to(f: BinaryIO, size: int) -> bytes:
+    """At most `size` bytes from `f`, fewer only at its end; OSError as is."""
+    chunks, left = [], size
+    while left > 0:
+        chunk = f.read(min(left, MiB))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_capped(path: str, what: str, cap: int, kind: type[XendtError],
+                label: str | None = None, why: str = "") -> tuple[bytes, str]:
+    """The whole file at `path` ("-": standard input) and its name, refused
+    in one line (`kind`, starting with `label`) when it holds more than
+    `cap` bytes: a regular file by its size, before reading; a pipe after
+    reading `cap` + 1 bytes. `why` explains the cap in the message."""
+    with open_input(path, what, kind, label) as (f, name):
+        prefix = label or name
+        size = regular_size(f)
+        reason = f" ({why})" if why else ""
+        if size is not None and size > cap:
+            raise kind(f"{prefix}: {size} bytes, more than the {cap} bytes xendt reads"
+                       f" for {_a(what)}{reason}")
+        try:
+            data = read_up_to(f, cap + 1)
+        except OSError as e:
+            raise kind(f"{prefix}: cannot read: {e.strerror}") from None
+        if len(data) > cap:
+            raise kind(f"{prefix}: more than the {cap} bytes xendt reads for {_a(what)}{reason}")
+        return data, name

@@ -4,6 +4,7 @@ API takes: a Xen version, one address size, the guest and host flags."""
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -116,8 +117,9 @@ def hex_or_int(ctx: click.Context, param: click.Parameter, value: str | None) ->
 #: `diff` takes twice): the guest, from an xl.cfg file and flags named after
 #: its keys, and the other host facts. Shared by build and diff.
 GUEST_OPTIONS = (
-    click.option("--xl-config", "-c", type=click.Path(dir_okay=False), metavar="FILE",
-                 help="Guest configuration in xl.cfg syntax. Flags below override its keys."),
+    click.option("--xl-config", "-c", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+                 help="Guest configuration in xl.cfg syntax (- reads standard input). Flags below"
+                      " override its keys."),
     click.option("--host-gic", type=click.Choice(["v2", "v3"]), default="v3", show_default=True,
                  help="The host's GIC, used when gic_version is 'default' (xl's default)."),
     click.option("--clock-frequency", type=click.IntRange(0, 0xFFFFFFFF), default=0, metavar="HZ",
@@ -138,18 +140,20 @@ GUEST_OPTIONS = (
     click.option("--cmdline", metavar="TEXT", help="[cmdline] Kernel command line (wins over root/extra)."),
     click.option("--root", metavar="TEXT", help="[root] Adds root=TEXT to the command line."),
     click.option("--extra", metavar="TEXT", help="[extra] Appended to the command line."),
-    click.option("--kernel", type=click.Path(dir_okay=False), metavar="FILE",
+    click.option("--kernel", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
                  help="[kernel] arm64 Image (maybe gzipped) or arm32 zImage: its size places the ramdisk."),
     click.option("--kernel-size", callback=hex_or_int, metavar="BYTES",
-                 help="Stand-in for the kernel file: the loaded kernel's size."),
+                 help="Stand-in for the kernel file: the loaded kernel's size (or the size of"
+                      " a --kernel read from a pipe)."),
     click.option("--text-offset", callback=hex_or_int, metavar="BYTES",
                  help="With --kernel-size: the arm64 Image's text_offset. [default: 0]"),
     click.option("--guest-arch", type=click.Choice(["arm64", "arm32"]),
                  help="With --kernel-size: the kernel's format. [default: arm64]"),
-    click.option("--ramdisk", type=click.Path(dir_okay=False), metavar="FILE", help="[ramdisk] Initial ramdisk."),
+    click.option("--ramdisk", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE", help="[ramdisk] Initial ramdisk."),
     click.option("--ramdisk-size", callback=hex_or_int, metavar="BYTES",
-                 help="Stand-in for the ramdisk file: its size."),
-    click.option("--device-tree", type=click.Path(dir_okay=False), metavar="FILE",
+                 help="Stand-in for the ramdisk file: its size (or the size of a --ramdisk"
+                      " read from a pipe)."),
+    click.option("--device-tree", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
                  help="[device_tree] Partial DTB whose /passthrough and /aliases are copied."),
     click.option("--disk", multiple=True, metavar="SPEC", help="[disk] Repeatable; specification=virtio disks become virtio-mmio nodes."),
     click.option("--virtio", multiple=True, metavar="SPEC", help="[virtio] Repeatable, e.g. 'type=virtio,device22,transport=mmio'."),
@@ -173,13 +177,20 @@ def guest_and_host(xen: str | None, size: AddressSize | None, *, xl_config: str 
                    kernel_size: int | None, text_offset: int | None, guest_arch: str | None,
                    ramdisk_size: int | None, **keys: Any) -> tuple[GuestConfig, Host, list[str]]:
     """The GuestConfig, the Host and the xl.cfg warnings the build options give."""
-    from xendt.guest import xlcfg
+    from xendt.guest import images, xlcfg
     from xendt.guest.model import Host, Kernel
 
+    _refuse_conflicts(xl_config, keys, kernel_size, ramdisk_size, text_offset, guest_arch)
     cfg = xlcfg.with_flags(xlcfg.load(xl_config) if xl_config else None, _flag_keys(keys))
     kernel = _kernel_stand_in(kernel_size, text_offset, guest_arch)
+    if kernel is not None and keys.get("kernel") is not None:  # --kernel from a pipe
+        kernel = images.read_kernel(keys["kernel"], size=kernel_size)
     if kernel is None and "kernel" not in cfg:
         kernel = Kernel()  # no kernel at all: a 64-bit guest; its size matters only with a ramdisk
+    if ramdisk_size is not None:
+        ramdisk_size = (images.ramdisk_size(keys["ramdisk"], size=ramdisk_size)
+                        if keys.get("ramdisk") is not None  # --ramdisk from a pipe
+                        else images.checked_size(ramdisk_size, "--ramdisk-size"))
     guest, warnings = xlcfg.guest_config(cfg, kernel=kernel, ramdisk_size=ramdisk_size)
     host = Host(xen=xen, pa_bits=size.bits if size and size.kind == "pa" else None,
                 ipa_bits=size.bits if size and size.kind == "ipa" else None, gic=host_gic,
@@ -201,14 +212,45 @@ def _flag_keys(keys: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _refuse_conflicts(xl_config: str | None, keys: dict[str, Any], kernel_size: int | None,
+                      ramdisk_size: int | None, text_offset: int | None,
+                      guest_arch: str | None) -> None:
+    """One line naming both flags when two say the same thing or contend
+    for standard input."""
+    readers = [flag for flag, value in (("--xl-config", xl_config), ("--kernel", keys.get("kernel")),
+                                        ("--ramdisk", keys.get("ramdisk")),
+                                        ("--device-tree", keys.get("device_tree")))
+               if value == "-"]
+    if len(readers) > 1:
+        raise click.UsageError(f"{readers[0]} - and {readers[1]} -: standard input can be read"
+                               " once; give - to one of them")
+    for flag, size_flag, path, size in (("--kernel", "--kernel-size", keys.get("kernel"), kernel_size),
+                                        ("--ramdisk", "--ramdisk-size", keys.get("ramdisk"),
+                                         ramdisk_size)):
+        if path is not None and size is not None and path != "-" and os.path.isfile(path):
+            raise click.UsageError(f"{flag} {path} and {size_flag} both give its size: give one"
+                                   f" ({size_flag} stands in for the file, or sizes one read from"
+                                   " a pipe)")
+    if keys.get("kernel") is not None:
+        for flag, value in (("--text-offset", text_offset), ("--guest-arch", guest_arch)):
+            if value is not None:
+                raise click.UsageError(f"--kernel and {flag}: the kernel's header says what"
+                                       f" {flag} would; {flag} goes with --kernel-size alone")
+
+
 def _kernel_stand_in(size: int | None, text_offset: int | None, arch: str | None) -> Kernel | None:
+    from xendt.guest.images import checked_size
     from xendt.guest.model import Kernel
 
     if size is None:
         if text_offset is not None or arch is not None:
             raise click.UsageError("--text-offset and --guest-arch go with --kernel-size")
         return None
-    return Kernel(arch=arch or "arm64", size=size, text_offset=text_offset or 0)
+    if text_offset is not None and not 0 <= text_offset < 1 << 64:
+        raise XendtError(f"--text-offset {text_offset}: the Image header's text_offset is an"
+                         " unsigned 64-bit field")
+    return Kernel(arch=arch or "arm64", size=checked_size(size, "--kernel-size"),
+                  text_offset=text_offset or 0)
 
 
 def _rng_seed(text: str) -> bytes | None:

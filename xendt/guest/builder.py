@@ -11,16 +11,16 @@ module.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from xendt.fdt import blob
-from xendt.xen import address, layouts
-from xendt.guest import memory, regions, tree
-from xendt.guest.partial import read_partial
 from xendt.errors import ConfigError
+from xendt.fdt import blob
+from xendt.guest import memory, regions, tree
 from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
-from xendt.xen.layout import Layout
+from xendt.guest.partial import read_partial
 from xendt.ranges import Range
+from xendt.xen import address, layouts
+from xendt.xen.layout import Layout
 
 RNG_SEED_SIZE = 128
 
@@ -51,12 +51,15 @@ def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
     layout = layouts.load(host.version)
     ipa = address.ipa_bits(layout, host.address)
     gic = host.gic if guest.gic_version == "default" else guest.gic_version
-    check(layout, guest, gic)
-    if guest.acpi and not host.acpi_size:
-        raise ConfigError("acpi: the ACPI module's size depends on the DSDT compiled into libxl;"
-                          " give it with --acpi-size (see LIBXL_DEBUG_DUMP_DTB)")
-    slots = virtio_slots(layout, guest)
+    warnings = check(layout, guest, gic, host)
+    if guest.max_vcpus < 1:  # xl 4.22+ takes a vcpus below 1 as 1 (check() refused it before)
+        guest = replace(guest, max_vcpus=1)
+    if guest.acpi:
+        _check_acpi_size(layout, host.acpi_size)
+    slots = virtio_slots(layout, guest, warnings)
     ram = memory.split_ram(layout, guest.memory_mib)
+    warnings += memory.beyond_ipa(layout, ram, ipa)
+    warnings += _iomem_warnings(layout, guest, gic, ram, ipa)
     partial = read_partial(guest.partial_dtb, guest.partial_dtb_name) \
         if guest.partial_dtb is not None else ()
 
@@ -84,9 +87,8 @@ def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
     if guest.acpi:
         acpi = layout.region("acpi")
         blob.set_property(dtb, f"/chosen/module@{acpi.base:x}", "reg",
-                          tree.regs((acpi.base, host.acpi_size)))
+                          tree.regs((acpi.base, host.acpi_size or 0)))
 
-    warnings = []
     if layout.ext_scheme != "none" and not extended:
         warnings.append("the extended regions cannot be allocated, not enough space"
                         " (libxl warns the same; /hypervisor reg holds the grant table only)")
@@ -99,14 +101,21 @@ def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
     return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=tuple(warnings))
 
 
-def check(layout: Layout, guest: GuestConfig, gic: str) -> None:
-    """Refuse what this Xen's xl, libxl or hypervisor would refuse."""
+def check(layout: Layout, guest: GuestConfig, gic: str, host: Host = Host()) -> list[str]:
+    """Refuse what this Xen's xl, libxl or hypervisor would refuse (the
+    message quotes Xen's, which a release build of Xen may print only as
+    xl's "domain creation fail: Invalid argument"); return warnings for
+    what it accepts but the guest cannot use."""
     v = layout.version
+    warnings: list[str] = []
     if gic not in ("v2", "v3"):
         raise ConfigError(f"gic_version {gic!r}: expected v2, v3 or default")
-    limit = layout.max_vcpus[gic]
-    if not 1 <= guest.max_vcpus <= limit:
-        raise ConfigError(f"maxvcpus {guest.max_vcpus}: a GIC{gic} guest has 1 to {limit} vCPUs")
+    if gic == "v3" and host.gic == "v2":
+        # vgic_v3_init, xen/arch/arm/vgic-v3.c @ RELEASE-4.14.0 … 4.22.0
+        raise ConfigError(f"gic_version v3 on a GICv2 host: Xen {v} refuses it (\"vGICv3 is not"
+                          " supported on this platform.\"; xl: \"domain creation fail: No such"
+                          " device\")")
+    _check_vcpus(layout, guest, gic)
     if guest.tee not in layout.tee:
         raise ConfigError(f"tee {guest.tee!r}: Xen {v} accepts {', '.join(layout.tee)}")
     if guest.disks and not layout.virtio_disks:
@@ -118,25 +127,109 @@ def check(layout: Layout, guest: GuestConfig, gic: str) -> None:
         raise ConfigError(f"pci: Arm guests get vPCI from Xen 4.16 on, not {v}")
     for device in guest.virtio:
         if not device.type.startswith("virtio,device"):
-            raise ConfigError(f"virtio type {device.type!r}: expected virtio,device<ID>")
+            raise ConfigError(f"virtio type {device.type!r}: expected virtio,device<ID>"
+                              f" (libxl: \"Invalid type for virtio device: {device.type}\")")
     if guest.acpi and guest.kernel.arch == "arm32":
-        raise ConfigError("acpi: libxl supports ACPI for 64-bit guests only")
+        raise ConfigError("acpi: libxl supports ACPI for 64-bit guests only (\"Can not enable"
+                          " libxl option 'acpi' for xen-3.0-armv7l\")")
     if guest.ramdisk_size is not None and guest.kernel.size == 0:
         raise ConfigError("ramdisk: its address depends on the kernel's size;"
                           " give the kernel file or its size")
+    if guest.ramdisk_size is not None and guest.ramdisk_size <= 0:
+        raise ConfigError(f"ramdisk size {guest.ramdisk_size}: libxenguest refuses a zero-length"
+                          " file (\"zero length file\")")
     top = 1 << 64
     for r in guest.iomem:
         if r.pages <= 0 or (r.guest_frame + r.pages) * layout.page_size > top:
             raise ConfigError(f"iomem {r.start:x},{r.pages:x}: the range does not fit in 64 bits")
+    if guest.cmdline is not None:
+        warnings += cmdline_warnings(guest.cmdline, guest.kernel.arch)
+    return warnings
 
 
-def virtio_slots(layout: Layout, guest: GuestConfig) -> tuple[VirtioSlot, ...]:
+#: Linux's COMMAND_LINE_SIZE: early_init_dt_scan_chosen (drivers/of/fdt.c)
+#: copies /chosen/bootargs with strscpy into that many bytes, keeping one
+#: less character and dropping the rest silently. arm32: 1024
+#: (arch/arm/include/uapi/asm/setup.h, torvalds/linux @ 0b77b97066); arm64:
+#: 2048 in released kernels (arch/arm64/include/uapi/asm/setup.h, torvalds/linux
+#: @ 1f318b96cc84), 4096 in the newest tree (torvalds/linux @ 2516bb8dc8).
+COMMAND_LINE_SIZE = {"arm32": 1024, "arm64": 2048}
+COMMAND_LINE_SIZE_NEWEST = {"arm32": 1024, "arm64": 4096}
+
+
+def cmdline_warnings(cmdline: str, arch: str) -> list[str]:
+    """A warning when an `arch` Linux would cut `cmdline` short (libxl has
+    no limit of its own, only the tree's 1 MiB)."""
+    size, newest = COMMAND_LINE_SIZE[arch], COMMAND_LINE_SIZE_NEWEST[arch]
+    length = len(cmdline.encode("utf-8", "surrogateescape"))
+    if length < size:
+        return []
+    later = (f" ({newest - 1} with the COMMAND_LINE_SIZE {newest} of the newest kernels)"
+             if newest != size else "")
+    return [f"cmdline is {length} bytes; an {arch} Linux keeps the first {size - 1}"
+            f" (COMMAND_LINE_SIZE {size}){later} and drops the rest without a word"]
+
+
+def _check_vcpus(layout: Layout, guest: GuestConfig, gic: str) -> None:
+    """arch_sanitise_domain_config (xen/arch/arm/domain.c): at most what the
+    vGIC and MAX_VIRT_CPUS allow; xl (tools/xl/xl_parse.c) before 4.22
+    refuses a negative vcpus, 4.22 takes anything below 1 as 1."""
+    v = layout.version
+    limit = layout.max_vcpus[gic]
+    n = guest.max_vcpus
+    if n < 0 and layout.major_minor < (4, 22):
+        raise ConfigError(f"vcpus {n}: xl {v} refuses a negative vCPU count (libxl:"
+                          " \"invalid number of cpus provided\"; xl: \"Unable to allocate"
+                          " cpumap\"); xl 4.22 and later take it as 1")
+    if n > limit:
+        raise ConfigError(f"maxvcpus {n}: a GIC{gic} guest has 1 to {limit} vCPUs (Xen {v}:"
+                          f" \"Requested vCPUs ({n}) exceeds max ({limit})\"; xl: \"domain"
+                          " creation fail: Invalid argument\")")
+
+
+def _check_acpi_size(layout: Layout, size: int | None) -> None:
+    if not size:
+        raise ConfigError("acpi: the ACPI module's size depends on the DSDT compiled into libxl;"
+                          " give it with --acpi-size (see LIBXL_DEBUG_DUMP_DTB)")
+    region = layout.region("acpi")
+    if not 0 < size <= region.size:
+        raise ConfigError(f"--acpi-size {size}: libxl builds the ACPI tables inside the"
+                          f" {region.size:#x}-byte ACPI region ({region.header})")
+
+
+def _iomem_warnings(layout: Layout, guest: GuestConfig, gic: str, ram: tuple[int, int],
+                    ipa: int) -> list[str]:
+    """iomem= ranges Xen maps although the guest cannot use them: above the
+    IPA size (only the p2m root's reach is checked), or over guest RAM or a
+    region of the layout (map_mmio_regions replaces what is there)."""
+    warnings = []
+    taken = [(f"RAM bank {i}", Range(bank.base, size))
+             for i, (bank, size) in enumerate(zip(layout.banks, ram)) if size]
+    taken += [(r.name, Range(r.base, r.size)) for r in layout.regions
+              if _described(r.name, layout, guest, gic)]
+    for r in guest.iomem:
+        span = Range(r.guest_frame * layout.page_size, r.pages * layout.page_size)
+        shown = f"iomem {r.start:x},{r.pages:x}" + (f"@{r.gfn:x}" if r.gfn is not None else "")
+        if span.end > 1 << ipa:
+            warnings.append(f"{shown}: guest range [{span.base:#x}, {span.end:#x}) is above the"
+                            f" {ipa}-bit IPA space; Xen maps it, but the guest cannot reach it")
+        for name, other in taken:
+            if span.base < other.end and other.base < span.end:
+                warnings.append(f"{shown}: guest range [{span.base:#x}, {span.end:#x}) overlaps"
+                                f" {name}; Xen maps the device over it without a check")
+    return warnings
+
+
+def virtio_slots(layout: Layout, guest: GuestConfig,
+                 warnings: list[str] | None = None) -> tuple[VirtioSlot, ...]:
     """MMIO window and SPI for each virtio-mmio device, disks first, as
-    libxl__arch_domain_prepare_config allocates them."""
+    libxl__arch_domain_prepare_config allocates them; nr_spis is checked
+    against them (its warnings go to `warnings`)."""
+    warnings = [] if warnings is None else warnings
     devices = [("disk", i) for i in range(len(guest.disks))]
     devices += [("virtio", i) for i, d in enumerate(guest.virtio) if d.transport == "mmio"]
     if not devices:
-        _check_nr_spis(layout, guest, 0)
+        warnings += _check_nr_spis(layout, guest, 0)
         return ()
     window = layout.region("virtio-mmio")
     size = layout.virtio_mmio_device_size
@@ -149,23 +242,47 @@ def virtio_slots(layout: Layout, guest: GuestConfig) -> tuple[VirtioSlot, ...]:
                               f" {window.size:#x}-byte virtio-mmio window")
         if spi > last:
             raise ConfigError(f"{len(devices)} virtio-mmio devices but only {last - first + 1}"
-                              f" SPIs ({first}-{last}) are reserved for them")
+                              f" SPIs ({first}-{last}) are reserved for them (libxl: \"Ran out"
+                              f" of reserved range for Virtio MMIO IRQ {spi}\")")
         slots.append(VirtioSlot(base, size, spi=spi, kind=kind, index=index))
-    _check_nr_spis(layout, guest, slots[-1].spi)
+    warnings += _check_nr_spis(layout, guest, slots[-1].spi)
     return tuple(slots)
 
 
-def _check_nr_spis(layout: Layout, guest: GuestConfig, highest_virtio_spi: int) -> None:
-    if guest.nr_spis is None or not layout.nr_spis_strict:
-        return
+#: The most SPIs a domain gets: domain_vgic_init (xen/arch/arm/vgic.c @
+#: RELEASE-4.19.0 … 4.22.0) rounds nr_spis up to a multiple of 32 and refuses
+#: more than 1020 - 32 = 988, so 960 is the largest value accepted.
+MAX_NR_SPIS = 960
+#: LIBXL_NR_SPIS_DEFAULT (~0u): "compute it", from 4.21.
+NR_SPIS_DEFAULT = 0xFFFFFFFF
+
+
+def _check_nr_spis(layout: Layout, guest: GuestConfig, highest_virtio_spi: int) -> list[str]:
+    """nr_spis as libxl__arch_domain_prepare_config takes it (libxl_arm.c):
+    unknown before 4.19 (xl ignores unknown keys), raised to what the
+    devices need in 4.19 and 4.20, refused below it from 4.21."""
+    n, v = guest.nr_spis, layout.version
+    if n is None or (layout.nr_spis_strict and n == NR_SPIS_DEFAULT):
+        return []
+    if not layout.nr_spis_option:
+        return [f"nr_spis {n}: xl {v} ignores this setting (it was added in Xen 4.19)"]
     needed = 0
     if guest.vuart:
         needed = layout.irqs.vpl011 - 32 + 1
     if highest_virtio_spi:
         needed = max(needed, highest_virtio_spi - 32 + 1)
-    if guest.nr_spis < needed:
-        raise ConfigError(f"nr_spis {guest.nr_spis} is too small: the guest's devices need"
-                          f" {needed} (Xen {layout.version} rejects it)")
+    if n > MAX_NR_SPIS:
+        raise ConfigError(f"nr_spis {n}: Xen {v} accepts at most {MAX_NR_SPIS} SPIs (it rounds"
+                          " up to a multiple of 32 and refuses more than 988); xl: \"domain"
+                          " creation fail: Invalid argument\"")
+    if n >= needed:
+        return []
+    if not layout.nr_spis_strict:
+        return [f"nr_spis {n} is below the {needed} SPIs the guest's devices need; libxl {v}"
+                f" raises it to {needed} without a word"]
+    raise ConfigError(f"nr_spis {n} is too small: the guest's devices need {needed} (Xen {v}"
+                      f" rejects it: \"Provided nr_spis value is too small (minimum required"
+                      f" {needed})\")")
 
 
 def rng_seed(seed: bytes | None) -> bytes:

@@ -32,7 +32,9 @@ xg_dom_core.c; tools/libxc/xc_dom_*.c in 4.14), identical in Xen 4.14.0 … mast
   Image of 38,928,896 bytes with text_offset 0 gives 0x40000000–0x42520200,
   an 8,000,000-byte zImage 0x40008000–0x407a9200.
 
-Every problem raises ImageError naming the file and the reason.
+A pipe (standard input, a FIFO) is read no further than the header: its size
+must be given (--kernel-size, --ramdisk-size). Every problem raises
+ImageError naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import BinaryIO
 
 from xendt.errors import ImageError
 from xendt.guest.model import Kernel
+from xendt.inputs import GUEST_PARTIAL_DTB_MAX, open_input, read_up_to, regular_size
 
 #: XC_DOM_DECOMPRESS_MAX: the largest kernel, ramdisk or decompressed kernel.
 MAX_FILE_SIZE = 1 << 30
@@ -60,80 +63,154 @@ _ARM32_HEADER_SIZE = 0x30
 _ARM32_MAGIC = 0x016F2818
 _ARM32_MAGIC_OFFSET = 0x24
 _CHUNK = 1 << 20
+#: Compressed bytes read from a pipe to inflate a gzip kernel's header.
+_PIPE_GZIP_INPUT = 1 << 20
+_FDT_MAGIC = 0xD00DFEED
 
 
-def read_kernel(path: str | os.PathLike[str]) -> Kernel:
-    """The kernel facts libxenguest derives from the file at path.
+def read_kernel(path: str | os.PathLike[str], size: int | None = None) -> Kernel:
+    """The kernel facts libxenguest derives from the file at path ("-":
+    standard input).
 
     Returns a Kernel with arch "arm64" (text_offset from the Image header) or
     "arm32" (text_offset 0), and size the bytes of the kernel segment: the
     file size, or ISIZE + 16 for a gzip-compressed kernel (see the module
     docstring). Only the header, the gzip trailer and (for gzip) a streamed
     inflate are read; the file is never held in memory.
+
+    A pipe has no size: only its header is read, and `size` (the loaded
+    size, --kernel-size) must be given. For a regular file `size` must be
+    None: the file's own size decides.
     """
     name = os.fspath(path)
-    with _open(name, "kernel") as f:
-        size = _file_size(f, name, "kernel")
-        head = f.read(_ARM64_HEADER_SIZE)
-        note = ""
-        if size >= 6 and head.startswith(_GZIP_MAGIC):
-            f.seek(size - 4)
-            isize = struct.unpack("<I", f.read(4))[0]
-            if isize + GZIP_SLACK <= MAX_FILE_SIZE:
-                f.seek(0)
-                head = _gunzip_head(f, name, isize + GZIP_SLACK)
-                size = isize + GZIP_SLACK
+    label = f"kernel {name!r}"
+    note = ""
+    with open_input(name, "kernel", ImageError, label) as (f, _):
+        file_size = regular_size(f)
+        try:
+            if file_size is None:
+                if size is None:
+                    raise ImageError(f"{label}: a pipe has no size, and libxenguest loads the"
+                                     " whole file: give the loaded size with --kernel-size")
+                kernel = _pipe_kernel(f, label, size)
+            elif size is not None:
+                raise ImageError(f"{label}: a regular file's size is its own; a size given"
+                                 " with it (--kernel-size) would contradict it")
             else:
-                note = (f" (its gzip trailer claims {isize} bytes uncompressed, more than"
-                        f" libxenguest inflates, so it stays compressed)")
-    kernel = _probe(head, size)
+                kernel, note = _file_kernel(f, label, checked_size(file_size, label))
+        except OSError as e:
+            raise ImageError(f"{label}: cannot read: {e.strerror}") from e
     if kernel is None:
-        raise ImageError(f"kernel {name!r}: not an arm32 zImage or arm64 Image{note}")
+        raise ImageError(f"{label}: not an arm32 zImage or arm64 Image{note}")
     return kernel
 
 
-def ramdisk_size(path: str | os.PathLike[str]) -> int:
-    """The size in bytes of the ramdisk file at path (loaded as is, never
-    decompressed); ImageError for an empty file or one over 1 GiB."""
+def _file_kernel(f: BinaryIO, label: str, size: int) -> tuple[Kernel | None, str]:
+    """The kernel in the regular file `f` of `size` bytes, and a note on why
+    a gzip file stays compressed."""
+    head = f.read(_ARM64_HEADER_SIZE)
+    note = ""
+    if size >= 6 and head.startswith(_GZIP_MAGIC):
+        f.seek(size - 4)
+        isize = struct.unpack("<I", f.read(4))[0]
+        if isize + GZIP_SLACK <= MAX_FILE_SIZE:
+            f.seek(0)
+            head = _gunzip_head(f, label, isize + GZIP_SLACK)
+            size = isize + GZIP_SLACK
+        else:
+            note = (f" (its gzip trailer claims {isize} bytes uncompressed, more than"
+                    f" libxenguest inflates, so it stays compressed)")
+    return _probe(head, size), note
+
+
+def _pipe_kernel(f: BinaryIO, label: str, size: int) -> Kernel | None:
+    """The kernel whose header comes from the pipe `f` and whose loaded size
+    the user gives. The pipe is not drained: its size would take reading it
+    all, and the user has given it."""
+    size = checked_size(size, label)
+    head = read_up_to(f, _ARM64_HEADER_SIZE)
+    if head.startswith(_GZIP_MAGIC):
+        head = _gunzip_prefix(head, f, label)
+    return _probe(head, size)
+
+
+def ramdisk_size(path: str | os.PathLike[str], size: int | None = None) -> int:
+    """The size in bytes of the ramdisk file at path ("-": standard input),
+    loaded as is, never decompressed; ImageError for an empty file or one
+    over 1 GiB. Nothing is read: a regular file's size is its own, a
+    pipe's must be given as `size` (--ramdisk-size)."""
     name = os.fspath(path)
-    with _open(name, "ramdisk") as f:
-        return _file_size(f, name, "ramdisk")
+    label = f"ramdisk {name!r}"
+    with open_input(name, "ramdisk", ImageError, label) as (f, _):
+        file_size = regular_size(f)
+    if file_size is None:
+        if size is None:
+            raise ImageError(f"{label}: a pipe has no size, and libxenguest loads the whole"
+                             " file: give its size with --ramdisk-size")
+        return checked_size(size, label)
+    if size is not None:
+        raise ImageError(f"{label}: a regular file's size is its own; a size given with it"
+                         " (--ramdisk-size) would contradict it")
+    return checked_size(file_size, label)
 
 
 def read_device_tree(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of the partial device tree file at path (device_tree=), as
-    libxl_read_file_contents reads it; not validated here."""
+    """The bytes of the partial device tree file at path ("-": standard
+    input), as libxl_read_file_contents reads it; not validated here. At
+    most GUEST_PARTIAL_DTB_MAX bytes are read: a longer file is cut to its
+    header's totalsize (libxl's FDT calls read no further), or refused."""
     name = os.fspath(path)
-    with _open(name, "partial device tree") as f:
+    label = f"partial device tree {name!r}"
+    cap = GUEST_PARTIAL_DTB_MAX
+    with open_input(name, "partial device tree", ImageError, label) as (f, _):
         try:
-            return f.read()
+            data = read_up_to(f, cap + 1)
         except OSError as e:
-            raise ImageError(f"partial device tree {name!r}: cannot read: {e.strerror}") from e
+            raise ImageError(f"{label}: cannot read: {e.strerror}") from e
+    if len(data) <= cap:
+        return data
+    magic, totalsize = struct.unpack_from(">II", data)
+    if magic == _FDT_MAGIC and totalsize <= cap:
+        return data[:totalsize]
+    raise ImageError(f"{label}: more than {cap} bytes, libxl's FDT_MAX_SIZE for the whole"
+                     " guest device tree it is copied into")
 
 
-def _open(name: str, what: str) -> BinaryIO:
-    try:
-        return open(name, "rb")  # the caller closes it (with)
-    except OSError as e:
-        raise ImageError(f"{what} {name!r}: cannot open: {e.strerror}") from e
-
-
-def _file_size(f: BinaryIO, name: str, what: str) -> int:
-    """The size as libxenguest's lseek(SEEK_END) sees it, with its limits."""
-    try:
-        size = f.seek(0, os.SEEK_END)
-        f.seek(0)
-    except OSError as e:
-        raise ImageError(f"{what} {name!r}: cannot read: {e.strerror}") from e
-    if size == 0:
-        raise ImageError(f"{what} {name!r}: empty file (libxenguest refuses a zero-length file)")
+def checked_size(size: int, label: str) -> int:
+    """`size`, within libxenguest's limits on a file it maps
+    (xc_dom_malloc_filemap, tools/libs/guest/xg_dom_core.c @ RELEASE-4.21.0:
+    "'%s': zero length file", "tried to map file which is too large")."""
+    if size <= 0:
+        if label.startswith("--"):  # a size flag, not a file
+            raise ImageError(f"{label} {size}: libxenguest refuses a zero-length file")
+        raise ImageError(f"{label}: empty file (libxenguest refuses a zero-length file)")
     if size > MAX_FILE_SIZE:
-        raise ImageError(f"{what} {name!r}: {size} bytes, more than libxenguest's limit of"
-                         f" {MAX_FILE_SIZE} bytes (1 GiB)")
+        raise ImageError(f"{label}{' ' if label.startswith('--') else ': '}{size} bytes, more"
+                         f" than libxenguest's limit of {MAX_FILE_SIZE} bytes (1 GiB)")
     return size
 
 
-def _gunzip_head(f: BinaryIO, name: str, limit: int) -> bytes:
+def _gunzip_prefix(head: bytes, f: BinaryIO, label: str) -> bytes:
+    """The first bytes a gzip stream from a pipe inflates to (enough for the
+    header probe), reading at most _PIPE_GZIP_INPUT bytes of it."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS + 32)  # +32: expect a gzip header
+    out, data, read = b"", head, len(head)
+    try:
+        while len(out) < _ARM64_HEADER_SIZE and not inflater.eof:
+            out += inflater.decompress(data, _ARM64_HEADER_SIZE - len(out))
+            data = inflater.unconsumed_tail
+            if not data:
+                data = f.read(min(_CHUNK, _PIPE_GZIP_INPUT - read)) if read < _PIPE_GZIP_INPUT \
+                    else b""
+                read += len(data)
+                if not data:
+                    break
+    except zlib.error as e:
+        raise ImageError(f"{label}: corrupt gzip data: {e}") from e
+    return out
+
+
+def _gunzip_head(f: BinaryIO, label: str, limit: int) -> bytes:
     """Inflate f's first gzip member as xc_dom_do_gunzip does into a buffer
     of limit bytes, and return the first bytes of the output (for the
     header probe). ImageError where libxenguest's inflate fails."""
@@ -150,18 +227,18 @@ def _gunzip_head(f: BinaryIO, name: str, limit: int) -> bytes:
             out = inflater.decompress(data, _CHUNK)  # bounded output per call
             data = inflater.unconsumed_tail
             if end_of_file and not out and not inflater.eof:
-                raise ImageError(f"kernel {name!r}: truncated gzip data")
+                raise ImageError(f"{label}: truncated gzip data")
             total += len(out)
             if total > limit:
-                raise ImageError(f"kernel {name!r}: gzip data inflates to more than {limit} bytes,"
+                raise ImageError(f"{label}: gzip data inflates to more than {limit} bytes,"
                                  f" the buffer libxenguest sizes from its trailer"
                                  f" ({limit - GZIP_SLACK} + {GZIP_SLACK})")
             if len(head) < _ARM64_HEADER_SIZE:
                 head += out[:_ARM64_HEADER_SIZE - len(head)]
     except zlib.error as e:
-        raise ImageError(f"kernel {name!r}: corrupt gzip data: {e}") from e
+        raise ImageError(f"{label}: corrupt gzip data: {e}") from e
     except OSError as e:
-        raise ImageError(f"kernel {name!r}: cannot read: {e.strerror}") from e
+        raise ImageError(f"{label}: cannot read: {e.strerror}") from e
     return head
 
 

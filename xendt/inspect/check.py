@@ -41,8 +41,18 @@ property-order
   (libxl's rng-seed after /chosen's ACPI module) is invisible to Linux's
   early scan of /chosen and to U-Boot.
 memory
-  memory nodes must lie in the layout's RAM banks (GUEST_RAM0/1) and clear
-  of every device (libxl does not check a passthrough device's address).
+  memory nodes must lie in the layout's RAM banks (GUEST_RAM0/1), clear
+  of every device (libxl does not check a passthrough device's address) and
+  of each other, and below the IPA size: Xen populates RAM above it, but the
+  guest's first access there faults in stage 2 and never completes.
+passthrough
+  a device copied from the partial device tree (/passthrough) must not
+  overlap the grant table, the virtual GIC, the vUART or another device
+  libxl writes: Xen maps it where the partial tree says, without a check.
+bootargs
+  Linux keeps the first COMMAND_LINE_SIZE - 1 bytes of /chosen/bootargs
+  (drivers/of/fdt.c) and drops the rest silently: 1024 on arm32, 2048 on
+  arm64 (4096 in the newest kernels).
 guest-32bit
   a 32-bit guest (cpu compatible "arm,cortex-a15", as libxl writes for a
   zImage) cannot use regions above 4 GiB without LPAE; Xen gives 32-bit
@@ -61,14 +71,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xendt.errors import Undecodable, XendtError
+from xendt.fdt.tree import Node
+from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
-from xendt.fdt.tree import Tree as DeviceTree, Node
-from xendt.errors import Undecodable
 from xendt.inspect.linux import interrupts
-from xendt.errors import XendtError
+from xendt.ranges import GiB, MiB, align_up, human_size
 from xendt.render.jsondoc import document
 from xendt.xen.address import AddressSize
-from xendt.ranges import GiB, MiB, align_up, human_size
 
 LEVELS = ("error", "warning", "info")
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
@@ -76,6 +86,11 @@ SECTION_SIZE = {4096: 128 * MiB, 16384: 128 * MiB, 65536: 512 * MiB}
 #: cpu compatibles libxl writes for a 32-bit guest.
 CPU_32BIT = ("arm,cortex-a15",)
 FOUR_GIB = 4 * GiB
+#: Linux's COMMAND_LINE_SIZE (early_init_dt_scan_chosen copies bootargs with
+#: strscpy into that many bytes): arch/arm/include/uapi/asm/setup.h,
+#: torvalds/linux @ 0b77b97066; arch/arm64/include/uapi/asm/setup.h @
+#: 1f318b96cc84 (2048, released kernels; 4096 at 2516bb8dc8).
+COMMAND_LINE_SIZE = {"arm32": 1024, "arm64": 2048}
 
 
 @dataclass(frozen=True)
@@ -218,6 +233,8 @@ class _Checker:
             self.unpopulated_alloc()
         self.guest_32bit()
         self.memory()
+        self.passthrough()
+        self.bootargs()
         self.pci_windows()
         self.all_interrupts()
         self.property_order()
@@ -388,6 +405,49 @@ class _Checker:
                     self.add("error", "memory", ram.node, "reg",
                              f"RAM {_span(ram)} overlaps {other.what} {_span(other)}"
                              f" ({other.source}): the guest would use it as memory")
+        self.ram_layout(self.amap.of_kind("ram"))
+
+    def ram_layout(self, rams: tuple[MapEntry, ...]) -> None:
+        """RAM nodes overlapping each other, or reaching past the IPA size."""
+        for i, ram in enumerate(rams):
+            for other in rams[i + 1:]:
+                if ram.overlaps(other):
+                    self.add("error", "memory", other.node, "reg",
+                             f"RAM {_span(other)} overlaps RAM {_span(ram)} ({ram.source}):"
+                             " libxl writes one node per RAM bank, never overlapping; Linux"
+                             " merges them and cannot tell which part Xen populated")
+            limit = 1 << self.ipa_bits
+            if ram.end > limit:
+                self.add("error", "memory", ram.node, "reg",
+                         f"RAM {_span(ram)} reaches past the {self.ipa_bits}-bit IPA space"
+                         f" ({self.ipa_source}): Xen populates it, but the guest's first access"
+                         f" above {limit:#x} faults in stage 2 and the vCPU hangs")
+
+    def passthrough(self) -> None:
+        devices = [e for e in self.amap.entries if e.node.startswith("/passthrough/")]
+        others = [e for e in self.amap.entries if not e.node.startswith("/passthrough/")
+                  and e.kind in ("device", "grant-table", "pci-window")]
+        for device in devices:
+            for other in others:
+                if device.overlaps(other):
+                    self.add("error", "passthrough", device.node, "reg",
+                             f"{_span(device)} overlaps {other.what} {_span(other)}"
+                             f" ({other.source}): {_clash(other)}")
+
+    def bootargs(self) -> None:
+        chosen = self.tree.node("/chosen")
+        value = chosen.get("bootargs") if chosen is not None else None
+        if value is None:
+            return
+        length = len(value.split(b"\0", 1)[0])
+        arch = "arm32" if self.bits == 32 else "arm64"
+        size = COMMAND_LINE_SIZE[arch]
+        if length >= size:
+            newest = (" (4095 in the newest kernels, COMMAND_LINE_SIZE 4096)"
+                      if arch == "arm64" else "")
+            self.add("error", "bootargs", "/chosen", "bootargs",
+                     f"{length} bytes: an {arch} Linux keeps the first {size - 1}"
+                     f" (COMMAND_LINE_SIZE {size}){newest} and silently drops the rest")
 
     def pci_windows(self) -> None:
         for window in self.amap.of_kind("pci-window"):
@@ -429,6 +489,17 @@ def _guest_bits(tree: DeviceTree) -> int:
         if node.get("device_type") == b"cpu\0" and any(c in CPU_32BIT for c in node.compatible):
             return 32
     return 64
+
+
+def _clash(other: MapEntry) -> str:
+    """What goes wrong when a passthrough device lands on `other`."""
+    if other.kind == "grant-table":
+        return "the guest maps grant pages there, over the device's registers"
+    if other.layout.startswith("gic"):
+        return "Xen traps that range for the virtual GIC, so the device's registers are never reached"
+    if other.layout == "vpl011":
+        return "Xen emulates the SBSA UART there, so the device's registers are never reached"
+    return "Xen maps the device over it without a check, and the guest cannot reach both"
 
 
 def _span(r) -> str:

@@ -91,6 +91,7 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
     _check_domain_type(cfg, warnings)
     memory_mib = _memory(cfg, warnings)
     max_vcpus = _vcpus(cfg)
+    _grant_frames(cfg, warnings)
 
     gic = _choice(cfg, "gic_version", _GIC_VERSIONS, "default")
     vuart = _choice(cfg, "vuart", ("sbsa_uart", "unknown"), "unknown") == "sbsa_uart"
@@ -273,6 +274,15 @@ def _memory(cfg: XlConfig, warnings: list[str]) -> int:
     if ram < 0:
         raise ConfigError(f"{cfg.where('videoram')}: videoram = {_shown(cfg, 'videoram')}:"
                           f" more than the guest's {max_mib} MiB of memory")
+    if maxmem is not None and memory is not None and ram > memory:
+        # libxl__build_pre sets max_pages to memory + LIBXL_MAXMEM_CONSTANT
+        # (1 MiB), libxl__build_dom populates maxmem - videoram (libxl_dom.c);
+        # Arm has no populate-on-demand, so assign_pages refuses the excess
+        # (xen/common/page_alloc.c) and meminit fails. Xen 4.14 … 4.22.
+        raise ConfigError(f"{cfg.where('maxmem')}: maxmem = {maxmem} > memory = {memory}: libxl"
+                          " populates maxmem MiB but Xen caps an Arm guest at memory + 1 MiB (no"
+                          " populate-on-demand on Arm), so xl create fails"
+                          " (\"xc_dom_boot_mem_init: can't allocate low memory for domain\")")
     if maxmem is not None and maxmem != (memory if memory is not None else maxmem):
         warnings.append(f"{cfg.where('maxmem')}: maxmem = {maxmem} differs from memory ="
                         f" {memory}: libxl gives an Arm guest maxmem MiB of RAM, while Xen"
@@ -284,13 +294,47 @@ def _memory(cfg: XlConfig, warnings: list[str]) -> int:
 
 
 def _vcpus(cfg: XlConfig) -> int:
-    """maxvcpus, defaulting to vcpus (which xl raises to at least 1)."""
-    vcpus = max(_number(cfg, "vcpus", -_INT_MAX - 1, _INT_MAX) or 1, 1)
-    maxvcpus = _number(cfg, "maxvcpus", -_INT_MAX - 1, _INT_MAX) or vcpus
-    if maxvcpus < vcpus:
+    """maxvcpus, defaulting to vcpus (tools/xl/xl_parse.c). vcpus = 0 gives
+    one vCPU (libxl's default); a negative vcpus is kept, for the builder
+    to refuse it as xl before 4.22 does (4.22 takes it as 1)."""
+    vcpus = _number(cfg, "vcpus", -_INT_MAX - 1, _INT_MAX)
+    vcpus = 1 if vcpus is None or vcpus == 0 else vcpus
+    maxvcpus = _number(cfg, "maxvcpus", -_INT_MAX - 1, _INT_MAX)
+    if not maxvcpus:  # absent or 0: xl takes vcpus
+        return vcpus
+    if maxvcpus < max(vcpus, 1):
         raise ConfigError(f"{cfg.where('maxvcpus')}: maxvcpus = {_shown(cfg, 'maxvcpus')}:"
                           f" fewer than vcpus ({vcpus}); xl refuses maxvcpus < vcpus")
     return maxvcpus
+
+
+def _grant_frames(cfg: XlConfig, warnings: list[str]) -> None:
+    """max_grant_frames, which decides no part of the tree but whether Xen
+    creates the guest: xl reads it as a bounded long (0 … INT_MAX, and exits
+    without a word otherwise; tools/xl/xl_parse.c), grant_table_init
+    (xen/common/grant_table.c) refuses 0 in every version and, up to 4.17,
+    more than the hypervisor's gnttab_max_frames (64 unless booted with a
+    larger one; commit b2ea81d2b9 made it a default in 4.18)."""
+    if "max_grant_frames" not in cfg:
+        return
+    where = cfg.where("max_grant_frames")
+    value = _strtol(str(cfg["max_grant_frames"])) if not isinstance(cfg["max_grant_frames"],
+                                                                    tuple) else None
+    if value is None or not 0 <= value <= _INT_MAX:
+        raise ConfigError(f"{where}: max_grant_frames = {_shown(cfg, 'max_grant_frames')}: xl"
+                          f" accepts 0 to {_INT_MAX} (and exits without a message otherwise)")
+    if value == 0:
+        raise ConfigError(f"{where}: max_grant_frames = 0: Xen refuses a grant table without"
+                          " frames (\"Bad grant table size\"; xl: \"domain creation fail: Invalid"
+                          " argument\")")
+    if value > 64:
+        warnings.append(f"{where}: max_grant_frames = {value}: Xen 4.14 to 4.17 refuse more than"
+                        " gnttab_max_frames (64 unless Xen was booted with a larger"
+                        " gnttab_max_frames=); 4.18 and later accept it")
+    if value > 4096:
+        warnings.append(f"{where}: max_grant_frames = {value}: the 16 MiB grant-table region of"
+                        " /hypervisor holds 4096 frames; a guest mapping more runs into the magic"
+                        " pages above it (console and xenstore rings)")
 
 
 def load_guest(path: str | os.PathLike[str], *, read_files: bool = True,

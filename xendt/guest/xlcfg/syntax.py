@@ -134,14 +134,13 @@ class XlConfig(Mapping[str, XlValue]):
 
 
 def load(path: str | os.PathLike[str]) -> XlConfig:
-    """parse() the xl.cfg file at path (bytes that are not UTF-8 survive as
-    surrogate escapes, as os.fsdecode does). ConfigError if unreadable."""
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ConfigError(f"{name}: cannot read the xl.cfg file: {e.strerror}") from e
+    """parse() the xl.cfg file at path ("-": standard input; bytes that are
+    not UTF-8 survive as surrogate escapes, as os.fsdecode does).
+    ConfigError if unreadable, a device, or over XL_CONFIG_MAX bytes."""
+    from xendt.inputs import XL_CONFIG_MAX, read_capped
+
+    data, name = read_capped(os.fspath(path), "xl.cfg", XL_CONFIG_MAX, ConfigError,
+                             why="xl.cfg files are a few KiB")
     return parse(data.decode("utf-8", "surrogateescape"), name)
 
 

@@ -86,7 +86,7 @@ BOARD_DTS = """
         #size-cells = <1>;
         ranges = <0x0 0x0 0x0 0x40000000>;
         serial@1c090000 { compatible = "arm,pl011"; reg = <0x1c090000 0x1000>; };
-        iommu@2b400000 { compatible = "arm,smmu-v3"; reg = <0x2b400000 0x100000>; #iommu-cells = <1>; };
+        iommu@2b400000 { compatible = "arm,mmu-500"; reg = <0x2b400000 0x100000>; #iommu-cells = <1>; };
         gic: interrupt-controller@2f000000 {
             compatible = "arm,gic-v3";
             interrupt-controller;

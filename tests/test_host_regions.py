@@ -15,12 +15,13 @@ import pytest
 
 from conftest import dtb_to_dts, dts_to_dtb
 from conftest_host import QEMU_SHAPES, board, passthrough, qemu  # noqa: F401  (fixtures)
-from xendt.fdt.tree import Tree
-from xendt.host import bootinfo, domains, regions as hostregions, xen_dt
-from xendt.xen import layouts
 from xendt.cli import main
 from xendt.errors import ConfigError, DtbError
+from xendt.fdt.tree import Tree
+from xendt.host import bootinfo, domains, xen_dt
+from xendt.host import regions as hostregions
 from xendt.ranges import MiB, Range
+from xendt.xen import layouts
 
 BYTES = ("4.16", "4.17")
 SHORT = ("4.18", "4.19", "4.20")  # the 2 MiB shortfall
@@ -117,9 +118,17 @@ def test_dom0_with_an_iommu_gets_the_holes_of_the_qemu_map(qemu, shape, ipa, ver
     assert spans(result) == aligned_ends(QEMU_EXPECTED[shape][ipa], version)
 
 
-def test_an_smmu_in_the_host_dt_turns_the_iommu_on(qemu):
-    assert compute(qemu["smmuv3-512m"], "4.21").domain.iommu
-    assert not compute(qemu["gicv3-2g"], "4.21", dom0_ram=(Range(0x4800_0000, 512 * MiB),)).domain.iommu
+def test_an_smmuv3_in_the_host_dt_leaves_a_default_build_without_iommu(qemu):
+    # Was: any #iommu-cells turned the IOMMU on. Xen's default build has no
+    # SMMUv3 driver (ARM_SMMU_V3 is `if EXPERT`, no default, in
+    # xen/drivers/passthrough/Kconfig @ RELEASE-4.15.0 … RELEASE-4.22.0), so
+    # device_init finds no driver for /smmuv3@9050000 and iommu_enabled stays 0.
+    ram = (Range(0x4800_0000, 512 * MiB),)
+    result = compute(qemu["smmuv3-512m"], "4.21", dom0_ram=ram)
+    assert not result.domain.iommu and result.finder == "find_unallocated_memory"
+    assert result.iommu_why == ("/smmuv3@9050000 (arm,smmu-v3) needs ARM_SMMU_V3, not in a default"
+                                " Xen 4.21.0 build (only with EXPERT)")
+    assert not compute(qemu["gicv3-2g"], "4.21", dom0_ram=ram).domain.iommu
 
 
 # QEMU, IOMMU off: dom0 has 512 MiB at 0x48000000, the grant table (256 KiB)
@@ -343,11 +352,35 @@ def test_from_4_18_a_ram_banks_partial_last_page_counts_as_free():
     assert free("4.21") == [(0x4020_0000, 0x400_0000)]   # pages: up to 0x44200000, 64 MiB
 
 
-def test_an_untranslatable_reg_costs_dom0_all_its_regions():
-    tree = tree_of(f'{RAM_1G} bus {{ #address-cells = <1>; #size-cells = <1>;'
-                   ' ranges = <0x0 0x0 0x10000000 0x1000000>; dev@2000000 { reg = <0x2000000 0x1000>; }; };')
-    result = hostregions.compute(tree, layouts.load("4.21"), 40, domains.DomainOptions(iommu=True))
-    assert result.regions == ()
+UNTRANSLATABLE = (f'{RAM_1G} bus {{ #address-cells = <1>; #size-cells = <1>;'
+                  ' ranges = <0x0 0x0 0x10000000 0x1000000>; dev@2000000 { reg = <0x2000000 0x1000>; }; };')
+
+
+def test_an_untranslatable_reg_means_xen_builds_no_dom0():
+    # Was: "0 regions" and a warning. handle_device (device.c @
+    # RELEASE-4.21.0) fails on dt_device_get_paddr first: 0x2000000 lies
+    # outside the bus's one ranges entry [0, 0x1000000), so
+    # __dt_translate_address gives DT_BAD_ADDR, -EINVAL (-22), and
+    # start_xen panics.
+    result = hostregions.compute(tree_of(UNTRANSLATABLE), layouts.load("4.21"), 40,
+                                 domains.DomainOptions(iommu=True))
+    assert result.regions == () and result.finder == ""
+    assert str(result.failure) == (
+        "/bus/dev@2000000: handle_device: \"Unable to retrieve address 0 for /bus/dev@2000000\""
+        " (/bus/dev@2000000 address 0 (0x2000000) does not translate to a CPU address through its"
+        " parents' ranges), then panic \"Could not set up d0 guest OS (rc = -22)\" (no release"
+        " builds dom0 on this DT)")
+
+
+def test_an_untranslatable_reg_costs_a_direct_mapped_domu_its_regions_only():
+    # dom0less domUs run no handle_device on host nodes: find_memory_holes
+    # fails on the same address and make_hypervisor_node only warns.
+    body = (UNTRANSLATABLE + ' chosen { #address-cells = <2>; #size-cells = <2>;'
+            ' domU { compatible = "xen,domain"; memory = <0x0 0x40000>; cpus = <1>; xen,enhanced;'
+            ' passthrough = "enabled"; direct-map; xen,static-mem = <0x0 0x50000000 0x0 0x10000000>; }; };')
+    result = hostregions.compute(tree_of(body), layouts.load("4.21"), 40,
+                                 domains.DomainOptions(domain="domU", iommu=True))
+    assert result.failure is None and result.regions == ()
     assert "/bus/dev@2000000 address 0 (0x2000000) does not translate" in result.warnings[0]
 
 
@@ -359,7 +392,7 @@ def test_nodes_under_a_bus_without_ranges_are_not_addresses():
 
 def test_a_direct_map_domain_gets_an_iommu_from_any_later_partial_dt_module():
     # create_domUs' dt_find_compatible_node(node, ...) searches all later nodes.
-    body = (RAM_1G + ' smmu { #iommu-cells = <1>; };'
+    body = (RAM_1G + ' smmu { compatible = "arm,mmu-500"; #iommu-cells = <1>; };'
             ' chosen { #address-cells = <2>; #size-cells = <2>;'
             ' domA { compatible = "xen,domain"; memory = <0x0 0x40000>; cpus = <1>; xen,enhanced;'
             '   direct-map; xen,static-mem = <0x0 0x50000000 0x0 0x10000000>; };'
@@ -377,14 +410,14 @@ def test_legacy_xen_enhanced_is_known_from_4_21():
 
 
 def test_passthrough_enabled_gives_a_domu_the_iommu_from_4_19():
-    body = (RAM_1G + ' smmu { #iommu-cells = <1>; }; chosen { #address-cells = <2>; #size-cells = <2>;'
+    body = (RAM_1G + ' smmu { compatible = "arm,mmu-500"; #iommu-cells = <1>; }; chosen { #address-cells = <2>; #size-cells = <2>;'
             ' domU { compatible = "xen,domain"; memory = <0x0 0x40000>; cpus = <1>; xen,enhanced;'
             ' passthrough = "enabled"; direct-map; xen,static-mem = <0x0 0x50000000 0x0 0x10000000>; }; };')
     iommu = lambda v: hostregions.dom0less(tree_of(body), layouts.load(v), "domU").iommu
     assert (iommu("4.18"), iommu("4.19")) == (False, True)
 
 
-HWDOM = (RAM_1G + ' smmu { #iommu-cells = <1>; }; chosen { #address-cells = <2>; #size-cells = <2>;'
+HWDOM = (RAM_1G + ' smmu { compatible = "arm,mmu-500"; #iommu-cells = <1>; }; chosen { #address-cells = <2>; #size-cells = <2>;'
          ' hwdom { compatible = "xen,domain"; memory = <0x0 0x40000>; cpus = <1>; capabilities = <0x2>; }; };')
 
 
@@ -426,8 +459,9 @@ def test_an_unknown_domain_lists_the_known_ones(board):
 # The command line.
 
 def test_table_lists_the_regions_of_the_qemu_map(qemu, capsysbinary):
+    # --iommu: a Xen built with ARM_SMMU_V3 (a default build has none).
     code, out, _ = run("host-regions", "--host-dtb", str(qemu["smmuv3-512m"]), "--xen", "4.21",
-                       capsysbinary=capsysbinary)
+                       "--iommu", capsysbinary=capsysbinary)
     lines = out.decode().splitlines()
     assert code == 0
     assert lines[0] == f"Xen 4.21, dom0 on {qemu['smmuv3-512m']}: IPA 40 bits, IOMMU on, find_memory_holes"
@@ -484,8 +518,11 @@ def test_warnings_go_to_stderr(board, capsysbinary):
 
 
 BAD_DTS = {
+    # Was "no host RAM": Xen boots such boards once firmware writes /memory.
     "no memory": ("/dts-v1/; / { #address-cells = <2>; #size-cells = <2>; };",
-                  "t.dtb: no host RAM: expected a top-level memory@… node"),
+                  "t.dtb: no RAM bank in the DT (firmware usually writes /memory): give --host-ram"
+                  " BASE:SIZE[,…] (the banks U-Boot writes) or --uefi --host-ram BASE:SIZE[,…]"
+                  " (the EFI memory map's RAM)"),
     "overlapping banks": (
         '/dts-v1/; / { #address-cells = <2>; #size-cells = <2>;'
         ' memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x40000000>; };'
@@ -599,7 +636,8 @@ def test_the_readme_example_is_what_the_command_prints(qemu, tmp_path, monkeypat
 
 
 def test_a_mutated_host_dtb_gives_regions_or_one_clean_error():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from conftest_host import BOARD_DTS
     from xendt.errors import XendtError

@@ -21,7 +21,18 @@ from xendt.xen.address import AddressSize
             " --host-dtb, or all with one DTB).",
     ipa_help="The IPA size directly (an IOMMU may lower it); excludes --pa-bits.")
 @click.option("--iommu/--no-iommu", default=None,
-              help="Whether Xen uses an IOMMU. [default: if the host DT has #iommu-cells]")
+              help="Whether Xen enables an IOMMU (e.g. --iommu for a build with ARM_SMMU_V3)."
+                   " [default: as Xen decides: a default build's IOMMU drivers for the host DT's"
+                   " IOMMU nodes, and iommu= on Xen's command line]")
+@click.option("--xen-cmdline", metavar="TEXT",
+              help="Xen's command line (iommu=, ext_regions= are followed). [default: /chosen"
+                   " xen,xen-bootargs]")
+@click.option("--host-ram", metavar="BASE:SIZE[,...]",
+              help="RAM firmware adds: the banks U-Boot writes into /memory, or with --uefi the"
+                   " EFI memory map's RAM (BASE:SIZE:runtime for an EFI_MEMORY_RUNTIME one).")
+@click.option("--uefi", is_flag=True,
+              help="Xen boots from UEFI: RAM comes from --host-ram (the EFI memory map), not the"
+                   " DT's memory nodes; /memreserve/ is dropped.")
 @click.option("--domain", metavar="NAME",
               help="A dom0less domain (a /chosen child compatible with xen,domain) instead of dom0.")
 @click.option("--dom0-mem", metavar="BASE:SIZE[,...]",
@@ -39,17 +50,22 @@ from xendt.xen.address import AddressSize
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "dts", "dtb"]),
               default="table", show_default=True,
               help="A table, JSON, or the /hypervisor node Xen writes (DTS text or DTB).")
+@click.option("--explain", is_flag=True,
+              help="Say where each region comes from, what cut it, and why other free ranges"
+                   " gave none (table and JSON).")
 def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[AddressSize, ...],
-                 iommu: bool | None, domain: str | None, dom0_mem: str | None,
+                 iommu: bool | None, xen_cmdline: str | None, host_ram: str | None, uefi: bool,
+                 domain: str | None, dom0_mem: str | None,
                  dom0_dtb: str | None, gnttab: str | None, guest_arch: str,
-                 partial_dtb: str | None, output: str, fmt: str) -> None:
+                 partial_dtb: str | None, output: str, fmt: str, explain: bool) -> int:
     """The extended regions Xen itself gives dom0 or a dom0less domain on a
     host, computed from the host's device tree as that Xen version does at
     boot. Several hosts: only the regions valid on all, and what limited them.
+    Where Xen would not boot or not build the domain, says so as Xen does
+    and exits with status 1.
     """
-    from xendt.host import domains, fleet
+    from xendt.host import domains, firmware, fleet
     from xendt.render import hostout
-
     from xendt.xen import layouts
 
     output_ = output_path(output)
@@ -72,13 +88,19 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
         domain=domain, iommu=iommu, dom0_ram=ram, grant_table=grant,
         bits=32 if guest_arch == "arm32" else 64,
         passthrough=_read_file(partial_dtb) if partial_dtb else None,
-        passthrough_name=partial_dtb or "")
+        passthrough_name=partial_dtb or "", cmdline=xen_cmdline,
+        firmware=firmware.parse(host_ram, uefi))
     hosts = [(path, _read_file(path), size) for path, size in zip(dtbs, given)]
-    data, notes = hostout.render(fleet.host_regions(hosts, xen or layouts.newest(), domain_options),
-                                 fmt)
+    result = fleet.host_regions(hosts, xen or layouts.newest(), domain_options)
+    data, notes = hostout.render(result, fmt, explain)
     for note in notes:
         click.echo(f"xendt: warning: {note}", err=True)
-    write(output_, data, binary=fmt == "dtb")
+    errors = hostout.failures(result)
+    for error in errors:
+        click.echo(f"xendt: error: {error}", err=True)
+    if data:
+        write(output_, data, binary=fmt == "dtb")
+    return 1 if errors else 0
 
 
 def _read_file(path: str) -> bytes:

@@ -18,17 +18,26 @@ _SIZES = "xendt.address_sizes"
 
 
 class XenVersion(click.ParamType):
-    """A Xen version xendt has a layout for ("4.21"); None means the newest."""
+    """A Xen release xendt has data for: "4.21" (meaning 4.21.0) or a point
+    release "4.19.3"; None means the newest. The value is the text given."""
 
     name = "version"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from xendt.xen import layouts
+        from xendt.errors import ConfigError
+        from xendt.xen import layouts, points
 
         text = str(value)
-        if text not in layouts.versions():
+        try:
+            version, _ = points.split(text)
+            if version not in layouts.versions():
+                raise ConfigError("unknown")
+            layouts.load(text)
+        except ConfigError as e:
+            if str(e).startswith("unknown Xen release"):
+                raise XendtError(f"--xen: {e}") from None
             raise XendtError(f"--xen: unknown Xen version {text!r}; xendt knows"
-                             f" {', '.join(layouts.versions())}")
+                             f" {', '.join(layouts.versions())}") from None
         return text
 
 
@@ -43,7 +52,8 @@ class XenOption(click.Option):
         if record is None:
             return None
         known = layouts.versions()
-        return record[0], f"{record[1]} Known: {known[0]} ... {known[-1]}."
+        return record[0], (f"{record[1]} X.Y means X.Y.0; X.Y.Z is a point release of it."
+                           f" Known: {known[0]} ... {known[-1]}.")
 
 
 def xen_option(help: str, *, multiple: bool = False) -> Callable[[Callable[..., Any]], Any]:

@@ -25,8 +25,8 @@ from xendt.host.xen_dt import (
     read_number,
 )
 from xendt.host.xen_dt import cells as xen_cells
-from xendt.xen.layout import HostRules
 from xendt.ranges import Range
+from xendt.xen.layout import HostRules
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ class BootInfo:
     shm: tuple[ShmBank, ...]
 
 
-def boot_info(tree: Tree, rules: HostRules) -> BootInfo:
+def boot_info(tree: Tree, rules: HostRules,
+              efi_ram: tuple[Range, ...] | None = None) -> BootInfo:
     """RAM, reserved memory and static shared memory as the early scan of a
     Xen following `rules` finds them:
 
@@ -98,18 +99,28 @@ def boot_info(tree: Tree, rules: HostRules) -> BootInfo:
       less (4.17+).
 
     From 4.19 nodes whose status is not "okay" hold no RAM or reserved
-    memory; zero-size banks never count. DtbError without RAM or with
-    overlapping RAM banks (Xen's rangesets would merge them; a board DT with
-    them is wrong)."""
+    memory; zero-size banks never count, and in 4.14.0 one ends the scan
+    (HostRules.empty_memory_bank). Under UEFI (`efi_ram` given) RAM is the
+    EFI map's and memory nodes hold none. DtbError with overlapping RAM
+    banks (Xen's rangesets would merge them; a board DT with them is
+    wrong); no RAM at all is the caller's to judge (firmware may add it)."""
     ram: list[Bank] = []
     reserved: list[Bank] = []
     shm: list[ShmBank] = []
     if rules.memreserve:
         reserved += [Bank(r.base, r.size, source=f"/memreserve/ {i}")
                      for i, r in enumerate(tree.reservations) if r.size]
+    if efi_ram is not None:
+        ram += [Bank(r.base, r.size, source=f"EFI memory map [{i}]") for i, r in enumerate(efi_ram)]
     for node in tree.descendants(tree.root):
         if _is_memory_node(node, rules):
-            ram += _banks(tree, node, "reg", xen_cells(tree, node), rules)
+            if efi_ram is not None:
+                continue
+            banks = _banks(tree, node, "reg", xen_cells(tree, node), rules)
+            ram += banks
+            if rules.empty_memory_bank == "abort-scan" and len(banks) < len(
+                    meminfo(tree, node, "reg", xen_cells(tree, node))):
+                break  # process_memory_node's -EINVAL ends boot_fdt_info's walk
         elif node.depth == 1 and node.name.lower() == "reserved-memory":
             for child in tree.descendants(node):
                 if child.get("reg") is not None:
@@ -127,10 +138,6 @@ def boot_info(tree: Tree, rules: HostRules) -> BootInfo:
             if rules.static_shm == "reserved" and bank.host is not None:
                 reserved.append(Bank(bank.host.base, bank.host.size,
                                      source=f"{node.path} xen,shared-mem"))
-    if not ram:
-        what = ("a top-level memory@… node with device_type = \"memory\""
-                if rules.memory_nodes == "name-depth-1-device-type" else "a memory@… node")
-        raise _error(tree, f"no host RAM: expected {what} with a reg")
     ordered = sorted(ram, key=lambda b: b.base)
     for a, b in zip(ordered, ordered[1:]):
         if a.overlaps(b):

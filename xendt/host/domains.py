@@ -6,15 +6,25 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from xendt.errors import ConfigError, DtbError
 from xendt.fdt.tree import ROOT_CELLS_DEFAULT, Node, Tree
 from xendt.guest import memory
 from xendt.host import bootinfo, xen_dt
 from xendt.host.bootinfo import ShmBank
-from xendt.xen.layout import HostRules, Layout
 from xendt.host.rangeset import PAGE_SIZE
+from xendt.host.refusals import Failure, HostFailure
 from xendt.ranges import Range
+from xendt.xen.layout import HostRules, Layout
+
+if TYPE_CHECKING:
+    from xendt.host.firmware import Firmware
+
+#: Whether a default build has the SCMI-over-SMC mediator: the "ARM SCI
+#: driver type" choice defaults to SCMI_SMC (xen/arch/arm/firmware/Kconfig @
+#: RELEASE-4.21.2), so xen,sci_type = "scmi_smc" is never refused there.
+DEFAULT_BUILD_SCMI_SMC = True
 
 #: The hardware bit of a dom0less domain's `capabilities`
 #: (xen/include/public/bootfdt.h @ RELEASE-4.21.0).
@@ -75,7 +85,8 @@ class DomainOptions:
     domain:
       a dom0less domain's node name, or None for dom0.
     iommu:
-      whether the host has an enabled IOMMU; None: look for #iommu-cells.
+      --iommu/--no-iommu: whether Xen enables an IOMMU; None: as Xen decides
+      (xendt.host.iommu).
     dom0_ram:
       dom0's RAM banks (Xen allocates them at boot; needed without IOMMU).
     grant_table:
@@ -85,6 +96,10 @@ class DomainOptions:
       32 for a 32-bit kernel, else 64.
     passthrough, passthrough_name:
       a dom0less domain's partial device tree, for its xen,reg ranges.
+    cmdline:
+      Xen's command line (--xen-cmdline); None: /chosen xen,xen-bootargs.
+    firmware:
+      how the host boots Xen (RAM firmware adds, UEFI); None: from the DT.
     """
 
     domain: str | None = None
@@ -94,6 +109,8 @@ class DomainOptions:
     bits: int = 64
     passthrough: bytes | None = None
     passthrough_name: str = ""
+    cmdline: str | None = None
+    firmware: Firmware | None = None
 
 
 def dom0(tree: Tree, layout: Layout, *, ram: tuple[Range, ...] = (),
@@ -101,7 +118,7 @@ def dom0(tree: Tree, layout: Layout, *, ram: tuple[Range, ...] = (),
     """Dom0 on this host: always direct-mapped (host layout). Its RAM and
     grant table are placed by Xen at boot, so they come from the caller (the
     grant table sits at Xen's load address, __pa(_stext)). `iommu` None
-    means: on when the host DT has an IOMMU (a node with #iommu-cells)."""
+    means: as Xen decides (xendt.host.iommu.decide)."""
     rules = layout.host
     info = bootinfo.boot_info(tree, rules)
     shm = tuple(s for s in info.shm if s.owner == "/chosen") if rules.static_shm != "none" else ()
@@ -109,7 +126,7 @@ def dom0(tree: Tree, layout: Layout, *, ram: tuple[Range, ...] = (),
         raise ConfigError(f"grant table {grant_table}: expected a size above 0")
     return Domain(name="dom0", path="/chosen", host_layout=True, ram=_sorted(ram),
                   grant_table=grant_table, shm=shm,
-                  iommu=host_has_iommu(tree) if iommu is None else iommu, bits=bits,
+                  iommu=host_has_iommu(tree, layout) if iommu is None else iommu, bits=bits,
                   hardware=True)
 
 
@@ -135,7 +152,7 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
     /hypervisor node with xen,enhanced. From 4.21 a domain with the hardware
     capability is built like dom0 instead (construct_hwdom).
 
-    iommu: whether the host has an IOMMU (None: look for #iommu-cells); the
+    iommu: whether Xen enables an IOMMU (None: as Xen decides); the
     domain gets one with a multiboot,device-tree module, passthrough =
     "enabled" (4.19+) or as the hardware domain.
     passthrough: the domain's partial device tree, for its xen,reg ranges.
@@ -165,7 +182,7 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
     hardware = rules.hardware_domain and bool(_u32(node, "capabilities") & DOMAIN_CAPS_HARDWARE)
     has_dtb = _has_partial_dt_after(tree, node)
     wants_iommu = rules.passthrough_iommu and node.string("passthrough") == "enabled"
-    host_iommu = host_has_iommu(tree) if iommu is None else iommu
+    host_iommu = host_has_iommu(tree, layout) if iommu is None else iommu
     if hardware:
         if has_dtb or node.get("passthrough") is not None:
             raise DtbError(f"{where}: the hardware domain takes no passthrough and no"
@@ -176,13 +193,18 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
     elif grant_table is not None:
         raise ConfigError(f"--gnttab: {name}'s grant table is the guest one at a fixed place;"
                           f" only dom0 or a hardware domain needs it")
+    if node.string("xen,sci_type") == "scmi_smc" and rules.sci_type == "refused-if-absent" \
+            and not DEFAULT_BUILD_SCMI_SMC:
+        raise HostFailure(Failure(node.path, "domain_sci_init", "\"xen,sci_type=scmi_smc requested,"
+                                  " but CONFIG_SCMI_SMC not set\"", "ignored before 4.21.2"))
     gnttab = layout.region("grant-table")
     return Domain(
         name=node.name, path=node.path, host_layout=direct or hardware,
         ram=_sorted(static) if direct else () if hardware else guest_banks(layout, ram_size),
         grant_table=grant_table if hardware else Range(gnttab.base, gnttab.size),
         shm=tuple(s for s in bootinfo.boot_info(tree, rules).shm if s.owner == node.path),
-        xen_reg=passthrough_xen_reg(passthrough, passthrough_name) if passthrough else (),
+        xen_reg=passthrough_xen_reg(passthrough, passthrough_name, rules, node.name)
+        if passthrough else (),
         iommu=host_iommu and (has_dtb or wants_iommu or hardware), bits=bits,
         hypervisor_node=hardware or _enhanced(node, rules), hardware=hardware)
 
@@ -239,13 +261,17 @@ def _has_partial_dt_after(tree: Tree, node: Node) -> bool:
     return any(n.is_compatible("multiboot,device-tree") for n in later)
 
 
-def host_has_iommu(tree: Tree) -> bool:
-    """Whether the host DT describes an IOMMU: an enabled node with
-    #iommu-cells (Xen enables one when its driver probes such a node)."""
-    return any(n.get("#iommu-cells") is not None and xen_dt.is_available(n) for n in tree.nodes())
+def host_has_iommu(tree: Tree, layout: Layout) -> bool:
+    """Whether Xen `layout.release` enables an IOMMU on this host when the
+    command line does not say: an available node a default build's IOMMU
+    driver matches (xendt.host.iommu.decide)."""
+    from xendt.host import iommu
+
+    return iommu.decide(tree, layout, None, iommu.Cmdline()).on
 
 
-def passthrough_xen_reg(data: bytes, name: str) -> tuple[Range, ...]:
+def passthrough_xen_reg(data: bytes, name: str, rules: HostRules | None = None,
+                        domain: str = "") -> tuple[Range, ...]:
     """The guest ranges a dom0less partial device tree maps with xen,reg
     (<mstart size gstart> entries) in its /passthrough subtree, as
     scan_pfdt_node and handle_passthrough_prop read them
@@ -253,7 +279,9 @@ def passthrough_xen_reg(data: bytes, name: str) -> tuple[Range, ...]:
     xen/common/device-tree/dom0less-build.c @ RELEASE-4.21.0): /passthrough's
     own in 2 and 1 cells, every other node's in its parent's #address-cells
     and #size-cells, which default to 2 and 1 rather than being inherited.
-    Each must be page-aligned."""
+    Each must be page-aligned. Cells outside 1..2 are refused from 4.20.4,
+    4.21.2, 4.22.0 (rules.passthrough_cells); before, 0 and 0 divide by
+    zero in handle_passthrough_prop."""
     tree = xen_dt.read_host(data, name)
     passthrough = tree.node("/passthrough")
     if passthrough is None:
@@ -264,6 +292,8 @@ def passthrough_xen_reg(data: bytes, name: str) -> tuple[Range, ...]:
         node, (address_cells, size_cells) = stack.pop()
         value = node.get("xen,reg")
         one = 2 * address_cells + size_cells
+        if value is not None and rules is not None:
+            _check_cells(node.path, address_cells, size_cells, rules, domain)
         cells = xen_dt.cells_of(value or b"")
         for i in range(len(cells) // one):
             entry = cells[i * one:(i + 1) * one]
@@ -278,6 +308,24 @@ def passthrough_xen_reg(data: bytes, name: str) -> tuple[Range, ...]:
                _u32(node, "#size-cells", ROOT_CELLS_DEFAULT[1]))
         stack.extend((child, own) for child in reversed(node.children))
     return tuple(out)
+
+
+def _check_cells(path: str, address_cells: int, size_cells: int, rules: HostRules,
+                 domain: str) -> None:
+    """handle_passthrough_prop's cell check (dom0less-build.c @
+    RELEASE-4.22.0) or, before it, its division by 2 * #address-cells +
+    #size-cells."""
+    if 1 <= address_cells <= 2 and 1 <= size_cells <= 2:
+        return
+    if rules.passthrough_cells == "1-2":
+        raise HostFailure(Failure(path, "handle_passthrough_prop",
+                                  f"\"Invalid address_cells {address_cells} or size_cells"
+                                  f" {size_cells}\", then panic \"Could not set up domain {domain}"
+                                  f" (rc = -22)\""))
+    if 2 * address_cells + size_cells == 0:
+        raise HostFailure(Failure(path, "handle_passthrough_prop",
+                                  "xen,reg length divided by 2 * 0 + 0: Xen crashes (division by"
+                                  " zero)", "refused cleanly from 4.20.4, 4.21.2, 4.22.0"))
 
 
 def _sorted(ranges) -> tuple[Range, ...]:

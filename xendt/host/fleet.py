@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from xendt.errors import ConfigError
-from xendt.xen.address import AddressSize
 from xendt.guest.model import GuestConfig, Host
 from xendt.ranges import Range
+from xendt.xen.address import AddressSize
 
 if TYPE_CHECKING:
     from xendt.host.regions import DomainOptions, HostRegions
@@ -212,25 +212,26 @@ def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
     the regions all of them give. Host names are the file names, with the
     PA/IPA size when that is what tells hosts apart."""
     from xendt.fdt.tree import Tree
+    from xendt.host import firmware
     from xendt.host import regions as host_regions
-    from xendt.host import xen_dt
     from xendt.xen import address, layouts
 
     layout = layouts.load(xen)
+    boot = options.firmware or firmware.Firmware()
     trees: dict[bytes, Tree] = {}
     each = []
     names = [name for name, *_ in hosts]
     for name, data, size in hosts:
         key = data
         if key not in trees:
-            trees[key] = xen_dt.read_host(data, name)
+            trees[key] = firmware.prepare(data, name, boot, layout.host)
         tree = trees[key]
         ipa = address.ipa_bits(layout, size)
         result = host_regions.compute(tree, layout, ipa, options)
         label = name
         if names.count(name) > 1:
             label = f"{name} ({size.kind if size else 'pa'}-bits {size.bits if size else ipa})"
-        each.append(_relabel(result, label))
+        each.append(_relabel(result, label, xen))
     if len(each) == 1:
         return HostFleet(tuple(each), None)
     per_host = {r.host: r.regions for r in each}
@@ -240,7 +241,7 @@ def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
     return HostFleet(tuple(each), intersect(per_host, rules.min_size, rules.max))
 
 
-def _relabel(result: HostRegions, host: str) -> HostRegions:
+def _relabel(result: HostRegions, host: str, xen: str) -> HostRegions:
     from dataclasses import replace
 
-    return replace(result, host=host)
+    return replace(result, host=host, xen=xen)

@@ -31,15 +31,17 @@ The per-version switches are the [host] tables of layouts/*.toml
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xendt.errors import ConfigError
 from xendt.fdt.tree import Tree
-from xendt.host import bootinfo, holes, xen_dt
+from xendt.host import bootinfo, firmware, holes, iommu, refusals, xen_dt
 from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
-from xendt.host.rangeset import Failed
-from xendt.xen.layout import Layout
+from xendt.host.holes import Candidate, Found
+from xendt.host.rangeset import Crash, Failed
+from xendt.host.refusals import Failure
 from xendt.ranges import Range
+from xendt.xen.layout import Layout
 
 #: Host interrupt IDs of the timer PPIs Xen reserves in dom0's vGIC when the
 #: host DT does not say (vcpu_vtimer_init, xen/arch/arm/vtimer.c @
@@ -54,7 +56,9 @@ class HostRegions:
     """Xen's extended regions for one domain on one host.
 
     xen:
-      the Xen version.
+      the Xen version as asked ("4.19", "4.17.7").
+    release:
+      the full release ("4.19.0").
     host:
       the host DT's file name.
     domain:
@@ -75,6 +79,17 @@ class HostRegions:
       the interrupt-parent of the /hypervisor node.
     warnings:
       what Xen would warn about, or why there are no regions.
+    failure:
+      where Xen fails to boot or to build the domain (then no regions).
+    iommu_why:
+      why the IOMMU is on or off ("--iommu", the driver found, ...).
+    notes:
+      what Xen's own arithmetic did to the answer (the rangeset subtraction
+      bug, a zero-size reg).
+    candidates:
+      every free range the finder handed to add_ext_regions (--explain).
+    cmdline:
+      Xen's command line as followed, and where it came from.
     """
 
     xen: str
@@ -87,40 +102,121 @@ class HostRegions:
     interrupt: int
     gic_phandle: int
     warnings: tuple[str, ...] = ()
+    release: str = ""
+    failure: Failure | None = None
+    iommu_why: str = ""
+    notes: tuple[str, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
+    cmdline: str = ""
 
 
 def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -> HostRegions:
-    """The extended regions Xen `layout.version` gives the domain `options`
-    name (dom0 by default) on host `tree` with IPA size `ipa_bits`."""
+    """The extended regions Xen `layout.release` gives the domain `options`
+    name (dom0 by default) on host `tree` with IPA size `ipa_bits`, or the
+    Failure where that Xen stops first."""
+    fw = options.firmware or firmware.Firmware()
+    rules = firmware.efi_rules(layout.host, fw)
+    if rules is not layout.host:
+        layout = replace(layout, host=rules)
+    info = bootinfo.boot_info(tree, rules, firmware.efi_ram(rules, fw))
+    if not info.ram:
+        raise ConfigError(f"{tree.file}: no RAM bank in the DT (firmware usually writes /memory):"
+                          f" give --host-ram BASE:SIZE[,…] (the banks U-Boot writes) or --uefi"
+                          f" --host-ram BASE:SIZE[,…] (the EFI memory map's RAM)")
+    cmdline = iommu.from_host(tree, options.cmdline, uefi=fw.uefi,
+                              efi_dt_bootargs=rules.efi_dt_bootargs)
+    decision = iommu.decide(tree, layout, options.iommu, cmdline)
+    failure = refusals.boot(tree, rules, info)
+    try:
+        domain = _domain(tree, layout, decision, options)
+    except refusals.HostFailure as e:
+        return _failed(tree, layout, ipa_bits, options, e.failure)
+    if failure is None and decision.panic:
+        failure = Failure("", "iommu_setup", f"panic \"{decision.panic}\" ({decision.why})")
+    if failure is None and domain.hardware:
+        known = {c for d in layout.iommu_drivers if d.default or options.iommu for c in d.compatibles}
+        failure = refusals.dom0(tree, layout, known)
+    why = decision.why if domain.iommu == decision.on or not domain.host_layout else (
+        f"{decision.why}, but {domain.name} has no partial DT or passthrough = \"enabled\"")
+    base = _empty(tree, layout, domain, ipa_bits, cmdline, why)
+    if failure is not None:
+        return replace(base, failure=failure)
+    if cmdline.ext_regions is False:
+        return replace(base, warnings=(f"{domain.name}: extended regions support is disabled"
+                                       f" (ext_regions= on {cmdline.source})",))
+    if fw.uefi and rules.efi_memory_nodes == "deleted" and domain.host_layout and domain.iommu:
+        base = replace(base, notes=("UEFI boot: Xen's EFI loader deleted the memory nodes"
+                                    " (fdt_add_uefi_nodes), so find_memory_holes sees host RAM"
+                                    " as a hole",))
+    try:
+        result = extended_regions(tree, layout, domain, ipa_bits, base, info)
+        return replace(result, notes=base.notes + result.notes)
+    except Crash as e:
+        what = str(e)
+        return replace(base, finder="find_memory_holes", failure=Failure(
+            what.split(" ", maxsplit=1)[0], "find_memory_holes",
+            f"{what} has size 0 at the first byte of a free range: rangeset_remove_range(s, s - 1)"
+            f" walks off its list and Xen dereferences NULL while building {domain.name}"
+            f" (a debug build stops at \"Assertion 's <= e' failed\")",
+            "no release guards it: every version from 4.16 crashes"))
+
+
+def _failed(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions,
+            failure: Failure) -> HostRegions:
+    """The answer when Xen stops before the domain exists."""
+    name = options.domain or "dom0"
+    stub = Domain(name=name, path=failure.node, host_layout=False, ram=(), grant_table=None)
+    return replace(_empty(tree, layout, stub, ipa_bits, iommu.Cmdline(), ""), failure=failure)
+
+
+def _domain(tree: Tree, layout: Layout, decision: iommu.Decision,
+            options: DomainOptions) -> Domain:
+    iommu_on = decision.on
     if options.domain is None:
         if options.passthrough is not None:
             raise ConfigError("a partial device tree (xen,reg) belongs to a dom0less domain:"
                               " name it with --domain")
         domain = dom0(tree, layout, ram=options.dom0_ram, grant_table=options.grant_table,
-                      iommu=options.iommu, bits=options.bits)
+                      iommu=iommu_on, bits=options.bits)
         if not (domain.iommu or domain.ram) and layout.host.dom0_regions and domain.bits == 64:
-            raise ConfigError("without an IOMMU Xen gives dom0 the host RAM it does not use:"
-                              " give dom0's banks with --dom0-mem BASE:SIZE[,…] or --dom0-dtb")
-    else:
-        if options.dom0_ram:
-            raise ConfigError(f"--dom0-mem and --dom0-dtb describe dom0, not {options.domain}")
-        domain = dom0less(tree, layout, options.domain, iommu=options.iommu, bits=options.bits,
-                          passthrough=options.passthrough,
-                          passthrough_name=options.passthrough_name,
-                          grant_table=options.grant_table)
-    return extended_regions(tree, layout, domain, ipa_bits)
+            raise ConfigError(f"without an IOMMU ({decision.why}) Xen gives dom0 the host RAM it"
+                              f" does not use: give dom0's banks with --dom0-mem BASE:SIZE[,…] or"
+                              f" --dom0-dtb")
+        return domain
+    if options.dom0_ram:
+        raise ConfigError(f"--dom0-mem and --dom0-dtb describe dom0, not {options.domain}")
+    return dom0less(tree, layout, options.domain, iommu=iommu_on, bits=options.bits,
+                    passthrough=options.passthrough, passthrough_name=options.passthrough_name,
+                    grant_table=options.grant_table)
 
 
-def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int) -> HostRegions:
-    """What Xen `layout.version` puts in `domain`'s /hypervisor reg after
+def _empty(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int, cmdline: iommu.Cmdline,
+           why: str) -> HostRegions:
+    hardware = domain.hardware
+    return HostRegions(
+        xen=layout.release, release=layout.release, host=tree.file, domain=domain,
+        ipa_bits=ipa_bits, finder="", regions=(),
+        cells=xen_dt.child_cells(tree, tree.root) if hardware else (2, 2),
+        interrupt=_dom0_evtchn_ppi(tree) if hardware else GUEST_EVTCHN_PPI,
+        gic_phandle=_gic_phandle(tree) if hardware else layout.gic_phandle,
+        iommu_why=why, cmdline=f"{cmdline.text} ({cmdline.source})" if cmdline.source else "")
+
+
+def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
+                     base: HostRegions | None = None,
+                     info: bootinfo.BootInfo | None = None) -> HostRegions:
+    """What Xen `layout.release` puts in `domain`'s /hypervisor reg after
     the grant table, on the host `tree`, with guest IPA size `ipa_bits`
     (make_hypervisor_node, xen/arch/arm/domain_build.c @ RELEASE-4.16.0 …
-    RELEASE-4.22.0). A finder's failure is a warning, as in Xen."""
+    RELEASE-4.22.0). A finder's failure is a warning, as in Xen. Crash
+    when Xen's rangeset walk dereferences NULL."""
     rules = layout.host
     v = layout.version
+    if base is None:
+        base = _empty(tree, layout, domain, ipa_bits, iommu.Cmdline(), "")
     warnings: list[str] = []
-    finder, regions = "", ()
-    hardware = domain.hardware
+    finder, found = "", Found(())
+    notes: list[str] = []
     if not domain.hypervisor_node:
         warnings.append(_no_node_reason(layout, domain))
     elif not rules.dom0_regions:
@@ -129,29 +225,58 @@ def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int) 
         warnings.append(f"{domain.name}: extended regions not supported for 32-bit guests"
                         f" (Xen {v} gives none)")
     else:
-        info = bootinfo.boot_info(tree, rules)
-        if domain.host_layout and domain.iommu:
-            finder = "find_memory_holes"
-            run = lambda: holes.memory_holes(tree, domain, rules, ipa_bits)
-        elif domain.host_layout:
-            finder = "find_unallocated_memory"
-            run = lambda: holes.unallocated_memory(info, domain, rules, ipa_bits, warnings)
-        else:
-            finder = "find_domU_holes"
-            run = lambda: holes.domu_holes(layout, domain, ipa_bits)
+        info = info or bootinfo.boot_info(tree, rules)
+        finder = ("find_memory_holes" if domain.host_layout and domain.iommu else
+                  "find_unallocated_memory" if domain.host_layout else "find_domU_holes")
         try:
-            regions = run()
+            found = _run(finder, tree, layout, domain, ipa_bits, info, warnings)
+            if rules.rangeset_subtract == "buggy":
+                fixed = replace(layout, host=replace(rules, rangeset_subtract="fixed"))
+                notes += _bug_notes(found, _run(finder, tree, fixed, domain, ipa_bits, info, []))
         except Failed as e:
             warnings.append(f"{domain.name}: failed to allocate extended regions: {e}")
-        if not regions and not warnings:
-            warnings.append(f"{domain.name}: failed to allocate extended regions: no free range"
-                            f" of {rules.min_size >> 20} MiB or more")
-    cells = xen_dt.child_cells(tree, tree.root) if hardware else (2, 2)
-    return HostRegions(xen=v, host=tree.file, domain=domain, ipa_bits=ipa_bits, finder=finder,
-                       regions=tuple(regions), cells=cells,
-                       interrupt=_dom0_evtchn_ppi(tree) if hardware else GUEST_EVTCHN_PPI,
-                       gic_phandle=_gic_phandle(tree) if hardware else layout.gic_phandle,
-                       warnings=tuple(warnings))
+        notes[:0] = found.notes
+        if not found.regions and not warnings:
+            reason = found.notes[0] if found.notes else (
+                f"no free range of {rules.min_size >> 20} MiB or more")
+            warnings.append(f"{domain.name}: failed to allocate extended regions: {reason}")
+    return replace(base, finder=finder, regions=found.regions, warnings=tuple(warnings),
+                   notes=tuple(notes), candidates=found.candidates)
+
+
+def _run(finder: str, tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
+         info: bootinfo.BootInfo, warnings: list[str]) -> Found:
+    if finder == "find_memory_holes":
+        return holes.memory_holes(tree, domain, layout.host, ipa_bits)
+    if finder == "find_unallocated_memory":
+        return holes.unallocated_memory(info, domain, layout.host, ipa_bits, warnings)
+    return holes.domu_holes(layout, domain, ipa_bits)
+
+
+def _bug_notes(buggy: Found, fixed: Found) -> list[str]:
+    """Where the rangeset subtraction bug changed the answer: each region
+    that differs from the fixed code's, the gap put back and the device
+    ranges inside it."""
+    from xendt.xen import layouts
+
+    if buggy.regions == fixed.regions:
+        return []
+    releases = ", ".join(layouts.first_releases("host", "rangeset-subtract", "fixed"))
+    out = []
+    for region in buggy.regions:
+        if region in fixed.regions:
+            continue
+        for gap, inside in buggy.reopened:
+            if not region.overlaps(gap):
+                continue
+            mmio = "; ".join(f"{what} {r}" for r, what in inside if r.overlaps(region))
+            instead = [r for r in fixed.regions if r.overlaps(region)]
+            out.append(f"rangeset subtraction bug: region {region} reaches into {gap}, which"
+                       f" rangeset_remove_range put back as a hole; it overlaps device MMIO"
+                       f" ({mmio or 'already removed ranges'}). \"xen/rangeset: fix incorrect"
+                       f" subtraction\" ({releases}) gives"
+                       f" {', '.join(map(str, instead)) or 'no region'} here")
+    return out
 
 
 def _no_node_reason(layout: Layout, domain: Domain) -> str:

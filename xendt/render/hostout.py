@@ -136,7 +136,7 @@ def _range(r: Range | None) -> dict | None:
 
 def _host_json(r: HostRegions, explain: bool = False) -> dict:
     d = r.domain
-    out = {
+    out: dict[str, object] = {
         "xen": r.xen, "release": r.release, "host": r.host, "domain": d.name,
         "finder": r.finder or None, "ipa_bits": r.ipa_bits, "host_layout": d.host_layout,
         "iommu": d.iommu, "iommu_reason": r.iommu_why or None, "bits": d.bits,

@@ -28,7 +28,7 @@ class Irqs:
 class HostRules:
     """How one Xen version's hypervisor reads a host DT and computes the
     extended regions it gives dom0 and dom0less domains itself; the [host]
-    table of a layout file. See xendt.host.hostregions for what each rule does.
+    table of a layout file. See xendt.host.regions for what each rule does.
 
     dom0_regions:
       whether dom0 gets extended regions at all (4.16+).
@@ -72,6 +72,43 @@ class HostRules:
     hardware_domain:
       whether a dom0less domain whose `capabilities` hold the hardware bit
       is the hardware domain, built from the host DT like dom0 (4.21+).
+
+    The keys below are what point releases change (xendt.xen.points); each
+    names the behaviour, never a version.
+
+    rangeset_subtract:
+      "buggy": rangeset_remove_range of a range starting in a gap widens the
+      range before the gap up to it (xen/common/rangeset.c before "xen/
+      rangeset: fix incorrect subtraction"); "fixed".
+    empty_memory_bank:
+      "abort-scan" (a zero-size /memory reg ends the early scan) or "skip".
+    unsorted_ram_banks:
+      "panic" (a RAM bank below the first one) or "sorted".
+    efi_runtime_ram:
+      UEFI boot: whether EFI_MEMORY_RUNTIME RAM descriptors are host RAM.
+    efi_memory_nodes:
+      UEFI boot: "deleted" (fdt_add_uefi_nodes removes device_type "memory"
+      nodes) or "kept-not-ram" (kept in the DT, not RAM).
+    efi_dt_bootargs:
+      UEFI boot: whether /chosen xen,xen-bootargs is Xen's command line
+      when xen.cfg has no options=.
+    reserved_overlap:
+      "ignored" or "panic": reserved regions overlapping each other
+      (check_reserved_regions_overlap, 4.18+).
+    memreserve_overlap:
+      "no-conflict" (/memreserve/ is not reserved_mem), "panic" (any region
+      overlapping an entry) or "allow-inside" (only partial overlap panics).
+    memory_node_full:
+      "bug" (make_memory_node's BUG_ON when reg[] is exactly full) or "ok".
+    deep_nodes:
+      "hang" (a node deeper than 16 loops the early scan forever) or "skip".
+    passthrough_cells:
+      "unchecked" or "1-2": a partial DT's cells for xen,reg.
+    sci_type:
+      "none", "ignored-if-absent" or "refused-if-absent": xen,sci_type when
+      the build lacks the driver.
+    dom0_panic:
+      the panic when dom0 cannot be built ({rc}: the error code).
     """
 
     dom0_regions: bool
@@ -91,6 +128,60 @@ class HostRules:
     enhanced: tuple[str, ...]
     passthrough_iommu: bool
     hardware_domain: bool
+    rangeset_subtract: str
+    empty_memory_bank: str
+    unsorted_ram_banks: str
+    efi_runtime_ram: bool
+    efi_memory_nodes: str
+    efi_dt_bootargs: bool
+    reserved_overlap: str
+    memreserve_overlap: str
+    memory_node_full: str
+    deep_nodes: str
+    passthrough_cells: str
+    sci_type: str
+    dom0_panic: str
+
+
+@dataclass(frozen=True)
+class IommuDriver:
+    """One IOMMU driver of xen/drivers/passthrough (the [iommu] table).
+
+    kconfig:
+      its Kconfig symbol ("ARM_SMMU").
+    default:
+      whether a default build has it.
+    gate:
+      the Kconfig condition hiding it ("EXPERT"), "" if none.
+    compatibles:
+      the compatibles its DT match table probes.
+    """
+
+    kconfig: str
+    default: bool
+    gate: str
+    compatibles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    """A stable-branch commit a point release brings (a [[point]] entry).
+
+    release:
+      the first release with it ("4.19.3").
+    commit, subject:
+      the commit in the stable branch and its subject line.
+    behaviour:
+      what changes in a DT Xen reads or writes.
+    changes:
+      (table, key, value): the layout keys it sets.
+    """
+
+    release: str
+    commit: str
+    subject: str
+    behaviour: str
+    changes: tuple[tuple[str, str, object], ...]
 
 
 @dataclass(frozen=True)
@@ -99,7 +190,14 @@ class Layout:
     loaded from layouts/<version>.toml.
 
     version, tag:
-      "4.21" and the release tag the facts were read from.
+      "4.21" (what DTs carry: "xen,xen-4.21") and the tag the X.Y.0 facts
+      were read from.
+    release:
+      the full release ("4.21.0", "4.19.3"): X.Y.0 with `points` applied.
+    points:
+      the point-release commits applied, oldest first.
+    newest_point:
+      Z of the newest X.Y.Z release xendt knows.
     regions:
       the named ranges of the guest address map, ascending by base.
     irqs, gic_phandle, iommu_phandle:
@@ -140,9 +238,14 @@ class Layout:
     nr_spis_strict:
       whether an explicit nr_spis below what the devices need is an error
       (4.21+) rather than raised silently.
+    initrd_end:
+      /chosen linux,initrd-end: "page-rounded" (the ramdisk segment's end
+      rounded up to a page) or "exact" (start + size).
     host:
       how the hypervisor itself computes dom0's and dom0less domains'
       extended regions from the host DT (see HostRules).
+    iommu_drivers:
+      the IOMMU drivers, and which a default build has.
     """
 
     version: str
@@ -177,6 +280,11 @@ class Layout:
     nr_spis_option: bool
     nr_spis_strict: bool
     host: HostRules
+    release: str = ""
+    points: tuple[Point, ...] = ()
+    newest_point: int = 0
+    initrd_end: str = "page-rounded"
+    iommu_drivers: tuple[IommuDriver, ...] = ()
 
     def region(self, name: str) -> Region:
         """The region called name; KeyError names the layout if absent."""

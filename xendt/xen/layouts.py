@@ -14,8 +14,9 @@ import os
 from collections.abc import Callable
 
 from xendt.errors import ConfigError, LayoutError
-from xendt.xen.layout import HostRules, Irqs, Layout
 from xendt.ranges import Region
+from xendt.xen import points
+from xendt.xen.layout import HostRules, IommuDriver, Irqs, Layout
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,12 +75,46 @@ def newest() -> str:
 
 @functools.cache
 def load(version: str) -> Layout:
-    """The layout of Xen `version` ("4.21"); ConfigError if xendt has none."""
-    if version not in versions():
+    """The layout of Xen `version`: "4.21" (meaning 4.21.0) or a point
+    release "4.19.3" (4.19.0 with the point releases' changes up to .3);
+    ConfigError naming what xendt knows otherwise."""
+    base, point = points.split(version)
+    if base not in versions() or (point is None and version != base):
         raise ConfigError(
             f"unknown Xen version {version!r}: xendt knows {', '.join(versions())}"
         )
-    return load_file(_files()[version])
+    return load_file(_files()[base], point, asked=version)
+
+
+def releases(version: str) -> tuple[str, ...]:
+    """Every release of branch `version` ("4.19") xendt knows, X.Y.0 first."""
+    return points.releases(version, load(version).newest_point)
+
+
+def first_releases(table: str, key: str, value: object) -> tuple[str, ...]:
+    """The first release of each branch whose layout has `key` of [`table`]
+    set to `value`, by its X.Y.0 data or a point release (e.g. where a fix
+    arrived: ("4.19.3", "4.20.1", "4.21.0")); a branch whose X.Y.0 has it
+    ends the list, later ones have it too."""
+    out = []
+    for version in versions():
+        layout = load(version)
+        if _raw(layout, table, key) == value:
+            out.append(f"{version}.0")
+            break
+        newest = load(f"{version}.{layout.newest_point}")
+        hit = next((p.release for p in newest.points
+                    if (table, key, value) in p.changes), None)
+        if hit is not None:
+            out.append(hit)
+    return tuple(out)
+
+
+def _raw(layout: Layout, table: str, key: str) -> object:
+    """A key of a layout table as the file spells it ([host] keys only)."""
+    if table != "host":
+        raise KeyError(table)
+    return getattr(layout.host, key.replace("-", "_"))
 
 
 def first_with(feature: str, has: Callable[[Layout], bool]) -> str:
@@ -91,8 +126,10 @@ def first_with(feature: str, has: Callable[[Layout], bool]) -> str:
     return f"{feature}: no Xen version xendt knows has it"
 
 
-def load_file(path: str | os.PathLike[str]) -> Layout:
-    """Read and validate one layout file."""
+def load_file(path: str | os.PathLike[str], point: int | None = None,
+              asked: str = "") -> Layout:
+    """Read and validate one layout file, as release X.Y.`point` (X.Y.0
+    when None); `asked` names the release in the error for an unknown one."""
     import tomllib
 
     try:
@@ -102,7 +139,7 @@ def load_file(path: str | os.PathLike[str]) -> Layout:
         raise LayoutError(f"{path}: cannot read layout: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise LayoutError(f"{path}: not valid TOML: {e}") from None
-    return _Reader(path, data).layout()
+    return _Reader(path, data, point, asked).layout()
 
 
 _SCHEMES = ("none", "banks", "banks-minus-iomem")
@@ -118,9 +155,12 @@ class _Reader:
     """Pulls typed values out of a parsed layout file, naming the file and key
     in every error, and rejects keys it does not know."""
 
-    def __init__(self, path: str | os.PathLike[str], data: dict) -> None:
+    def __init__(self, path: str | os.PathLike[str], data: dict, point: int | None = None,
+                 asked: str = "") -> None:
         self.path = os.fspath(path)
         self.data = data
+        self.point = point
+        self.asked = asked
 
     def fail(self, message: str) -> LayoutError:
         return LayoutError(f"{self.path}: {message}")
@@ -154,10 +194,21 @@ class _Reader:
     def layout(self) -> Layout:
         top = self.data
         self.no_extra(top, "the file", {"version", "tag", "regions", "irqs", "phandles", "limits",
-                                         "ipa", "extended-regions", "placement", "dt", "host"})
+                                         "ipa", "extended-regions", "placement", "dt", "host",
+                                         "iommu", "releases", "point"})
         version = self.get(top, "the file", "version", str)
         if version + ".toml" != os.path.basename(self.path):
             raise self.fail(f"version {version!r} does not match the file name")
+        releases = top.get("releases", {"newest": 0})
+        self.no_extra(releases, "[releases]", {"newest"})
+        newest = self.get(releases, "[releases]", "newest", int)
+        if newest < 0:
+            raise self.fail(f"[releases].newest should be 0 or more, got {newest}")
+        known = points.read(top.get("point"), version, newest, self.fail)
+        z = self.point or 0
+        if z > newest:
+            raise points.refuse_unknown(self.asked or f"{version}.{z}", version, newest)
+        self.data = top = points.apply(top, known, z, self.fail)
         regions = self.regions()
         irqs, phandles = self.table("irqs"), self.table("phandles")
         limits, ipa = self.table("limits"), self.table("ipa")
@@ -174,7 +225,7 @@ class _Reader:
         self.no_extra(dt, "[dt]", {"rng-seed", "hypervisor-reg-placeholder", "vpci",
                                    "vpci-mem-type", "vpci-prefetch-type", "virtio-disks",
                                    "virtio-devices", "xen-iommu", "disk-grants", "tee",
-                                   "nr-spis-option", "nr-spis-strict"})
+                                   "nr-spis-option", "nr-spis-strict", "initrd-end"})
 
         max_vcpus = self.get(limits, "[limits]", "max-vcpus", dict)
         if set(max_vcpus) != {"v2", "v3"} or not all(isinstance(n, int) and n > 0
@@ -221,6 +272,11 @@ class _Reader:
             nr_spis_option=self.get(dt, "[dt]", "nr-spis-option", bool),
             nr_spis_strict=self.get(dt, "[dt]", "nr-spis-strict", bool),
             host=self.host_rules(),
+            release=f"{version}.{z}",
+            points=points.applied(known, z),
+            newest_point=newest,
+            initrd_end=self.choice(dt, "[dt]", "initrd-end", ("page-rounded", "exact")),
+            iommu_drivers=self.iommu_drivers(),
         )
         self.check(layout)
         return layout
@@ -234,7 +290,16 @@ class _Reader:
         choices = {"domu_holes": _DOMU_HOLES, "rangeset_unit": ("byte", "page"),
                    "memory_nodes": ("name", "name-depth-1-device-type"),
                    "static_mem": ("none", "own-cells", "parent-cells"),
-                   "static_shm": ("none", "reserved", "separate")}
+                   "static_shm": ("none", "reserved", "separate"),
+                   "rangeset_subtract": ("buggy", "fixed"),
+                   "empty_memory_bank": ("abort-scan", "skip"),
+                   "unsorted_ram_banks": ("panic", "sorted"),
+                   "efi_memory_nodes": ("deleted", "kept-not-ram"),
+                   "reserved_overlap": ("ignored", "panic"),
+                   "memreserve_overlap": ("no-conflict", "panic", "allow-inside"),
+                   "memory_node_full": ("bug", "ok"), "deep_nodes": ("hang", "skip"),
+                   "passthrough_cells": ("unchecked", "1-2"),
+                   "sci_type": ("none", "ignored-if-absent", "refused-if-absent")}
         values = {}
         for key, name in keys.items():
             kind = HostRules.__dataclass_fields__[name].type
@@ -243,7 +308,8 @@ class _Reader:
             elif kind == "tuple[str, ...]":
                 values[name] = tuple(self.get(table, where, key, list))
             else:
-                values[name] = self.get(table, where, key, {"bool": bool, "int": int}[kind])
+                values[name] = self.get(table, where, key,
+                                        {"bool": bool, "int": int, "str": str}[kind])
         rules = HostRules(**values)
         if rules.align <= 0 or rules.align & (rules.align - 1):
             raise self.fail(f"[host].align {rules.align:#x} is not a power of two")
@@ -256,6 +322,24 @@ class _Reader:
         if not rules.dom0_regions and rules.domu_holes != "none":
             raise self.fail("[host].domu-holes must be 'none' when dom0-regions is false")
         return rules
+
+    def iommu_drivers(self) -> tuple[IommuDriver, ...]:
+        """The [iommu] table: Kconfig symbol -> {default, gate, compatibles}."""
+        table = self.data.get("iommu", {})
+        if not isinstance(table, dict):
+            raise self.fail("[iommu] should be a table of drivers")
+        out = []
+        for name, spec in table.items():
+            where = f"[iommu].{name}"
+            if not isinstance(spec, dict):
+                raise self.fail(f"{where} should be a table of default, gate, compatibles")
+            self.no_extra(spec, where, {"default", "gate", "compatibles"})
+            compatibles = self.get(spec, where, "compatibles", list)
+            if not compatibles or not all(isinstance(c, str) and c for c in compatibles):
+                raise self.fail(f"{where}.compatibles should list compatible strings")
+            out.append(IommuDriver(name, self.get(spec, where, "default", bool),
+                                   self.get(spec, where, "gate", str), tuple(compatibles)))
+        return tuple(out)
 
     def regions(self) -> tuple[Region, ...]:
         table = self.table("regions")

@@ -557,7 +557,7 @@ def test_a_truncated_host_dtb_is_one_line_and_status_2(qemu, tmp_path, capsysbin
 
 
 BAD_ARGS = {
-    "missing file": (["--host-dtb", "/nonexistent.dtb"], "cannot read /nonexistent.dtb"),
+    "missing file": (["--host-dtb", "/nonexistent.dtb"], "/nonexistent.dtb: cannot read: No such file or directory"),
     "dom0 banks twice": (["--dom0-mem", "0x0:1M", "--dom0-dtb", "x"], "give one"),
     "bad banks": (["--no-iommu", "--dom0-mem", "0x48000000"], "--dom0-mem: '0x48000000' is not BASE:SIZE"),
     "pa and ipa": (["--pa-bits", "40", "--ipa-bits", "40"], "mutually exclusive"),

@@ -7,7 +7,6 @@ import click
 
 from xendt.cli import options
 from xendt.cli.output import output_path, write
-from xendt.errors import XendtError
 from xendt.xen.address import AddressSize
 
 
@@ -104,8 +103,8 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
 
 
 def _read_file(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise XendtError(f"cannot read {path}: {e.strerror}") from None
+    """A DTB file, read as far as its header's totalsize (bounded; devices
+    refused by name): see xendt.fdt.read.read_blob."""
+    from xendt.fdt.read import read_blob
+
+    return read_blob(path)[0]

@@ -186,3 +186,29 @@ def test_the_readme_example_is_what_the_commands_print(qemu, tmp_path, monkeypat
     shown = dtb_to_dts((tmp_path / "out" / "domU1.dtb").read_bytes())
     for line in dts.split("\n", 1)[1].splitlines():
         assert line in shown.splitlines(), line
+
+
+def test_a_host_xen_cannot_boot_refuses_the_build_per_point_release(tmp_path, capsysbinary):
+    """A /memreserve/ entry overlapping a reserved-memory child: Xen 4.19.0
+    panics in its early FDT scan (check_reserved_regions_overlap), 4.19.2
+    allows it (6f7af8383f51, "xen/device-tree: Allow region overlapping with
+    /memreserve/ ranges"), so only 4.19.2 builds domU2."""
+    host = REFERENCE / "4.19.0" / "all-nodom0-gicv3" / "host.dtb"
+    source = dtb_to_dts(host.read_bytes()).replace(
+        "/dts-v1/;\n", "/dts-v1/;\n/memreserve/ 0x80000000 0x1000000;\n", 1)
+    source += ("/ { reserved-memory { #address-cells = <2>; #size-cells = <2>; ranges;"
+               " r@80000000 { reg = <0 0x80000000 0 0x100000>; }; }; };\n")
+    board = tmp_path / "board.dtb"
+    board.write_bytes(dtc("-q", "-I", "dts", "-O", "dtb", "-", input=source.encode()).stdout)
+    code, out, err = run("build", "--host-dtb", str(board), "--domain", "domU2", "--xen", "4.19.0",
+                         "-o", "-", capsysbinary=capsysbinary)
+    assert (code, out) == (2, b"")
+    assert err.splitlines()[-1] == (
+        f"xendt: {board}: Xen 4.19.0 stops at boot before building domU2:"
+        " /reserved-memory/r@80000000: check_reserved_regions_overlap: \"Region: [0x80000000,"
+        " 0x80100000) overlapping with /memreserve/ 0 [0x80000000, 0x81000000)\", then panic"
+        " \"Early FDT parsing failed (-22)\" (allowed from 4.19.2 by \"xen/device-tree: Allow"
+        " region overlapping with /memreserve/ ranges\")")
+    code, out, err = run("build", "--host-dtb", str(board), "--domain", "domU2", "--xen", "4.19.2",
+                         "-o", str(tmp_path / "domU2.dtb"), capsysbinary=capsysbinary)
+    assert code == 0, err

@@ -109,7 +109,7 @@ def build(host_dtb: bytes, domain: str, xen: str = "4.22", *, host_name: str = "
     from xendt.xen import layouts
 
     facts = version_facts(xen)
-    layout = layouts.load(facts.version)
+    layout = layouts.load(xen)  # X.Y.Z: the point release's host-side behaviour
     tree = xen_dt.read_host(host_dtb, host_name)
     dom = domains.read(tree, domain, facts.version)
     _refuse_unknown(dom, facts)
@@ -273,6 +273,9 @@ def _regions(tree: Tree, layout, dom: domains.Domain, bits: int, partial: bytes 
     result = compute(tree, layout, ipa, DomainOptions(
         domain=dom.name, iommu=iommu, bits=bits, passthrough=partial,
         passthrough_name=partial_name))
+    if result.failure is not None:
+        raise BuildError(f"{tree.file}: Xen {layout.release} stops at boot before building"
+                         f" {dom.name}: {result.failure}")
     warnings.extend(w if w.startswith(f"{dom.name}:") else f"{dom.name}: {w}"
                     for w in result.warnings)
     return result.regions

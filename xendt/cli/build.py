@@ -72,6 +72,8 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
         guest, host, warnings = _from_json(guest_json, xen, sizes[0] if sizes else None, flags)
     else:
         guest, host, warnings = options.guest_and_host(xen, sizes[0] if sizes else None, **flags)
+    if host_dtb:
+        host = _board_facts(host, host_dtb)
     constraints: tuple[object, ...] = ()
     if len(sizes) > 1:  # a fleet: the narrowest host's regions
         from xendt.host import fleet
@@ -165,3 +167,28 @@ def _dom0less(xen: str | None, sizes: tuple[AddressSize, ...], host_dtb: str | N
     dom0less.build_domains(host_dtb, domains, xen, sizes[0] if sizes else None,
                            partials=partial_dtb, kernels=kernels, iommu=iommu,
                            script=uboot_script, script_files=uboot_file, output=output, fmt=fmt)
+
+
+def _board_facts(host: Host, path: str) -> Host:
+    """`host` with what libxl learns from the hypervisor about the board:
+    the GIC version (for gic_version = "default") and the timer's
+    clock-frequency, both as Xen reads them from the board's DTB
+    (xendt.host.facts). --host-gic and --clock-frequency conflict with it."""
+    from dataclasses import replace
+
+    from xendt.fdt.read import read_blob
+    from xendt.host.facts import host_facts
+    from xendt.host.xen_dt import read_host
+
+    ctx = click.get_current_context()
+    for name, what in (("host_gic", "GIC version"), ("clock_frequency", "timer frequency")):
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} and --host-dtb both give the host's {what}:"
+                                   f" give one", ctx)
+    data, name = read_blob(path)
+    gic, frequency = host_facts(read_host(data, name))
+    if gic is None:
+        raise ConfigError(f"{name}: no interrupt controller a Xen GIC driver matches (Xen"
+                          f" panics: \"Unable to find compatible GIC in the device tree\")")
+    return replace(host, gic=gic, clock_frequency=frequency)

@@ -11,13 +11,12 @@ import struct
 
 import pytest
 
-from xendt.xen.address import AddressSize
-
 from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
-from xendt.fdt.read import parse, read_dtb
-from xendt.inspect.check import check
 from xendt.cli import main
 from xendt.errors import XendtError
+from xendt.fdt.read import parse, read_dtb
+from xendt.inspect.check import check
+from xendt.xen.address import AddressSize
 
 CASES = golden_cases()
 
@@ -402,7 +401,7 @@ def test_pa_bits_and_ipa_bits_exclude_each_other(capsysbinary):
 
 
 def test_check_needs_a_layout_for_an_explicit_version():
-    with pytest.raises(XendtError, match="unknown Xen version '4.9'"):
+    with pytest.raises(XendtError, match=r"unknown Xen version '4\.9'"):
         check(parse(dts_to_dtb(GUEST)), xen="4.9")
 
 

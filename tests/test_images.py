@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xendt.guest import images
 from xendt.errors import ImageError
+from xendt.guest import images
 from xendt.guest.model import Kernel
 
 ARM64_MAGIC1 = b"ARM\x64"
@@ -87,7 +87,7 @@ def test_gzip_zimage_is_probed_after_inflating(tmp_path):
 def test_gzip_trailer_size_disagreeing_with_the_data_is_corrupt(tmp_path):
     data = bytearray(gzip.compress(arm64_image(size=4096)))
     struct.pack_into("<I", data, len(data) - 4, 10_000)  # zlib checks ISIZE at the end
-    with pytest.raises(ImageError, match="corrupt gzip data: .*incorrect length check"):
+    with pytest.raises(ImageError, match=r"corrupt gzip data: .*incorrect length check"):
         images.read_kernel(write(tmp_path, bytes(data)))
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from xendt.xen import layouts
 from xendt.errors import BuildError, ConfigError
 from xendt.guest.memory import place_modules, split_ram
-from xendt.ranges import GiB, MiB
 from xendt.guest.model import Kernel
+from xendt.ranges import GiB, MiB
+from xendt.xen import layouts
 
 L = layouts.load("4.21")
 IMAGE = Kernel("arm64", 38_928_896)

@@ -244,7 +244,7 @@ def test_cmdline_wins_over_root_and_extra_with_a_warning():
 
 
 def test_pv_type_is_converted_to_pvh_with_a_warning():
-    g, warnings = guest('type = "pv"')
+    _, warnings = guest('type = "pv"')
     assert warnings == ["guest.cfg:1: type = 'pv': libxl converts a PV guest to PVH on Arm"]
 
 

@@ -11,7 +11,7 @@ module.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from xendt.errors import ConfigError
 from xendt.fdt import blob
@@ -43,11 +43,13 @@ class GuestDT:
     dtb: bytes
     memory_map: MemoryMap
     warnings: tuple[str, ...] = ()
-    host: Host = Host()
+    host: Host = field(default_factory=Host)
 
 
-def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
-    """The device tree Xen `host.version`'s libxl builds for `guest`."""
+def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
+    """The device tree Xen `host.version`'s libxl builds for `guest`
+    (default host: the newest Xen, a 40-bit PA host)."""
+    host = host or Host()
     layout = layouts.load(host.version)
     ipa = address.ipa_bits(layout, host.address)
     gic = host.gic if guest.gic_version == "default" else guest.gic_version
@@ -101,7 +103,7 @@ def build(guest: GuestConfig, host: Host = Host()) -> GuestDT:
     return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=tuple(warnings))
 
 
-def check(layout: Layout, guest: GuestConfig, gic: str, host: Host = Host()) -> list[str]:
+def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None) -> list[str]:
     """Refuse what this Xen's xl, libxl or hypervisor would refuse (the
     message quotes Xen's, which a release build of Xen may print only as
     xl's "domain creation fail: Invalid argument"); return warnings for
@@ -110,7 +112,7 @@ def check(layout: Layout, guest: GuestConfig, gic: str, host: Host = Host()) -> 
     warnings: list[str] = []
     if gic not in ("v2", "v3"):
         raise ConfigError(f"gic_version {gic!r}: expected v2, v3 or default")
-    if gic == "v3" and host.gic == "v2":
+    if gic == "v3" and host is not None and host.gic == "v2":
         # vgic_v3_init, xen/arch/arm/vgic-v3.c @ RELEASE-4.14.0 … 4.22.0
         raise ConfigError(f"gic_version v3 on a GICv2 host: Xen {v} refuses it (\"vGICv3 is not"
                           " supported on this platform.\"; xl: \"domain creation fail: No such"

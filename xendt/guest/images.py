@@ -250,7 +250,7 @@ def _probe(head: bytes, size: int) -> Kernel | None:
         if magic0 == _ARM64_MAGIC0 or magic1 == _ARM64_MAGIC1:
             text_offset = struct.unpack_from("<Q", head, _ARM64_TEXT_OFFSET_OFFSET)[0]
             return Kernel(arch="arm64", size=size, text_offset=text_offset)
-    if size >= _ARM32_HEADER_SIZE and len(head) >= _ARM32_HEADER_SIZE:
-        if struct.unpack_from("<I", head, _ARM32_MAGIC_OFFSET)[0] == _ARM32_MAGIC:
-            return Kernel(arch="arm32", size=size, text_offset=0)
+    if size >= _ARM32_HEADER_SIZE and len(head) >= _ARM32_HEADER_SIZE \
+            and struct.unpack_from("<I", head, _ARM32_MAGIC_OFFSET)[0] == _ARM32_MAGIC:
+        return Kernel(arch="arm32", size=size, text_offset=0)
     return None

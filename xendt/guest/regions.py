@@ -14,10 +14,10 @@ inside the IPA size. Which rule applies is the layout's `ext_scheme`:
 
 from __future__ import annotations
 
-from xendt.errors import ConfigError
 from xendt.guest.model import Iomem
-from xendt.xen.layout import Layout
 from xendt.ranges import Range, align_up
+from xendt.xen.layout import Layout
+
 
 def extended_regions(layout: Layout, ram: tuple[int, ...], ipa_bits: int,
                      iomem: tuple[Iomem, ...] = ()) -> tuple[Range, ...]:

@@ -69,6 +69,7 @@ decode
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from xendt.errors import Undecodable, XendtError
@@ -329,7 +330,7 @@ class _Checker:
             return
         path = regions[0].node
         limit = 1 << self.ipa_bits
-        for previous, region in zip(regions, regions[1:]):
+        for previous, region in itertools.pairwise(regions):
             if region.base < previous.end:
                 how = "overlaps" if region.end > previous.base else "comes before"
                 self.add("error", "extended-regions", path, "reg",

@@ -196,7 +196,7 @@ def _parse_bdf(text: str) -> tuple[PciDevice, int] | None:
             return None
         fields.append(scanned[0])
         pos = scanned[1] + 1
-    domain, bus, dev = ([0] + fields) if colons == 1 else fields
+    domain, bus, dev = [0, *fields] if colons == 1 else fields
     if domain > 0xFFFF or bus > 0xFF or dev > 0x1F:
         return None
     if text.startswith("*", pos):

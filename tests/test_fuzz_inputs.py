@@ -1,0 +1,203 @@
+"""Fuzzing every input path beyond show/check/diff (test_fuzz_inspect.py has
+those): host DTBs, dom0 DTBs and dom0less partial DTBs for host-regions, the
+guest's partial DTB for build --device-tree, xl.cfg text, and the build
+flags. Whatever comes in, the answer is a result or an XendtError of one
+line (exit status 2 from the CLI), never another exception.
+
+Small in CI; XENDT_FUZZ_EXAMPLES=N runs N examples per test (the long
+offline run, see /work/scratch/issue8/NOTE.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import struct
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import GOLDEN, dts_to_dtb
+from conftest_host import BOARD_DTS, PASSTHROUGH_DTS
+from xendt import api
+from xendt.cli import main
+from xendt.errors import XendtError
+from xendt.guest import xlcfg
+from xendt.guest.builder import build
+from xendt.guest.model import GuestConfig, Host, Kernel
+from xendt.host import domains
+from xendt.xen import layouts
+
+EXAMPLES = int(os.environ.get("XENDT_FUZZ_EXAMPLES", "0"))
+IMAGE = Kernel("arm64", 8 << 20)
+BOARD = dts_to_dtb(BOARD_DTS)
+PASSTHROUGH = dts_to_dtb(PASSTHROUGH_DTS)
+PARTIAL = (GOLDEN / "partial-passthrough.dtb").read_bytes()
+VERSIONS = layouts.versions()
+
+
+def fuzz(ci: int):  # type: ignore[no-untyped-def]
+    """Hypothesis settings: `ci` examples, or XENDT_FUZZ_EXAMPLES."""
+    return settings(max_examples=EXAMPLES or ci, deadline=timedelta(seconds=10),
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+def one_line(error: XendtError) -> None:
+    assert str(error) and "\n" not in str(error), repr(str(error))
+
+
+# --- blobs: every header field, then bytes ---------------------------------------
+
+#: The ten 32-bit header fields: magic, totalsize, off_dt_struct, off_dt_strings,
+#: off_mem_rsvmap, version, last_comp_version, boot_cpuid_phys, size_dt_strings,
+#: size_dt_struct.
+HEADER_FIELDS = range(0, 40, 4)
+INTERESTING = st.sampled_from([0, 1, 2, 3, 16, 17, 0x28, 0x38, 0x1000, 0x10_0000, 0x7FFF_FFFF,
+                               0xFFFF_FFFF, 0xD00D_FEED])
+TOKENS = st.sampled_from([0, 1, 2, 3, 4, 9, 0xFFFF_FFFF])
+
+
+@st.composite
+def mutated(draw, seed: bytes) -> bytes:  # type: ignore[no-untyped-def]
+    """`seed` with 1 to 4 mutations: a header field set (to an interesting
+    value or one near the blob's size), a byte, a structure token, a cut or
+    an insertion."""
+    blob = bytearray(seed)
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["header", "header", "byte", "token", "cut", "insert"]))
+        if not blob:
+            break
+        if kind == "header" and len(blob) >= 40:
+            value = draw(st.one_of(INTERESTING, st.integers(0, len(blob) + 64)))
+            struct.pack_into(">I", blob, draw(st.sampled_from(HEADER_FIELDS)), value)
+        elif kind == "byte":
+            blob[draw(st.integers(0, len(blob) - 1))] = draw(st.integers(0, 255))
+        elif kind == "token" and len(blob) > 0x44:
+            at = draw(st.integers(0x40, len(blob) - 4)) & ~3
+            struct.pack_into(">I", blob, at, draw(TOKENS))
+        elif kind == "cut":
+            del blob[draw(st.integers(0, len(blob) - 1)):]
+        else:
+            at = draw(st.integers(0, len(blob)))
+            blob[at:at] = draw(st.binary(min_size=1, max_size=16))
+    return bytes(blob)
+
+
+@fuzz(60)
+@given(blob=mutated(BOARD), version=st.sampled_from(VERSIONS))
+def test_a_mutated_host_dtb_gives_regions_or_one_line(blob, version):
+    try:
+        api.host_regions(blob, xen=version, iommu=True)
+    except XendtError as e:
+        one_line(e)
+
+
+@fuzz(40)
+@given(blob=mutated(BOARD))
+def test_a_mutated_dom0_dtb_gives_banks_or_one_line(blob):
+    try:
+        domains.dom0_facts(blob, "dom0.dtb")
+    except XendtError as e:
+        one_line(e)
+
+
+@fuzz(40)
+@given(blob=mutated(PASSTHROUGH))
+def test_a_mutated_dom0less_partial_dtb_gives_regions_or_one_line(blob):
+    try:
+        api.host_regions(BOARD, xen="4.21", iommu=True, domain="domU1", partial_dtb=blob)
+    except XendtError as e:
+        one_line(e)
+
+
+@fuzz(60)
+@given(blob=mutated(PARTIAL), version=st.sampled_from(VERSIONS))
+def test_a_mutated_guest_partial_dtb_builds_or_is_one_line(blob, version):
+    try:
+        build(GuestConfig(kernel=IMAGE, partial_dtb=blob, partial_dtb_name="p.dtb"),
+              Host(xen=version))
+    except XendtError as e:
+        one_line(e)
+
+
+# --- xl.cfg text -----------------------------------------------------------------
+
+KEYS = st.one_of(
+    st.sampled_from(["memory", "maxmem", "videoram", "vcpus", "maxvcpus", "gic_version", "vuart",
+                     "cmdline", "root", "extra", "kernel", "ramdisk", "disk", "virtio", "pci",
+                     "iomem", "tee", "acpi", "nr_spis", "vpmu", "type", "builder",
+                     "max_grant_frames", "name"]),
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True))
+NUMBERS = st.one_of(st.integers(-(1 << 70), 1 << 70).map(str),
+                    st.integers(0, 1 << 70).map(hex),
+                    st.sampled_from(["0", "010", "09", "0x", "-0", "4294967295", "2147483648",
+                                     "9223372036854775808", "1e3", "+5"]))
+QUOTED = st.text(max_size=24).map(
+    lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"')
+SPECS = st.sampled_from(['"vdev=xvda,specification=virtio,target=/x"', '"0x1c090,1@0x9c090"',
+                         '"type=virtio,device22,transport=mmio"', '"01:00.0"', '"sbsa_uart"',
+                         '"v2"', '"v3"', '"optee"', '"pvh"', '"ffa"', "'single'"])
+SCALARS = st.one_of(NUMBERS, QUOTED, SPECS, st.sampled_from(["'x'", '"', "'", "\\"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4).map(
+    lambda items: "[" + ", ".join(items) + "]"), max_leaves=8)
+LINES = st.one_of(
+    st.tuples(KEYS, st.sampled_from(["=", " = ", "+=", "=="]), VALUES).map("".join),
+    st.text(max_size=30),
+    st.sampled_from(["# comment", "", ";", "memory = 512 # trailing", "a = 1; b = 2"]))
+TEXTS = st.one_of(st.lists(LINES, max_size=8).map("\n".join),
+                  st.binary(max_size=60).map(lambda b: b.decode("utf-8", "surrogateescape")))
+
+
+@fuzz(150)
+@given(text=TEXTS, version=st.sampled_from(VERSIONS), ramdisk=st.sampled_from([None, 4096]),
+       pa_bits=st.sampled_from([32, 36, 40, 48]))
+def test_xl_cfg_text_builds_or_is_one_line(text, version, ramdisk, pa_bits):
+    try:
+        cfg = xlcfg.parse(text, "fuzz.cfg")
+        guest, _ = xlcfg.guest_config(cfg, read_files=False, kernel=IMAGE,
+                                             ramdisk_size=ramdisk, partial_dtb=b"")
+        build(guest, Host(xen=version, pa_bits=pa_bits if pa_bits <= 48 else None))
+    except XendtError as e:
+        one_line(e)
+
+
+# --- flags -------------------------------------------------------------------------
+
+BIG = st.one_of(st.integers(-(1 << 80), 1 << 80).map(str), st.integers(0, 1 << 80).map(hex),
+                st.integers(-4, 4000).map(str), st.text(max_size=6))
+FLAG = st.one_of(
+    st.tuples(st.sampled_from(["--memory", "--maxmem", "--vcpus", "--maxvcpus", "--nr-spis",
+                               "--kernel-size", "--ramdisk-size", "--text-offset", "--acpi-size",
+                               "--clock-frequency"]), BIG),
+    st.tuples(st.sampled_from(["--cmdline", "--root", "--extra", "--iomem", "--virtio", "--disk",
+                               "--pci", "--rng-seed"]),
+              st.one_of(st.text(max_size=40), SPECS.map(lambda s: s.strip("\"'")))),
+    st.tuples(st.sampled_from(["--gic-version", "--host-gic"]),
+              st.sampled_from(["v2", "v3", "default", "v4", ""])),
+    st.tuples(st.sampled_from(["--tee"]), st.sampled_from(["none", "optee", "ffa", "x"])),
+    st.tuples(st.sampled_from(["--guest-arch"]), st.sampled_from(["arm64", "arm32", "x86"])),
+    st.tuples(st.sampled_from(["--xen"]), st.sampled_from([*VERSIONS, "4.13", "5.0", "", "4.21.x"])),
+    st.tuples(st.sampled_from(["--pa-bits", "--ipa-bits"]),
+              st.sampled_from(["32", "36", "40", "42", "44", "48", "52", "39", "-1", "x"])),
+    st.sampled_from([("--vuart",), ("--no-vuart",), ("--acpi",), ("--no-acpi",)]))
+
+
+@fuzz(120)
+@given(flags=st.lists(FLAG, max_size=6))
+def test_build_flags_give_a_tree_or_one_line_and_status_2(flags):
+    args = ["build", *[part for flag in flags for part in flag], "-o", os.devnull]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), \
+            pytest.raises(SystemExit) as exit:
+        main(args)
+    text = err.getvalue()
+    assert exit.value.code in (0, 2), (args, text)
+    if exit.value.code == 2:
+        assert text.startswith("xendt: ") and text.count("\n") == 1, (args, text)
+    else:
+        assert all(line.startswith(("xendt: warning: ", "xendt: fleet: "))
+                   for line in text.splitlines()), (args, text)

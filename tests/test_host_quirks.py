@@ -378,3 +378,28 @@ def test_a_partial_dt_xen_reg_in_zero_cells(xen, function):
     else:
         assert "division by zero" in message
     assert hostdomains.DEFAULT_BUILD_SCMI_SMC
+
+
+def test_the_readme_point_release_example_is_what_the_command_prints(tmp_path, monkeypatch,
+                                                                       capsysbinary):
+    """README's "Point releases" example, run as written on the example
+    board (the same board as RANGESET_BUG_DTS above)."""
+    from conftest import ROOT, dtc
+    from xendt.cli import main
+
+    readme = (ROOT / "README.md").read_text().split("### Point releases", 1)[1]
+    commands, printed = readme.split("```sh\n", 1)[1].split("```\n```\n", 1)
+    first, second = commands.strip().splitlines()
+    assert first == "dtc -I dts -O dtb -o board.dtb examples/host/rangeset-bug.dts"
+    source = (ROOT / "examples/host/rangeset-bug.dts").read_bytes()
+    assert dtc("-q", "-I", "dts", "-O", "dts", "-", input=source).stdout == \
+        dtc("-q", "-I", "dts", "-O", "dts", "-", input=RANGESET_BUG_DTS.encode()).stdout
+    (tmp_path / "board.dtb").write_bytes(dtc("-q", "-I", "dts", "-O", "dtb", "-", input=source).stdout)
+    monkeypatch.chdir(tmp_path)
+    try:
+        main(second.split()[1:])
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, _ = capsysbinary.readouterr()
+    assert code == 0 and out.decode() == printed.split("```", 1)[0]

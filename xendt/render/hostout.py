@@ -11,6 +11,7 @@ from xendt.host.holes import Candidate
 from xendt.host.regions import HostRegions
 from xendt.ranges import Range, human_size
 from xendt.render.jsondoc import document
+from xendt.xen.layout import Point
 
 
 def failures(result: HostFleet) -> list[str]:
@@ -104,10 +105,13 @@ def _explain_head(r: HostRegions) -> list[str]:
     return out
 
 
-def _points(r: HostRegions):
+def _points(r: HostRegions) -> tuple[Point, ...]:
+    """The point-release commits that change what the hypervisor does with
+    a host DT (their layout keys are [host] ones): not libxl's."""
     from xendt.xen import layouts
 
-    return layouts.load(r.release).points
+    return tuple(p for p in layouts.load(r.release).points
+                 if any(table in ("host", "ipa") for table, _, _ in p.changes))
 
 
 def _explain(r: HostRegions) -> list[str]:

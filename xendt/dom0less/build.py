@@ -92,7 +92,7 @@ def domain_names(host_dtb: bytes, name: str = "host.dtb") -> tuple[str, ...]:
     return domains.names(xen_dt.read_host(host_dtb, name))
 
 
-def build(host_dtb: bytes, domain: str, xen: str = "4.22", *, host_name: str = "host.dtb",
+def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: str = "host.dtb",
           partial_dtb: bytes | None = None, partial_name: str = "partial.dtb",
           kernel: bytes | None = None, kernel_name: str = "kernel",
           pa_bits: int | None = None, ipa_bits: int | None = None,
@@ -108,6 +108,7 @@ def build(host_dtb: bytes, domain: str, xen: str = "4.22", *, host_name: str = "
     from xendt.host import xen_dt
     from xendt.xen import layouts
 
+    xen = xen or layouts.newest()
     facts = version_facts(xen)
     layout = layouts.load(xen)  # X.Y.Z: the point release's host-side behaviour
     tree = xen_dt.read_host(host_dtb, host_name)

@@ -299,7 +299,7 @@ def _shm(tree: Tree, domain: Node, version: str) -> tuple[SharedMemory, ...]:
 
 def _features(node: Node) -> tuple[str, ...]:
     out = []
-    for feature in _facts.FEATURES:
+    for feature in _facts.features():
         if feature.startswith("child:"):
             compatible = feature[len("child:"):]
             if any(c.is_compatible(compatible) for c in node.children):

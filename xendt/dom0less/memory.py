@@ -25,10 +25,6 @@ from xendt.ranges import Range
 from xendt.xen.layout import Layout
 
 PAGE_SIZE = 0x1000
-#: NR_MEM_BANKS bounds assign_static_memory_11 (xen/arch/arm/include/asm/
-#: setup.h @ RELEASE-4.17.0: 128; 256 from RELEASE-4.19.0).
-NR_MEM_BANKS = {"4.17": 128, "4.18": 128}
-NR_MEM_BANKS_LATER = 256
 
 
 def ram_banks(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
@@ -39,7 +35,7 @@ def ram_banks(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]
                          f" {domain.memory // 1024} KiB")
     if domain.static_mem:
         if domain.direct_map:
-            return _direct_map(domain, facts)
+            return _direct_map(domain, layout)
         return _static(domain, layout, facts)
     return _allocate(domain, layout, facts)
 
@@ -99,9 +95,10 @@ def _static(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
     return tuple(Range(g.base, f) for g, f in zip(guest[:index + 1], filled))
 
 
-def _direct_map(domain: Domain, facts: Facts) -> tuple[Range, ...]:
-    """assign_static_memory_11: guest bank i is host bank i."""
-    limit = NR_MEM_BANKS.get(facts.version, NR_MEM_BANKS_LATER)
+def _direct_map(domain: Domain, layout: Layout) -> tuple[Range, ...]:
+    """assign_static_memory_11: guest bank i is host bank i, at most
+    NR_MEM_BANKS of them (the layout's [host] max)."""
+    limit = layout.host.max
     if len(domain.static_mem) > limit:
         raise BuildError(f"{domain.path}: {len(domain.static_mem)} xen,static-mem banks, over"
                          f" Xen's {limit} (NR_MEM_BANKS); Xen panics")

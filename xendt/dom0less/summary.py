@@ -17,7 +17,7 @@ from xendt.errors import BuildError
 from xendt.ranges import human_size
 
 
-def build_all(host_dtb: bytes, xen: str = "4.22", *, host_name: str = "host.dtb",
+def build_all(host_dtb: bytes, xen: str | None = None, *, host_name: str = "host.dtb",
               partials: Mapping[str, bytes] | None = None,
               kernels: Mapping[str, bytes] | None = None,
               pa_bits: int | None = None, ipa_bits: int | None = None,

@@ -185,6 +185,70 @@ class Point:
 
 
 @dataclass(frozen=True)
+class Dom0lessRules:
+    """What one Xen version's prepare_dtb_domU and its helpers do when the
+    hypervisor builds a dom0less domU's device tree; the [dom0less] table of
+    a layout file (see xendt.dom0less for what each rule does).
+
+    order:
+      the nodes written between the root cells and fdt_finish: "chosen",
+      "psci", "cpus", "memory", "reserved-memory", "passthrough" (the
+      partial DT's /aliases and /passthrough), "gic", "timer", "vpl011",
+      "hypervisor".
+    dtb_size:
+      DOMU_DTB_SIZE, the fdt_create buffer.
+    dtb_size_adds_module:
+      whether the partial DT module's size is added to the buffer.
+    zero_ram1_bank:
+      whether a domU whose RAM fits bank 0 still gets a zero-size second
+      bank in its /memory reg.
+    initrd_from_kernel:
+      whether /chosen gets the initrd placeholders whenever the kernel
+      module has a size (so <0 0> without a ramdisk).
+    shm_in_memory:
+      whether static shared memory is also listed in /memory reg.
+    gic_phandle_zero:
+      whether a partial DT /gic node without a phandle sets phandle 0.
+    redistributor_regions:
+      whether the GICv3 node has #redistributor-regions.
+    enhanced:
+      the xen,enhanced strings that give a /hypervisor node (an empty
+      value always does where the property is known).
+    enhanced_needs_xenstore:
+      the xen,enhanced values that need a xenstore domain.
+    static_mem_split_bug:
+      whether a xen,static-mem bank crossing guest RAM0 -> RAM1 is counted
+      short (Xen then panics).
+    max_partial_phandle:
+      the partial DT's highest phandle must stay below this (0: no check).
+    zimage_window_check:
+      whether a zImage larger than its 128 MiB load window is refused.
+    uimage_first:
+      whether kernel_probe tries a uImage header before the others.
+    properties:
+      the domain-node properties (and "child:<compatible>" subnodes)
+      beyond the basic ones that this version reads: a host DT asking an
+      older Xen for one is refused, naming the first version that reads it.
+    """
+
+    order: tuple[str, ...]
+    dtb_size: int
+    dtb_size_adds_module: bool
+    zero_ram1_bank: bool
+    initrd_from_kernel: bool
+    shm_in_memory: bool
+    gic_phandle_zero: bool
+    redistributor_regions: bool
+    enhanced: tuple[str, ...]
+    enhanced_needs_xenstore: tuple[str, ...]
+    static_mem_split_bug: bool
+    max_partial_phandle: int
+    zimage_window_check: bool
+    uimage_first: bool
+    properties: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Layout:
     """One Xen version's guest memory map and libxl device-tree behaviour,
     loaded from layouts/<version>.toml.
@@ -280,6 +344,7 @@ class Layout:
     nr_spis_option: bool
     nr_spis_strict: bool
     host: HostRules
+    dom0less: Dom0lessRules
     release: str = ""
     points: tuple[Point, ...] = ()
     newest_point: int = 0

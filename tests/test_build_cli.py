@@ -240,3 +240,55 @@ def test_no_arguments_print_the_command_overview(capsysbinary):
     code, out, err = run(capsysbinary=capsysbinary)
     assert code == 0 and err == ""
     assert b"Commands:\n" in out and b"  build " in out
+
+
+# Standard input and flags that contradict each other (issue 8).
+
+def test_the_xl_config_can_come_from_standard_input(monkeypatch, capsysbinary):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"memory = 512\nvcpus = 3\n")))
+    code, out, err = run("build", "-c", "-", "--rng-seed", "none", "--format", "dts",
+                         capsysbinary=capsysbinary)
+    assert code == 0, err
+    assert "cpu@2 {" in out.decode() and "reg = <0x00 0x40000000 0x00 0x20000000>;" in out.decode()
+
+
+CONFLICTS = {
+    "kernel file and size": (["--kernel", "{image}", "--kernel-size", "4096"],
+                             "xendt: --kernel {image} and --kernel-size both give its size: give"
+                             " one (--kernel-size stands in for the file, or sizes one read from a"
+                             " pipe) (see 'xendt build --help')\n"),
+    "ramdisk file and size": (["--kernel-size", "4096", "--ramdisk", "{image}", "--ramdisk-size", "1"],
+                              "xendt: --ramdisk {image} and --ramdisk-size both give its size: give"
+                              " one (--ramdisk-size stands in for the file, or sizes one read from"
+                              " a pipe) (see 'xendt build --help')\n"),
+    "stdin twice": (["-c", "-", "--kernel", "-"],
+                    "xendt: --xl-config - and --kernel -: standard input can be read once; give -"
+                    " to one of them (see 'xendt build --help')\n"),
+    "kernel and text offset": (["--kernel", "{image}", "--text-offset", "0x80000"],
+                               "xendt: --kernel and --text-offset: the kernel's header says what"
+                               " --text-offset would; --text-offset goes with --kernel-size alone"
+                               " (see 'xendt build --help')\n"),
+}
+
+
+@pytest.mark.parametrize("args,message", CONFLICTS.values(), ids=CONFLICTS.keys())
+def test_contradicting_flags_are_one_line_naming_both(args, message, tmp_path, capsysbinary):
+    image = arm64_image(tmp_path / "Image", 4096)
+    args = [a.replace("{image}", str(image)) for a in args]
+    code, _, err = run("build", *args, "-o", str(tmp_path / "out.dtb"), capsysbinary=capsysbinary)
+    assert (code, err) == (2, message.replace("{image}", str(image)))
+
+
+def test_a_zero_kernel_size_is_refused_as_libxenguest_refuses_an_empty_file(capsysbinary):
+    code, _, err = run("build", "--kernel-size", "0", capsysbinary=capsysbinary)
+    assert (code, err) == (2, "xendt: --kernel-size 0: libxenguest refuses a zero-length file\n")
+
+
+def test_a_character_device_is_refused_by_name_as_any_input(capsysbinary):
+    for flag in ("--kernel", "--ramdisk", "--device-tree", "-c"):
+        code, _, err = run("build", "--kernel-size", "4096", flag, "/dev/urandom",
+                           capsysbinary=capsysbinary)
+        assert code == 2 and "/dev/urandom" in err and "is a character device" in err, err

@@ -70,18 +70,16 @@ decode
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 from xendt.errors import Undecodable, XendtError
 from xendt.fdt.tree import Node
 from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
+from xendt.inspect.findings import Finding, Report
 from xendt.inspect.linux import interrupts
 from xendt.ranges import GiB, MiB, align_up, human_size
-from xendt.render.jsondoc import document
 from xendt.xen.address import AddressSize
 
-LEVELS = ("error", "warning", "info")
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
 SECTION_SIZE = {4096: 128 * MiB, 16384: 128 * MiB, 65536: 512 * MiB}
 #: cpu compatibles libxl writes for a 32-bit guest.
@@ -92,85 +90,6 @@ FOUR_GIB = 4 * GiB
 #: torvalds/linux @ 0b77b97066; arch/arm64/include/uapi/asm/setup.h @
 #: 1f318b96cc84 (2048, released kernels; 4096 at 2516bb8dc8).
 COMMAND_LINE_SIZE = {"arm32": 1024, "arm64": 2048}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One result of a rule.
-
-    level:
-      "error", "warning" or "info".
-    rule:
-      the rule's name (see the module docstring).
-    node, prop:
-      where: a node path, and a property name or "".
-    message:
-      one line: what is wrong, why it matters, what was expected.
-    """
-
-    level: str
-    rule: str
-    node: str
-    prop: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.node}:{self.prop}" if self.prop else self.node
-        return f"{self.level}: {where}: {self.message} [{self.rule}]"
-
-
-@dataclass(frozen=True)
-class Report:
-    """What `check` found.
-
-    file:
-      the checked file's name.
-    xen, xen_source:
-      the Xen version checked against and where it came from.
-    ipa_bits, ipa_source:
-      the IPA size regions were checked against and why that one.
-    page_size:
-      the Linux page size assumed for unpopulated-alloc.
-    findings:
-      in rule order, then tree order.
-    """
-
-    file: str
-    xen: str
-    xen_source: str
-    ipa_bits: int
-    ipa_source: str
-    page_size: int
-    findings: tuple[Finding, ...]
-
-    def count(self, level: str) -> int:
-        return sum(1 for f in self.findings if f.level == level)
-
-    @property
-    def errors(self) -> int:
-        return self.count("error")
-
-    def text(self) -> str:
-        lines = [f"{self.file}: {f}" for f in self.findings]
-        counts = ", ".join(f"{self.count(level)} {level}"
-                           + ("s" if self.count(level) != 1 and level != "info" else "")
-                           for level in LEVELS)
-        lines.append(f"{self.file}: {counts} (Xen {self.xen} from {self.xen_source};"
-                     f" {self.ipa_bits}-bit IPA, {self.ipa_source};"
-                     f" {self.page_size // 1024}K pages)")
-        return "\n".join(lines) + "\n"
-
-    def json(self) -> str:
-        data = {
-            "file": self.file, "xen": self.xen, "xen_source": self.xen_source,
-            "ipa_bits": self.ipa_bits, "ipa_source": self.ipa_source,
-            "page_size": self.page_size,
-            "errors": self.errors, "warnings": self.count("warning"),
-            "findings": [{"type": f.rule, "level": f.level, "file": self.file, "node": f.node,
-                          "property": f.prop or None, "message": f.message}
-                         for f in self.findings],
-        }
-        return document(data)
 
 
 def check(tree: DeviceTree, *, xen: str | None = None, size: AddressSize | None = None,

@@ -55,10 +55,6 @@ ENTRY_POINTS = {
                                    "--partial-dtb", "{}"],
 }
 SOURCES = ("/dev/zero", "fifo of zeros", "8 GiB sparse file")
-#: host-regions reads its files in xendt/cli/host.py (_read_file), not yet
-#: through xendt.inputs: see /work/scratch/issue8/NOTE.md.
-NOT_YET_BOUNDED = {"host-regions --host-dtb", "host-regions --dom0-dtb",
-                   "host-regions --partial-dtb"}
 
 
 def _feed_zeros(fifo: Path, stop: threading.Event) -> None:
@@ -120,8 +116,6 @@ def results(tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, str]]:
     stop = threading.Event()
     jobs = {}
     for i, (name, template) in enumerate(ENTRY_POINTS.items()):
-        if name in NOT_YET_BOUNDED:
-            continue
         for source in SOURCES:
             if source == "fifo of zeros":
                 path = str(tmp / f"fifo-{i}")
@@ -154,10 +148,7 @@ CASES = [(name, source) for name in ENTRY_POINTS for source in SOURCES] + \
         [(name, "stdin of zeros") for name in STDIN]
 
 
-@pytest.mark.parametrize("name,source", [
-    pytest.param(n, s, marks=pytest.mark.xfail(
-        run=False, reason="xendt/cli/host.py reads its files unbounded (not this issue's file)"))
-    if n in NOT_YET_BOUNDED else (n, s) for n, s in CASES], ids=[f"{n} < {s}" for n, s in CASES])
+@pytest.mark.parametrize("name,source", CASES, ids=[f"{n} < {s}" for n, s in CASES])
 def test_unending_input_is_one_line_and_status_2_within_512_mib(name, source, results):
     code, out, err = results[(name, source)]
     assert code == 2, err[-2000:]

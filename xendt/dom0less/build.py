@@ -131,9 +131,10 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     image = _kernel(dom, kernel, kernel_name, facts, warnings)
     part = _partial(dom, partial_dtb, partial_name, tree, facts)
     if part is not None and part.gic_phandle == 0:
+        fixed = layouts.first(lambda layout: not layout.dom0less.gic_phandle_zero)
         warnings.append(f"{dom.name}: the partial device tree's /gic has no phandle, so Xen"
                         f" {facts.version} gives the GIC phandle 0: the guest finds no interrupt"
-                        f" controller (fixed in 4.20)")
+                        f" controller (fixed in {fixed})")
     direct = dom.direct_map and bool(dom.static_mem)
     hypervisor = _wants_hypervisor(dom, facts, tree, warnings)
     regions: tuple[Range, ...] = ()

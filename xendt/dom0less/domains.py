@@ -214,8 +214,8 @@ def _static_mem_cells(tree: Tree, node: Node, version: str) -> tuple[int, int]:
     for prop in ("#xen,static-mem-address-cells", "#xen,static-mem-size-cells"):
         value = _u32(node, prop)
         if value is None:
-            raise DtbError(f"expected property {prop!r} on {node.path} in {tree.file} (Xen 4.16"
-                           f" reads xen,static-mem with it)")
+            raise DtbError(f"expected property {prop!r} on {node.path} in {tree.file} (Xen"
+                           f" {version} reads xen,static-mem with it)")
         own.append(value)
     return own[0], own[1]
 
@@ -286,11 +286,11 @@ def _shm(tree: Tree, domain: Node, version: str) -> tuple[SharedMemory, ...]:
         if len(value) == 4 * (2 * na + ns):
             host = Range(xen_dt.read_number(cells[:na]), xen_dt.read_number(cells[2 * na:]))
             guest = Range(xen_dt.read_number(cells[na:2 * na]), host.size)
-        elif len(value) == 4 * (na + ns) and version_at_least(version, "4.19"):
+        elif len(value) == 4 * (na + ns) and _host_placed_shm(version):
             host = None
             guest = Range(xen_dt.read_number(cells[:na]), xen_dt.read_number(cells[na:]))
         else:
-            short = " or <gbase size>" if version_at_least(version, "4.19") else ""
+            short = " or <gbase size>" if _host_placed_shm(version) else ""
             raise DtbError(f"expected property 'xen,shared-mem' on {where} to hold <pbase gbase"
                            f" size>{short} in {na}+{ns} cells, got {len(value)} bytes")
         out.append(SharedMemory(child.path, shm_id, host, guest))
@@ -309,8 +309,9 @@ def _features(node: Node) -> tuple[str, ...]:
     return tuple(out)
 
 
-def version_at_least(version: str, first: str) -> bool:
-    def key(v: str) -> tuple[int, int]:
-        major, minor = v.split(".")[:2]
-        return int(major), int(minor)
-    return key(version) >= key(first)
+def _host_placed_shm(version: str) -> bool:
+    """Whether Xen `version` lets xen,shared-mem leave the host address to
+    it (<gbase size>): the layout's [host] static-shm = "separate"."""
+    from xendt.xen import layouts
+
+    return layouts.load(version).host.static_shm == "separate"

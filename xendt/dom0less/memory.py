@@ -88,8 +88,11 @@ def _static(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
     if counted != domain.memory:
         why = ""
         if facts.static_mem_split_bug and sum(h.size for h in domain.static_mem) == domain.memory:
+            from xendt.xen import layouts
+
+            fixed = layouts.first(lambda layout: not layout.dom0less.static_mem_split_bug)
             why = (f" (Xen {facts.version} counts only the part of a bank that spills into guest"
-                   f" RAM bank 1; fixed in 4.22)")
+                   f" RAM bank 1; fixed in {fixed})")
         raise BuildError(f"{domain.path}: 'memory' ({domain.memory // 1024} KiB) does not match"
                          f" the xen,static-mem Xen counts ({counted // 1024} KiB){why}; Xen panics")
     return tuple(Range(g.base, f) for g, f in zip(guest[:index + 1], filled))

@@ -41,6 +41,7 @@ from xendt.host.holes import Candidate, Found
 from xendt.host.rangeset import Crash, Failed
 from xendt.host.refusals import Failure
 from xendt.ranges import Range
+from xendt.xen import layouts
 from xendt.xen.layout import Layout
 
 #: Host interrupt IDs of the timer PPIs Xen reserves in dom0's vGIC when the
@@ -220,7 +221,8 @@ def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
     if not domain.hypervisor_node:
         warnings.append(_no_node_reason(layout, domain))
     elif not rules.dom0_regions:
-        warnings.append(f"Xen {v} gives no extended regions (they came in 4.16)")
+        came = layouts.first(lambda layout: layout.host.dom0_regions)
+        warnings.append(f"Xen {v} gives no extended regions (they came in {came})")
     elif domain.bits == 32:
         warnings.append(f"{domain.name}: extended regions not supported for 32-bit guests"
                         f" (Xen {v} gives none)")
@@ -257,7 +259,6 @@ def _bug_notes(buggy: Found, fixed: Found) -> list[str]:
     """Where the rangeset subtraction bug changed the answer: each region
     that differs from the fixed code's, the gap put back and the device
     ranges inside it."""
-    from xendt.xen import layouts
 
     if buggy.regions == fixed.regions:
         return []
@@ -282,8 +283,9 @@ def _bug_notes(buggy: Found, fixed: Found) -> list[str]:
 def _no_node_reason(layout: Layout, domain: Domain) -> str:
     rules = layout.host
     if rules.domu_holes == "none":
+        came = layouts.first(lambda other: other.host.domu_holes != "none")
         return (f"{domain.name}: Xen {layout.version} gives dom0less domains no /hypervisor"
-                f" node (extended regions for them came in 4.17)")
+                f" node (extended regions for them came in {came})")
     accepted = ", ".join(repr(v) for v in rules.enhanced)
     return (f"{domain.name}: no /hypervisor node and so no extended regions: {domain.path}"
             f" needs xen,enhanced (empty or {accepted})")

@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable
 
 from xendt.errors import ConfigError, LayoutError
-from xendt.ranges import Region
 from xendt.xen import points
 from xendt.xen.layout import Layout
 
@@ -117,13 +116,19 @@ def _raw(layout: Layout, table: str, key: str) -> object:
     return getattr(layout.host, key.replace("-", "_"))
 
 
+def first(has: Callable[[Layout], bool]) -> str | None:
+    """The oldest version whose layout `has` something, or None: so that a
+    message says "came in 4.17" from the data, not from code."""
+    return next((version for version in versions() if has(load(version))), None)
+
+
 def first_with(feature: str, has: Callable[[Layout], bool]) -> str:
     """The sentence "`feature` needs Xen X or later", X being the oldest
     version whose layout `has` it ("… no Xen xendt knows has it" if none)."""
-    for version in versions():
-        if has(load(version)):
-            return f"{feature} needs Xen {version} or later"
-    return f"{feature}: no Xen version xendt knows has it"
+    version = first(has)
+    if version is None:
+        return f"{feature}: no Xen version xendt knows has it"
+    return f"{feature} needs Xen {version} or later"
 
 
 def load_file(path: str | os.PathLike[str], point: int | None = None,

@@ -14,11 +14,33 @@ import click
 from xendt.errors import XendtError
 
 
+#: The commands, in the order `xendt --help` lists them: the module each
+#: lives in, imported only when that command runs (image builders start
+#: xendt thousands of times; `build` need not import the inspectors).
+_COMMANDS = {
+    "build": ("xendt.cli.build", "build"),
+    "host-regions": ("xendt.cli.host", "host_regions"),
+    "host-dt": ("xendt.cli.dom0less", "host_dt"),
+    "show": ("xendt.cli.inspect", "show"),
+    "check": ("xendt.cli.inspect", "check"),
+    "diff": ("xendt.cli.inspect", "diff"),
+}
+
+
 class _Group(click.Group):
-    """Keeps `xendt --help` listing commands in the order they are defined."""
+    """Finds each command in its module on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        import importlib
+
+        module, name = _COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,17 +48,6 @@ class _Group(click.Group):
 def cli() -> None:
     """Build, inspect and diff the device trees Xen's toolstack (libxl)
     gives Arm guests, without booting Xen."""
-
-
-def _register() -> None:
-    from xendt.cli import build, dom0less, host, inspect
-
-    for command in (build.build, host.host_regions, dom0less.host_dt, inspect.show, inspect.check,
-                    inspect.diff):
-        cli.add_command(command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -125,7 +125,9 @@ def host_regions(host_dtb: Source, *, xen: str | None = None, size: AddressSize 
     if isinstance(host_dtb, (bytes, bytearray)):
         data, name = bytes(host_dtb), "<host dtb>"
     else:
-        data, name = read_blob(os.fspath(host_dtb))
+        from xendt.inputs import HOST_DTB_MAX
+
+        data, name = read_blob(os.fspath(host_dtb), HOST_DTB_MAX, "Xen's MAX_FDT_SIZE")
     version = xen or layouts.newest()
     layout = layouts.load(version)
     boot = firmware.parse(host_ram, uefi)

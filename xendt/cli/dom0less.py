@@ -10,11 +10,11 @@ import click
 
 from xendt.cli.output import output_path, write
 from xendt.errors import ConfigError
+from xendt.inputs import DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
 from xendt.xen.address import AddressSize
 
-#: Host DTBs are read up to this size (xendt's reader limit).
-_MAX_DTB = 64 << 20
-#: Kernels are read whole only when gzip-compressed; a boot script's size cap.
+#: A kernel module file: Xen reads the module's `reg` size of it; the cap is
+#: libxenguest's for guest kernels (XC_DOM_DECOMPRESS_MAX, 1 GiB).
 _MAX_KERNEL = 1 << 30
 
 
@@ -39,7 +39,7 @@ def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...]) -> tupl
     """The host DTB, after the U-Boot script's fdt edits when one is given."""
     from xendt.fdt.read import read_blob
 
-    data, name = read_blob(host_dtb)
+    data, name = read_blob(host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE")
     if script is None:
         if files:
             raise click.UsageError("--uboot-file goes with --uboot-script")
@@ -96,7 +96,8 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
                               f" (it has {', '.join(every) or 'none'})")
     version = xen or layouts.newest()
     built = [build(data, name, version, host_name=host_name,
-                   partial_dtb=_read(partial_files.get(name), _MAX_DTB, "partial device tree"),
+                   partial_dtb=_read(partial_files.get(name), DOMU_PARTIAL_DTB_MAX,
+                                     "partial device tree"),
                    partial_name=partial_files.get(name, "partial.dtb"),
                    kernel=_read(kernel_files.get(name), _MAX_KERNEL, "kernel"),
                    kernel_name=kernel_files.get(name, "kernel"),

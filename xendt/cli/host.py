@@ -7,6 +7,7 @@ import click
 
 from xendt.cli import options
 from xendt.cli.output import output_path, write
+from xendt.inputs import DOM0_DTB_MAX, DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
 from xendt.xen.address import AddressSize
 
 
@@ -81,15 +82,17 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
     if dom0_mem:
         ram = domains.parse_banks(dom0_mem, "--dom0-mem")
     if dom0_dtb:
-        ram, found = domains.dom0_facts(_read_file(dom0_dtb), dom0_dtb)
+        ram, found = domains.dom0_facts(_read_file(dom0_dtb, DOM0_DTB_MAX, "dom0's tree"), dom0_dtb)
         grant = grant or found
     domain_options = domains.DomainOptions(
         domain=domain, iommu=iommu, dom0_ram=ram, grant_table=grant,
         bits=32 if guest_arch == "arm32" else 64,
-        passthrough=_read_file(partial_dtb) if partial_dtb else None,
+        passthrough=(_read_file(partial_dtb, DOMU_PARTIAL_DTB_MAX, "a dom0less domain's tree")
+                     if partial_dtb else None),
         passthrough_name=partial_dtb or "", cmdline=xen_cmdline,
         firmware=firmware.parse(host_ram, uefi))
-    hosts = [(path, _read_file(path), size) for path, size in zip(dtbs, given)]
+    hosts = [(path, _read_file(path, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE"), size)
+             for path, size in zip(dtbs, given)]
     result = fleet.host_regions(hosts, xen or layouts.newest(), domain_options)
     data, notes = hostout.render(result, fmt, explain)
     for note in notes:
@@ -102,9 +105,9 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
     return 1 if errors else 0
 
 
-def _read_file(path: str) -> bytes:
-    """A DTB file, read as far as its header's totalsize (bounded; devices
-    refused by name): see xendt.fdt.read.read_blob."""
+def _read_file(path: str, limit: int, why: str) -> bytes:
+    """A DTB file, read as far as its header's totalsize, up to `limit`
+    (devices refused by name): see xendt.fdt.read.read_blob."""
     from xendt.fdt.read import read_blob
 
-    return read_blob(path)[0]
+    return read_blob(path, limit, why)[0]

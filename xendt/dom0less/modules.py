@@ -82,32 +82,34 @@ def probe(data: bytes, module_size: int, module_address: int, facts: Facts,
         found = _uimage(image, name, gzip_ok=True)
         if found is not None:
             return found
+    size = len(image)
     if image[:2] == b"\x1f\x8b":
-        image = _gunzip(image, name)
-    found = _image64(image)
+        image, size = _gunzip(image, name)
+    found = _image64(image, size)
     if found is None and not facts.uimage_first:
         found = _uimage(image, name, gzip_ok=False)
     if found is None:
-        found = _zimage32(image, module_address)
+        found = _zimage32(image, size, module_address)
     if found is None:
         raise ImageError(f"{name}: not a kernel Xen {facts.version} can boot (arm64 Image, arm32"
                          f" zImage, uImage, or one of them gzip-compressed)")
     return found
 
 
-def _image64(image: bytes) -> Kernel | None:
-    """kernel_zimage64_probe: branch magic at 0 or "ARM\\x64" at 0x38; the
-    length is the whole module (the header's image_size is not used)."""
+def _image64(image: bytes, size: int) -> Kernel | None:
+    """kernel_zimage64_probe on the `size`-byte image that starts with
+    `image`: branch magic at 0 or "ARM\\x64" at 0x38; the length is the whole
+    module (the header's image_size is not used)."""
     if len(image) < 64:
         return None
     magic0, text_offset = struct.unpack_from("<I4xQ", image, 0)
     (magic1,) = struct.unpack_from("<I", image, 0x38)
     if magic0 != ZIMAGE64_MAGIC_V0 and magic1 != ZIMAGE64_MAGIC_V1:
         return None
-    return Kernel("Image", 64, len(image), text_offset=text_offset)
+    return Kernel("Image", 64, size, text_offset=text_offset)
 
 
-def _zimage32(image: bytes, address: int) -> Kernel | None:
+def _zimage32(image: bytes, size: int, address: int) -> Kernel | None:
     """kernel_zimage32_probe: magic at 0x24, start and end at 0x28/0x2c.
     Its test for an appended DTB compares the module's *physical address*
     plus the image length with the module size, so it only looks when the
@@ -115,10 +117,10 @@ def _zimage32(image: bytes, address: int) -> Kernel | None:
     if len(image) < 0x30:
         return None
     magic, start, end = struct.unpack_from("<III", image, 0x24)
-    if magic != ZIMAGE32_MAGIC or ((end - start) & 0xFFFFFFFF) > len(image):
+    if magic != ZIMAGE32_MAGIC or ((end - start) & 0xFFFFFFFF) > size:
         return None
     length = (end - start) & 0xFFFFFFFF
-    if address + length + 8 <= len(image):
+    if address + length + 8 <= size and length + 8 <= len(image):
         dtb_magic, dtb_size = struct.unpack_from(">II", image, length)
         if dtb_magic == DTB_MAGIC:
             length += dtb_size
@@ -142,20 +144,26 @@ def _uimage(image: bytes, name: str, *, gzip_ok: bool) -> Kernel | None:
         if comp not in (0, 1):
             raise ImageError(f"{name}: uImage compression {comp}: Xen only inflates gzip (1)")
         if comp:
-            length = len(_gunzip(image[UIMAGE_HEADER:], name))
+            length = _gunzip(image[UIMAGE_HEADER:], name)[1]
     else:
         load = 0
     return Kernel("uImage", 64 if arch == IH_ARCH_ARM64 else 32, length, start=load)
 
 
-def _gunzip(data: bytes, name: str) -> bytes:
-    """kernel_decompress: the output length is the gzip trailer's ISIZE."""
+#: How much of an inflated kernel the probes look at: its headers. Inflating
+#: no more bounds memory whatever a file claims.
+_PROBED = 1 << 16
+
+
+def _gunzip(data: bytes, name: str) -> tuple[bytes, int]:
+    """kernel_decompress: the first bytes of the inflated image (its
+    headers) and its length, the gzip trailer's ISIZE."""
     try:
-        out = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, _PROBED)
     except zlib.error as e:
         raise ImageError(f"{name}: gzip data Xen cannot inflate: {e}") from None
     (isize,) = struct.unpack_from("<I", data, len(data) - 4)
-    return out[:isize] if len(out) >= isize else out + bytes(isize - len(out))
+    return head[:isize], isize
 
 
 def kernel_base(kernel: Kernel, bank0: Range, facts: Facts) -> int:

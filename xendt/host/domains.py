@@ -345,6 +345,8 @@ def parse_banks(text: str, what: str) -> tuple[Range, ...]:
                 from None
         if not sep or bank.size <= 0 or bank.base < 0:
             raise ConfigError(f"{what}: {item.strip()!r} is not BASE:SIZE with a size above 0")
+        if bank.end > 1 << 64:
+            raise ConfigError(f"{what}: {item.strip()!r} ends at {bank.end:#x}, beyond 64 bits")
         banks.append(bank)
     ordered = sorted(banks, key=lambda r: r.base)
     for a, b in zip(ordered, ordered[1:]):

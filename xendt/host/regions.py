@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 from xendt.errors import ConfigError
 from xendt.fdt.tree import Tree
-from xendt.host import bootinfo, firmware, holes, iommu, refusals, xen_dt
+from xendt.host import bootinfo, firmware, holes, iommu, refusals, validate, xen_dt
 from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
 from xendt.host.holes import Candidate, Found
 from xendt.host.rangeset import Crash, Failed
@@ -149,9 +149,12 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
         base = replace(base, notes=("UEFI boot: Xen's EFI loader deleted the memory nodes"
                                     " (fdt_add_uefi_nodes), so find_memory_holes sees host RAM"
                                     " as a hole",))
+    if domain.name == "dom0" or domain.hardware:
+        validate.dom0(domain, info.ram, ipa_bits)
     try:
         result = extended_regions(tree, layout, domain, ipa_bits, base, info)
-        return replace(result, notes=base.notes + result.notes)
+        return replace(result, notes=base.notes + result.notes,
+                       warnings=result.warnings + validate.grant_in_regions(domain, result.regions))
     except Crash as e:
         what = str(e)
         return replace(base, finder="find_memory_holes", failure=Failure(

@@ -77,6 +77,7 @@ from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
 from xendt.inspect.findings import Finding, Report
 from xendt.inspect.linux import interrupts
+from xendt.inspect.origin import DOM0LESS
 from xendt.ranges import GiB, MiB, align_up, human_size
 from xendt.xen.address import AddressSize
 
@@ -116,7 +117,7 @@ def check(tree: DeviceTree, *, xen: str | None = None, size: AddressSize | None 
         ipa = max(min(bits, layout.ipa_start_bits) for bits in layout.pa_bits)
         source = f"the most Xen {layout.version} gives (use --pa-bits or --ipa-bits)"
     checker = _Checker(tree, amap, ipa, source, SECTION_SIZE[page_size], page_size)
-    return Report(file=tree.file, xen=amap.xen.version or layout.version,
+    return Report(file=tree.file, xen=amap.xen.version or f"unknown (checked as {layout.version})",
                   xen_source=amap.xen.source + (f"; {amap.layout_note}" if amap.layout_note else ""),
                   ipa_bits=ipa, ipa_source=source, page_size=page_size,
                   findings=tuple(checker.run()))
@@ -178,6 +179,12 @@ class _Checker:
             self.add("error", "hypervisor-node", near[0].path, "",
                      f"named {near[0].name!r}: Linux finds Xen's node by the exact name"
                      " 'hypervisor' (strcmp), so this guest will not detect Xen")
+        elif self.amap.origin.builder == DOM0LESS:
+            # Xen writes none for a dom0less domU without xen,enhanced: by
+            # design, a guest without PV interfaces (construct_domU).
+            self.add("info", "hypervisor-node", "/", "",
+                     "no /hypervisor node: Xen built this dom0less guest without xen,enhanced,"
+                     " so it has no grant table, event channels or extended regions")
         else:
             self.add("error", "hypervisor-node", "/", "",
                      "no /hypervisor node: the guest cannot find Xen (grant table, event channel)")

@@ -33,10 +33,20 @@ def test_more_than_the_banks_hold_is_refused():
 
 
 def test_modules_go_at_128_mib_when_they_fit():
+    # Segments end at start + size from 4.19 (4c3a618b0ada); the DTB still
+    # follows the ramdisk's last page.
     segs = place_modules(L, 1 * GiB, IMAGE, 12_345_678, 4096)
     assert [(s.name, s.base, s.end) for s in segs] == [
-        ("kernel", 0x4000_0000, 0x4252_0200), ("ramdisk", 0x4800_0000, 0x48BC_7000),
+        ("kernel", 0x4000_0000, 0x4252_0200), ("ramdisk", 0x4800_0000, 0x48BC_614E),
         ("dtb", 0x48BC_7000, 0x48BC_8000)]
+
+
+@pytest.mark.parametrize("release, end", [("4.18.2", 0x48BC_7000), ("4.18.3", 0x48BC_614E),
+                                          ("4.17.4", 0x48BC_7000), ("4.17.5", 0x48BC_614E)])
+def test_the_exact_segment_end_came_with_point_releases(release, end):
+    """Backported as 8e51c8f1d45f (4.18.3) and 50216569eab1 (4.17.5)."""
+    segs = place_modules(layouts.load(release), 1 * GiB, IMAGE, 12_345_678, 4096)
+    assert segs[1].end == end
 
 
 def test_modules_go_to_the_top_of_bank_0_when_ram_is_below_128_mib():

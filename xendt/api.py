@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from xendt.guest.model import GuestConfig, Host
     from xendt.host.regions import HostRegions
     from xendt.inspect.addressmap import AddressMap
-    from xendt.inspect.check import Report
     from xendt.inspect.diff import Diff
+    from xendt.inspect.findings import Report
     from xendt.ranges import Range
     from xendt.xen.address import AddressSize
 

@@ -3,12 +3,17 @@ domains, from the host's device tree."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from xendt.cli import options
 from xendt.cli.output import output_path, write
 from xendt.inputs import DOM0_DTB_MAX, DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
 from xendt.xen.address import AddressSize
+
+if TYPE_CHECKING:
+    from xendt.ranges import Range
 
 
 @click.command("host-regions", short_help="Xen's own extended regions for dom0 or a dom0less domain.")
@@ -78,7 +83,8 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
     count = max(len(host_dtbs), len(given))
     dtbs = host_dtbs * count if len(host_dtbs) == 1 else host_dtbs
     given = given * count if len(given) == 1 else given
-    ram, grant = (), domains.parse_banks(gnttab, "--gnttab")[0] if gnttab else None
+    ram: tuple[Range, ...] = ()
+    grant = domains.parse_banks(gnttab, "--gnttab")[0] if gnttab else None
     if dom0_mem:
         ram = domains.parse_banks(dom0_mem, "--dom0-mem")
     if dom0_dtb:

@@ -13,8 +13,13 @@ dtc's layout rather than libfdt's, and rejects 64-bit cells and empty strings.)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xendt.errors import BuildError
 from xendt.guest.tree import Node
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 #: First buffer size tried. libxl starts at 4 KiB; the size never changes
 #: the bytes (fdt_finish packs the blob), only how often the build restarts.
@@ -44,18 +49,18 @@ def write(tree: Node, max_size: int) -> bytearray:
         return buf[:libfdt.fdt_totalsize(buf)]
 
 
-def _write_tree(libfdt, buf: bytearray, tree: Node) -> int:
+def _write_tree(libfdt: ModuleType, buf: bytearray, tree: Node) -> int:
     """Sequential-write `tree` into `buf`; 0 or the first libfdt error."""
     begin, prop, end = libfdt.fdt_begin_node, libfdt.fdt_property_stub, libfdt.fdt_end_node
-    err = libfdt.fdt_create(buf, len(buf)) or libfdt.fdt_finish_reservemap(buf)
+    err: int = libfdt.fdt_create(buf, len(buf)) or libfdt.fdt_finish_reservemap(buf)
     # Depth-first over each node's entries in order; a None on the stack
     # closes the node whose entries precede it.
-    stack: list = [tree]
+    stack: list[tuple[str, bytes] | Node | None] = [tree]
     while stack and not err:
         entry = stack.pop()
         if entry is None:
             err = end(buf)
-        elif entry.__class__ is tuple:
+        elif isinstance(entry, tuple):
             err = prop(buf, entry[0], entry[1], len(entry[1]))
         else:
             err = begin(buf, entry.name)
@@ -83,7 +88,7 @@ def nop_node(blob: bytearray, path: str) -> None:
 def _offset(blob: bytearray, path: str) -> int:
     import libfdt
 
-    offset = libfdt.fdt_path_offset(blob, path)
+    offset: int = libfdt.fdt_path_offset(blob, path)
     _check(offset, f"find {path}")
     return offset
 

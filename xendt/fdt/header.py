@@ -11,14 +11,18 @@ node names (before 16) and 8-byte-aligned values of 8 bytes or more (before
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from xendt.errors import DtbError, XendtError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 FDT_MAGIC = 0xD00DFEED
 HEADER_SIZE = 40
 
 
-def validated(blob: bytes, name: str | None = None, kind: type = DtbError) -> bytearray:
+def validated(blob: bytes, name: str | None = None, kind: type[XendtError] = DtbError) -> bytearray:
     """`blob` cut to its totalsize, once libfdt (fdt_check_header, then
     fdt_check_full) has found nothing wrong in it; else `kind` (DtbError by
     default) saying what is wrong, after "`name`: " when given."""
@@ -61,7 +65,7 @@ def validated(blob: bytes, name: str | None = None, kind: type = DtbError) -> by
     return buf
 
 
-def _header_problem(buf: bytearray, err: int, libfdt) -> str:
+def _header_problem(buf: bytearray, err: int, libfdt: ModuleType) -> str:
     """What fdt_check_header() found wrong, when it returned `err`."""
     header_size, totalsize = libfdt.fdt_header_size(buf), libfdt.fdt_totalsize(buf)
     if err == -libfdt.FDT_ERR_BADVERSION:

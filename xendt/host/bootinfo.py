@@ -12,6 +12,7 @@ naming the file, the node path, the property and what was expected.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from xendt.fdt.tree import Node, Tree
@@ -128,10 +129,10 @@ def boot_info(tree: Tree, rules: HostRules,
         elif node.depth == 1 and node.base_name == "chosen":
             if rules.static_heap and node.get("xen,static-heap") is not None:
                 reserved += _banks(tree, node, "xen,static-heap", xen_cells(tree, node), rules)
-        elif node.depth == 2 and node.is_compatible(DOMAIN_COMPATIBLE):
-            if rules.static_mem != "none" and node.get("xen,static-mem") is not None:
-                reserved += _banks(tree, node, "xen,static-mem", static_mem_cells(tree, node, rules),
-                                   rules)
+        elif (node.depth == 2 and node.is_compatible(DOMAIN_COMPATIBLE)
+              and rules.static_mem != "none" and node.get("xen,static-mem") is not None):
+            reserved += _banks(tree, node, "xen,static-mem", static_mem_cells(tree, node, rules),
+                               rules)
         if node.depth <= 3 and node.is_compatible(SHM_COMPATIBLE) and rules.static_shm != "none":
             bank = _shm_bank(tree, node, rules)
             shm.append(bank)
@@ -139,7 +140,7 @@ def boot_info(tree: Tree, rules: HostRules,
                 reserved.append(Bank(bank.host.base, bank.host.size,
                                      source=f"{node.path} xen,shared-mem"))
     ordered = sorted(ram, key=lambda b: b.base)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if a.overlaps(b):
             raise _error(tree, f"memory banks overlap: {a.source} {a} and {b.source} {b}")
     return BootInfo(tuple(ram), tuple(reserved), tuple(shm))
@@ -192,7 +193,9 @@ def _shm_bank(tree: Tree, node: Node, rules: HostRules) -> ShmBank:
     full = 2 * address_cells + size_cells
     short = address_cells + size_cells
     cells = cells_of(value or b"")
-    owner = tree.parent(node).path
+    parent = tree.parent(node)
+    assert parent is not None  # a descendant of the root (bootinfo's walk), never the root
+    owner = parent.path
     if value is not None and len(value) == 4 * full:
         host = read_number(cells[:address_cells])
         guest = read_number(cells[address_cells:2 * address_cells])

@@ -167,7 +167,7 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
                           f" (compatible \"xen,domain\"); found: {known}")
     where = f"{node.path} in {tree.file}"
     ram_size = _memory(tree, node)
-    static = ()
+    static: tuple[Range, ...] = ()
     if node.get("xen,static-mem") is not None and rules.static_mem != "none":
         static = tuple(r for r in xen_dt.meminfo(tree, node, "xen,static-mem",
                                            bootinfo.static_mem_cells(tree, node, rules)) if r.size)
@@ -349,7 +349,7 @@ def parse_banks(text: str, what: str) -> tuple[Range, ...]:
             raise ConfigError(f"{what}: {item.strip()!r} ends at {bank.end:#x}, beyond 64 bits")
         banks.append(bank)
     ordered = sorted(banks, key=lambda r: r.base)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if a.overlaps(b):
             raise ConfigError(f"{what}: banks {a} and {b} overlap")
     return tuple(ordered)

@@ -22,7 +22,8 @@ from xendt.ranges import Range
 from xendt.xen.address import AddressSize
 
 if TYPE_CHECKING:
-    from xendt.host.regions import DomainOptions, HostRegions
+    from xendt.host.domains import DomainOptions
+    from xendt.host.regions import HostRegions
 
 
 @dataclass(frozen=True)

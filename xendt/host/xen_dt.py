@@ -183,7 +183,9 @@ def _translate(tree: Tree, node: Node, address: list[int]) -> int | None:
     """Xen's __dt_translate_address: walk up from `node`, mapping `address`
     through each bus's `ranges`; None for DT_BAD_ADDR."""
     parent = tree.parent(node)
-    bus = _bus(tree, parent) if parent is not None else None
+    if parent is None:
+        return None
+    bus = _bus(tree, parent)
     if bus is None:
         return None
     na, ns = _count_cells(tree, bus, node)
@@ -201,10 +203,10 @@ def _translate(tree: Tree, node: Node, address: list[int]) -> int | None:
         pna, pns = _count_cells(tree, pbus, dev)
         if not 0 < pna <= MAX_ADDR_CELLS or pns <= 0:
             return None
-        addr = _translate_one(dev, bus, pbus, addr, na, ns, pna)
-        if addr is None:
+        up_addr = _translate_one(dev, bus, pbus, addr, na, ns, pna)
+        if up_addr is None:
             return None
-        dev, bus, na, ns = up, pbus, pna, pns
+        dev, bus, addr, na, ns = up, pbus, up_addr, pna, pns
 
 
 def _translate_one(dev: Node, bus: str, pbus: str, addr: list[int], na: int, ns: int,

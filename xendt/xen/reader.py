@@ -5,7 +5,7 @@ key, and what was expected (see xendt.xen.layouts for finding the files)."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 from xendt.errors import LayoutError
 from xendt.ranges import Region
@@ -20,12 +20,14 @@ _REQUIRED_REGIONS = ("grant-table", "ram0", "ram1", "gicv2-distributor",
                      "gicv2-cpu-interface", "gicv3-distributor", "gicv3-redistributor",
                      "vpl011", "acpi")
 
+_T = TypeVar("_T")
+
 
 class Reader:
     """Pulls typed values out of a parsed layout file, naming the file and key
     in every error, and rejects keys it does not know."""
 
-    def __init__(self, path: str | os.PathLike[str], data: dict, point: int | None = None,
+    def __init__(self, path: str | os.PathLike[str], data: dict[str, Any], point: int | None = None,
                  asked: str = "") -> None:
         self.path = os.fspath(path)
         self.data = data
@@ -35,13 +37,13 @@ class Reader:
     def fail(self, message: str) -> LayoutError:
         return LayoutError(f"{self.path}: {message}")
 
-    def table(self, name: str) -> dict:
+    def table(self, name: str) -> dict[str, Any]:
         value = self.data.get(name)
         if not isinstance(value, dict):
             raise self.fail(f"missing table [{name}]")
         return value
 
-    def get(self, table: dict, where: str, key: str, kind: type | tuple[type, ...]):
+    def get(self, table: dict[str, Any], where: str, key: str, kind: type[_T]) -> _T:
         if key not in table:
             raise self.fail(f"missing key {key!r} in {where}")
         value = table[key]
@@ -50,13 +52,13 @@ class Reader:
             raise self.fail(f"{where}.{key} should be {_kind_name(kind)}, got {value!r}")
         return value
 
-    def choice(self, table: dict, where: str, key: str, choices: tuple[str, ...]) -> str:
+    def choice(self, table: dict[str, Any], where: str, key: str, choices: tuple[str, ...]) -> str:
         value = self.get(table, where, key, str)
         if value not in choices:
             raise self.fail(f"{where}.{key} is {value!r}, expected one of {', '.join(choices)}")
         return value
 
-    def no_extra(self, table: dict, where: str, known: set[str]) -> None:
+    def no_extra(self, table: dict[str, Any], where: str, known: set[str]) -> None:
         extra = sorted(set(table) - known)
         if extra:
             raise self.fail(f"unknown key {extra[0]!r} in {where}")
@@ -171,9 +173,9 @@ class Reader:
                    "memory_node_full": ("bug", "ok"), "deep_nodes": ("hang", "skip"),
                    "passthrough_cells": ("unchecked", "1-2"),
                    "sci_type": ("none", "ignored-if-absent", "refused-if-absent")}
-        values = {}
+        values: dict[str, Any] = {}
         for key, name in keys.items():
-            kind = HostRules.__dataclass_fields__[name].type
+            kind = str(HostRules.__dataclass_fields__[name].type)
             if name in choices:
                 values[name] = self.choice(table, where, key, choices[name])
             elif kind == "tuple[str, ...]":
@@ -298,7 +300,7 @@ class Reader:
             raise self.fail("[limits].fdt-max-size is below 4 KiB")
 
 
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {int: "an integer", str: "a string", bool: "true or false",
+def _kind_name(kind: type) -> str:
+    names: dict[type, str] = {int: "an integer", str: "a string", bool: "true or false",
              list: "a list", dict: "a table"}
     return names.get(kind, str(kind))

@@ -13,7 +13,6 @@ import click
 
 from xendt.errors import XendtError
 
-
 #: The commands, in the order `xendt --help` lists them: the module each
 #: lives in, imported only when that command runs (image builders start
 #: xendt thousands of times; `build` need not import the inspectors).

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 @click.option("--guest-arch", type=click.Choice(["arm64", "arm32"]), default="arm64",
               show_default=True, help="The domain's kernel: Xen gives 32-bit ones no regions.")
 @click.option("--partial-dtb", type=click.Path(dir_okay=False), metavar="FILE",
-              help="The dom0less domain's passthrough DT, whose xen,reg ranges are excluded (4.21+).")
+              help="The dom0less domain's passthrough DT, whose xen,reg ranges are excluded"
+                   " where the version does.")
 @click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
               help="Where to write; - is standard output.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "dts", "dtb"]),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from xendt.cli import options
 from xendt.cli.output import output_path, write
-from xendt.fdt.tree import Tree
 from xendt.xen.address import AddressSize
+
+if TYPE_CHECKING:
+    from xendt.fdt.tree import Tree
 
 
 @click.command()

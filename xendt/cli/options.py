@@ -6,13 +6,15 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from xendt.errors import XendtError
-from xendt.guest.model import GuestConfig, Host, Kernel
 from xendt.xen.address import IPA_BITS, PA_BITS, AddressSize
+
+if TYPE_CHECKING:
+    from xendt.guest.model import GuestConfig, Host, Kernel
 
 _SIZES = "xendt.address_sizes"
 
@@ -141,7 +143,8 @@ GUEST_OPTIONS = (
                  help="Length of the ACPI tables libxl builds (needed with acpi=1)."),
     # Guest keys (xl.cfg names in brackets); absent keys take xl's defaults.
     click.option("--memory", type=int, metavar="MiB", help="[memory] Guest RAM. xl default: 32."),
-    click.option("--maxmem", type=int, metavar="MiB", help="[maxmem] RAM populated (Arm: the banks hold this)."),
+    click.option("--maxmem", type=int, metavar="MiB",
+                 help="[maxmem] RAM populated (Arm: the banks hold this)."),
     click.option("--vcpus", type=int, metavar="N", help="[vcpus] xl default: 1."),
     click.option("--maxvcpus", type=int, metavar="N", help="[maxvcpus] cpu nodes; defaults to vcpus."),
     click.option("--gic-version", type=click.Choice(["v2", "v3", "default"]),
@@ -159,19 +162,26 @@ GUEST_OPTIONS = (
                  help="With --kernel-size: the arm64 Image's text_offset. [default: 0]"),
     click.option("--guest-arch", type=click.Choice(["arm64", "arm32"]),
                  help="With --kernel-size: the kernel's format. [default: arm64]"),
-    click.option("--ramdisk", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE", help="[ramdisk] Initial ramdisk."),
+    click.option("--ramdisk", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+                 help="[ramdisk] Initial ramdisk."),
     click.option("--ramdisk-size", callback=hex_or_int, metavar="BYTES",
                  help="Stand-in for the ramdisk file: its size (or the size of a --ramdisk"
                       " read from a pipe)."),
     click.option("--device-tree", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
                  help="[device_tree] Partial DTB whose /passthrough and /aliases are copied."),
-    click.option("--disk", multiple=True, metavar="SPEC", help="[disk] Repeatable; specification=virtio disks become virtio-mmio nodes."),
-    click.option("--virtio", multiple=True, metavar="SPEC", help="[virtio] Repeatable, e.g. 'type=virtio,device22,transport=mmio'."),
-    click.option("--pci", multiple=True, metavar="BDF", help="[pci] Repeatable; any adds the vPCI host bridge (4.16+)."),
-    click.option("--iomem", multiple=True, metavar="SPEC", help="[iomem] Repeatable, 'START,PAGES[@GFN]' in hex; cut out of extended regions (4.21+)."),
+    click.option("--disk", multiple=True, metavar="SPEC",
+                 help="[disk] Repeatable; specification=virtio disks become virtio-mmio nodes."),
+    click.option("--virtio", multiple=True, metavar="SPEC",
+                 help="[virtio] Repeatable, e.g. 'type=virtio,device22,transport=mmio'."),
+    click.option("--pci", multiple=True, metavar="BDF",
+                 help="[pci] Repeatable; any adds the vPCI host bridge where the version has vPCI."),
+    click.option("--iomem", multiple=True, metavar="SPEC",
+                 help="[iomem] Repeatable, 'START,PAGES[@GFN]' in hex; cut out of extended regions"
+                      " where the version does (layouts: extended-regions scheme)."),
     click.option("--tee", type=click.Choice(["none", "optee", "ffa"]), help="[tee] xl default: none."),
     click.option("--acpi/--no-acpi", default=None, help="[acpi] ACPI tables (arm64). xl default: off."),
-    click.option("--nr-spis", type=int, metavar="N", help="[nr_spis] SPIs requested (4.19+)."),
+    click.option("--nr-spis", type=int, metavar="N",
+                 help="[nr_spis] SPIs requested, where xl knows the key."),
 )
 
 

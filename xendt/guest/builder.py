@@ -17,7 +17,6 @@ from xendt.errors import ConfigError
 from xendt.fdt import blob
 from xendt.guest import memory, regions, tree
 from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
-from xendt.guest.partial import read_partial
 from xendt.ranges import Range
 from xendt.xen import address, layouts
 from xendt.xen.layout import Layout
@@ -62,6 +61,8 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
     ram = memory.split_ram(layout, guest.memory_mib)
     warnings += memory.beyond_ipa(layout, ram, ipa)
     warnings += _iomem_warnings(layout, guest, gic, ram, ipa)
+    from xendt.guest.partial import read_partial  # only with a partial DT: start-up
+
     partial = read_partial(guest.partial_dtb, guest.partial_dtb_name) \
         if guest.partial_dtb is not None else ()
 
@@ -204,6 +205,8 @@ def _iomem_warnings(layout: Layout, guest: GuestConfig, gic: str, ram: tuple[int
     """iomem= ranges Xen maps although the guest cannot use them: above the
     IPA size (only the p2m root's reach is checked), or over guest RAM or a
     region of the layout (map_mmio_regions replaces what is there)."""
+    if not guest.iomem:
+        return []
     warnings = []
     taken = [(f"RAM bank {i}", Range(bank.base, size))
              for i, (bank, size) in enumerate(zip(layout.banks, ram)) if size]

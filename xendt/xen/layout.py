@@ -7,6 +7,7 @@ validated by xendt.xen.layouts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from xendt.ranges import Region
 
@@ -351,17 +352,21 @@ class Layout:
     initrd_end: str = "page-rounded"
     iommu_drivers: tuple[IommuDriver, ...] = ()
 
+    @cached_property
+    def _by_name(self) -> dict[str, Region]:
+        return {r.name: r for r in self.regions}
+
     def region(self, name: str) -> Region:
         """The region called name; KeyError names the layout if absent."""
-        for r in self.regions:
-            if r.name == name:
-                return r
-        raise KeyError(f"Xen {self.version} layout has no region {name!r}")
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"Xen {self.version} layout has no region {name!r}") from None
 
     def has_region(self, name: str) -> bool:
-        return any(r.name == name for r in self.regions)
+        return name in self._by_name
 
-    @property
+    @cached_property
     def banks(self) -> tuple[Region, Region]:
         """The two RAM banks, in the order meminit fills them."""
         return (self.region("ram0"), self.region("ram1"))

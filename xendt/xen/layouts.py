@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable
 
 from xendt.errors import ConfigError, LayoutError
-from xendt.xen import points
 from xendt.xen.layout import Layout
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,16 +76,26 @@ def load(version: str) -> Layout:
     """The layout of Xen `version`: "4.21" (meaning 4.21.0) or a point
     release "4.19.3" (4.19.0 with the point releases' changes up to .3);
     ConfigError naming what xendt knows otherwise."""
-    base, point = points.split(version)
+    if _is_version(version):  # X.Y, the common case, without the points module
+        base, point = version, None
+    else:
+        from xendt.xen import points
+
+        base, point = points.split(version)
     if base not in versions() or (point is None and version != base):
         raise ConfigError(
             f"unknown Xen version {version!r}: xendt knows {', '.join(versions())}"
         )
-    return load_file(_files()[base], point, asked=version)
+    from xendt.xen.cache import cached
+
+    path = _files()[base]
+    return cached(path, f"{base}.{point or 0}", lambda: load_file(path, point, asked=version))
 
 
 def releases(version: str) -> tuple[str, ...]:
     """Every release of branch `version` ("4.19") xendt knows, X.Y.0 first."""
+    from xendt.xen import points
+
     return points.releases(version, load(version).newest_point)
 
 

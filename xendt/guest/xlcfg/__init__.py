@@ -14,14 +14,17 @@ Three layers, a module each:
   model.GuestConfig and xl-style warnings; load_guest() is load() then
   guest_config(); kernel_cmdline() is xl's parse_cmdline.
 
-Everything public is re-exported here: use ``xendt.guest.xlcfg.NAME``.
+Everything public is re-exported here: use ``xendt.guest.xlcfg.NAME``
+(the spec parsers are imported on first use, as most guests have no such
+list).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from xendt.guest.xlcfg.config import guest_config, kernel_cmdline, load_guest
-from xendt.guest.xlcfg.devices import PciDevice, parse_iomem, parse_pci, parse_virtio
-from xendt.guest.xlcfg.disk import parse_disk
 from xendt.guest.xlcfg.syntax import (
     XlConfig,
     XlSetting,
@@ -47,3 +50,15 @@ __all__ = [
     "parse_virtio",
     "with_flags",
 ]
+
+#: Names imported on first use, by module.
+_LAZY = {"PciDevice": "devices", "parse_iomem": "devices", "parse_pci": "devices",
+         "parse_virtio": "devices", "parse_disk": "disk"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from xendt.errors import ConfigError, ImageError
 from xendt.guest import images
-from xendt.guest.model import GuestConfig, Kernel
-from xendt.guest.xlcfg.devices import parse_iomem, parse_pci, parse_virtio
-from xendt.guest.xlcfg.disk import parse_disk
+from xendt.guest.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
 from xendt.guest.xlcfg.syntax import (
     _INT_MAX,
     _LONG_MAX,
@@ -36,6 +34,9 @@ from xendt.guest.xlcfg.syntax import (
     _strtol,
     load,
 )
+
+if TYPE_CHECKING:
+    from xendt.guest.xlcfg.devices import PciDevice
 
 _T = TypeVar("_T")
 
@@ -114,8 +115,8 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
     if partial_dtb is None:
         partial_dtb = _file(cfg, "device_tree", images.read_device_tree, read_files)
 
-    disks = tuple(d for d in _specs(cfg, "disk", parse_disk) if d is not None)
-    virtio = tuple(_specs(cfg, "virtio", parse_virtio))
+    disks = tuple(d for d in _specs(cfg, "disk", _parse_disk) if d is not None)
+    virtio = tuple(_specs(cfg, "virtio", _parse_virtio))
     for i, device in enumerate(virtio):
         if device.transport != "mmio":
             warnings.append(f"{cfg.where('virtio')}: virtio entry {i + 1} has no transport=mmio:"
@@ -134,8 +135,8 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
         ("<partial_dtb>" if partial_dtb is not None else ""),
         disks=disks,
         virtio=virtio,
-        pci_devices=len(_specs(cfg, "pci", parse_pci)),
-        iomem=tuple(_specs(cfg, "iomem", parse_iomem)),
+        pci_devices=len(_specs(cfg, "pci", _parse_pci)),
+        iomem=tuple(_specs(cfg, "iomem", _parse_iomem)),
         tee=tee,
         acpi=_flag(cfg, "acpi"),
         nr_spis=_number(cfg, "nr_spis", 0, _UINT32_MAX),
@@ -210,6 +211,32 @@ def _strings(cfg: XlConfig, key: str) -> tuple[str, ...]:
             raise ConfigError(f"{cfg.where(key)}: {key} item {i + 1} = {shown!r}:"
                               " expected a string, not a list")
     return value  # type: ignore[return-value]
+
+
+# The spec parsers, imported only for a guest that has such a list: most
+# builds have none, and the CLI's start-up is measured.
+def _parse_disk(spec: str) -> VirtioDisk | None:
+    from xendt.guest.xlcfg.disk import parse_disk
+
+    return parse_disk(spec)
+
+
+def _parse_virtio(spec: str) -> VirtioDevice:
+    from xendt.guest.xlcfg.devices import parse_virtio
+
+    return parse_virtio(spec)
+
+
+def _parse_pci(spec: str) -> PciDevice:
+    from xendt.guest.xlcfg.devices import parse_pci
+
+    return parse_pci(spec)
+
+
+def _parse_iomem(spec: str) -> Iomem:
+    from xendt.guest.xlcfg.devices import parse_iomem
+
+    return parse_iomem(spec)
 
 
 def _specs(cfg: XlConfig, key: str, parser: Callable[[str], _T]) -> list[_T]:

@@ -39,7 +39,7 @@ def show(file: str, xen: str | None, fmt: str, picture: str | None) -> None:
     tree = read_dtb(file)
     dts = str(tree) if fmt == "text" else None
     amap = addressmap.address_map(tree, xen)
-    click.echo(render.json_text(tree, amap) if fmt == "json" else render.text(amap, dts), nl=False)
+    click.echo(render.text(amap, dts) if dts is not None else render.json_text(tree, amap), nl=False)
     if picture_:
         from xendt.render.picture import svg
 

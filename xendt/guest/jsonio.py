@@ -35,14 +35,14 @@ def guest_to_json(guest: GuestConfig, host: Host | None = None) -> str:
     A partial device tree is written by file name only."""
     from dataclasses_json import DataClassJsonMixin
 
-    data = DataClassJsonMixin.to_dict(guest, encode_json=False)
+    data = DataClassJsonMixin.to_dict(guest, encode_json=False)  # type: ignore[arg-type]
     data.pop("partial_dtb")
     name = data.pop("partial_dtb_name")
     if guest.partial_dtb is not None:
         data["device_tree"] = name
     out: dict[str, Any] = {"guest": data}
     if host is not None:
-        h = DataClassJsonMixin.to_dict(host, encode_json=False)
+        h = DataClassJsonMixin.to_dict(host, encode_json=False)  # type: ignore[arg-type]
         h["rng_seed"] = None if host.rng_seed is None else host.rng_seed.hex()
         out["host"] = h
     return json.dumps(out, indent=2) + "\n"

@@ -102,7 +102,8 @@ def place_modules(layout: Layout, bank0_ram: int, kernel: Kernel,
                               else kernel.text_offset)
     kernel_end = align_up(kernel_base + kernel.size, layout.kernel_end_align)
     dtb = align_up(dtb_size, page)
-    rd = align_up(ramdisk_size or 0, page)
+    ramdisk = ramdisk_size or 0
+    rd = align_up(ramdisk, page)
     modules = dtb + rd
     ram128 = ram_base + layout.modules_offset
     bank0_end = ram_base + bank0_ram
@@ -141,7 +142,7 @@ def place_modules(layout: Layout, bank0_ram: int, kernel: Kernel,
     exact = layout.initrd_end == "exact"
     segments = [Segment(kernel_base, kernel.size, name="kernel")]
     if rd:
-        segments.append(Segment(base, ramdisk_size if exact else rd, name="ramdisk"))
+        segments.append(Segment(base, ramdisk if exact else rd, name="ramdisk"))
     segments.append(Segment(base + rd, dtb_size if exact else dtb, name="dtb"))
     return tuple(segments)
 

@@ -30,7 +30,7 @@ from xendt.inspect.linux import (
     ranges,
 )
 from xendt.inspect.origin import DOM0LESS, Origin, origin
-from xendt.ranges import Range
+from xendt.ranges import Range, Region
 from xendt.xen.layout import Layout
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
@@ -161,7 +161,8 @@ class AddressMap:
     entries: tuple[MapEntry, ...]
     notes: tuple[Note, ...] = ()
     origin: Origin = _NOBODY
-    _index: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _index: dict[tuple[str, str, int], MapEntry] = field(default_factory=dict, init=False,
+                                                         repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for e in self.entries:
@@ -225,6 +226,7 @@ _GICV2 = ("arm,cortex-a15-gic", "arm,cortex-a9-gic", "arm,gic-400", "arm,cortex-
 def address_map(tree: Tree, xen: str | None = None) -> AddressMap:
     """The guest address map of `tree`; `xen` overrides the version the
     tree reports (ConfigError if xendt has no layout for it)."""
+    layout: Layout | None
     if xen is not None:
         from xendt.xen import layouts
 
@@ -270,7 +272,7 @@ def address_map(tree: Tree, xen: str | None = None) -> AddressMap:
                       built_by)
 
 
-def _named(entry: MapEntry, regions: list, gic: str) -> MapEntry:
+def _named(entry: MapEntry, regions: list[Region], gic: str) -> MapEntry:
     """`entry` with the name of the smallest layout region holding it;
     `regions` are the layout's, smallest first."""
     for r in regions:
@@ -338,7 +340,9 @@ def _initrd(chosen: Node) -> tuple[list[MapEntry], list[Note]]:
         if value is None or len(value) not in (4, 8):
             return [], [Note(chosen.path, name, f"expected a 4- or 8-byte address, got"
                                                 f" {None if value is None else value.hex()!r}")]
-        values.append(join_cells(cells(value)))
+        found = cells(value)
+        assert found is not None  # 4 or 8 bytes: whole cells
+        values.append(join_cells(found))
     if values[1] < values[0]:
         return [], [Note(chosen.path, "linux,initrd-end",
                          f"{values[1]:#x} is below linux,initrd-start {values[0]:#x}")]

@@ -78,7 +78,7 @@ from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
 from xendt.inspect.findings import Finding, Report
 from xendt.inspect.linux import interrupts
 from xendt.inspect.origin import DOM0LESS
-from xendt.ranges import GiB, MiB, align_up, human_size
+from xendt.ranges import GiB, MiB, Range, align_up, human_size
 from xendt.xen.address import AddressSize
 
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
@@ -130,6 +130,7 @@ class _Checker:
                  section: int, page_size: int) -> None:
         self.tree = tree
         self.amap = amap
+        assert amap.layout is not None  # check() refuses a tree without one
         self.layout = amap.layout
         self.ipa_bits = ipa_bits
         self.ipa_source = ipa_source
@@ -145,13 +146,13 @@ class _Checker:
     def run(self) -> list[Finding]:
         self.hypervisor_node()
         if self.hypervisor is not None:
-            self.hypervisor_compatible()
-            self.grant_table()
-            self.event_channel()
+            self.hypervisor_compatible(self.hypervisor)
+            self.grant_table(self.hypervisor)
+            self.event_channel(self.hypervisor)
         self.xen_version()
         self.extended_regions()
         if self.hypervisor is not None:
-            self.unpopulated_alloc()
+            self.unpopulated_alloc(self.hypervisor)
         self.guest_32bit()
         self.memory()
         self.passthrough()
@@ -189,8 +190,7 @@ class _Checker:
             self.add("error", "hypervisor-node", "/", "",
                      "no /hypervisor node: the guest cannot find Xen (grant table, event channel)")
 
-    def hypervisor_compatible(self) -> None:
-        node = self.hypervisor
+    def hypervisor_compatible(self, node: Node) -> None:
         compatible = node.compatible
         expected = f"expected \"xen,xen-{self.layout.version}\", \"xen,xen\""
         if "xen,xen" not in compatible:
@@ -201,8 +201,7 @@ class _Checker:
                      f"{list(compatible)!r}: Linux reads Xen's version from a first string"
                      f" \"xen,xen-X.Y\" and without it does not enable Xen; {expected}")
 
-    def grant_table(self) -> None:
-        node = self.hypervisor
+    def grant_table(self, node: Node) -> None:
         grant = self.layout.region("grant-table")
         if node.get("reg") is None:
             self.add("error", "grant-table", node.path, "reg",
@@ -216,8 +215,7 @@ class _Checker:
                      f" {human_size(grant.size)} grant table of the Xen {self.layout.version}"
                      f" layout ({grant.header})")
 
-    def event_channel(self) -> None:
-        node = self.hypervisor
+    def event_channel(self, node: Node) -> None:
         if node.get("interrupts") is None:
             self.add("error", "interrupts", node.path, "interrupts",
                      "missing: Linux needs the event-channel interrupt and gives up on Xen"
@@ -274,9 +272,9 @@ class _Checker:
                              f"{_name(region)} overlaps {other.what} {_span(other)}"
                              f" ({other.source}): Linux would map foreign pages over it")
 
-    def unpopulated_alloc(self) -> None:
+    def unpopulated_alloc(self, node: Node) -> None:
         regions = self.regions()
-        hypervisor = self.hypervisor.path
+        hypervisor = node.path
         if self.bits == 32:
             if regions:
                 self.add("info", "unpopulated-alloc", hypervisor, "reg",
@@ -429,7 +427,7 @@ def _clash(other: MapEntry) -> str:
     return "Xen maps the device over it without a check, and the guest cannot reach both"
 
 
-def _span(r) -> str:
+def _span(r: Range) -> str:
     return f"[{r.base:#x}, {r.end:#x})"
 
 

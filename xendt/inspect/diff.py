@@ -16,12 +16,18 @@ compared unless asked.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeAlias, TypeVar
 
 from xendt.fdt.tree import Node, Property
 from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, address_map
 from xendt.inspect.values import PHANDLE_LISTS, PHANDLE_PROPERTIES, Value, describe
+
+#: A child's or property's key: its name, or (name, n) for the n-th repeat of a name.
+_Key: TypeAlias = str | tuple[str, int]
+_Named = TypeVar("_Named", Node, Property)
 
 
 @dataclass(frozen=True)
@@ -86,32 +92,36 @@ class Diff:
             if c.node != current:
                 lines.append(c.node)
                 current = c.node
-            if c.kind == "children-reordered":
-                lines.append(f"  ~ order of subnodes: {c.old.text} -> {c.new.text}")
-            elif c.kind == "property-added":
+            if c.kind == "property-added":
+                assert c.new is not None
                 lines.append(f"  + {c.prop}: {c.new.text}")
             elif c.kind == "property-removed":
+                assert c.old is not None
                 lines.append(f"  - {c.prop}: {c.old.text}")
-            elif len(c.old.items) <= 1 and len(c.new.items) <= 1:
-                lines.append(f"  ~ {c.prop}: {c.old.text} -> {c.new.text}")
-            else:
-                lines.append(f"  ~ {c.prop}:")
-                lines += _item_lines(c.old.items, c.new.items)
+            else:  # children-reordered and property-changed carry both values
+                assert c.old is not None and c.new is not None
+                if c.kind == "children-reordered":
+                    lines.append(f"  ~ order of subnodes: {c.old.text} -> {c.new.text}")
+                elif len(c.old.items) <= 1 and len(c.new.items) <= 1:
+                    lines.append(f"  ~ {c.prop}: {c.old.text} -> {c.new.text}")
+                else:
+                    lines.append(f"  ~ {c.prop}:")
+                    lines += _item_lines(c.old.items, c.new.items)
             lines += [f"    why: {c.why}"] if c.why else []
         if self.same:
             lines.append("(no differences)")
         return "\n".join(lines) + "\n"
 
     def json(self) -> str:
-        def data(value: Value | None):
+        def data(value: Value | None) -> object:
             return None if value is None else value.data
 
-        def text(value: Value | None):
+        def text(value: Value | None) -> str | None:
             return None if value is None else value.text
 
         changes = []
         for c in self.changes:
-            entry = {"change": c.kind, "node": c.node, "property": c.prop or None,
+            entry: dict[str, object] = {"change": c.kind, "node": c.node, "property": c.prop or None,
                      "old": data(c.old), "new": data(c.new),
                      "old_text": text(c.old), "new_text": text(c.new)}
             if c.props:
@@ -212,19 +222,20 @@ class _Differ:
             stack.extend(reversed(current.children))
 
 
-def _keyed(items) -> dict:
+def _keyed(items: Iterable[_Named]) -> dict[_Key, _Named]:
     """`items` (nodes or properties) keyed by name, a repeated name keyed
     (name, n) for its n-th repeat so that nothing is lost."""
-    out: dict = {}
+    out: dict[_Key, _Named] = {}
     for item in items:
-        key, n = item.name, 1
+        key: _Key = item.name
+        n = 1
         while key in out:
             key, n = (item.name, n), n + 1
         out[key] = item
     return out
 
 
-def _names(keys: list) -> Value:
+def _names(keys: list[_Key]) -> Value:
     names = tuple(k if isinstance(k, str) else f"{k[0]}#{k[1]}" for k in keys)
     return Value(", ".join(names), names, list(names))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 from xendt.errors import Undecodable
 from xendt.fdt.cells import cells, quoted
@@ -92,7 +93,7 @@ def ranges(tree: Tree, bus: Node) -> tuple[Window, ...] | None:
     key = ("ranges", bus.path)
     if key not in tree._memo:
         tree._memo[key] = _ranges(tree, bus)
-    return tree._memo[key]
+    return cast("tuple[Window, ...] | None", tree._memo[key])
 
 
 def _ranges(tree: Tree, bus: Node) -> tuple[Window, ...] | None:

@@ -16,5 +16,5 @@ def memory_map_json(mmap: MemoryMap) -> str:
 
     # The mixin's to_dict works on any dataclass instance; the model stays
     # free of the import.
-    data = DataClassJsonMixin.to_dict(mmap, encode_json=False)
+    data = DataClassJsonMixin.to_dict(mmap, encode_json=False)  # type: ignore[arg-type]
     return document(data)

@@ -67,7 +67,7 @@ def svg(amap: AddressMap) -> str:
     areas = _areas(amap)
     out: list[str] = []
     addresses: list[tuple[float, str, bool]] = []  # left labels: y, text, is an end
-    y = TOP
+    y: float = TOP
     for items, scale in areas:
         if items[0].is_break:
             out += _break(amap, items[0], y)
@@ -163,6 +163,7 @@ def _height(item: _Item, scale: float) -> float:
 
 def _box(item: _Item, y: float, height: float, scale: float) -> list[str]:
     e = item.entry
+    assert e is not None  # svg() draws gaps itself
     colour = COLOURS.get(e.kind, "#dddddd")
     out = [f'<rect x="{BAR_X}" y="{y}" width="{BAR_WIDTH}" height="{height}" fill="{colour}"'
            f' stroke="#333333" stroke-width="1"/>']

@@ -61,10 +61,11 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
     ram = memory.split_ram(layout, guest.memory_mib)
     warnings += memory.beyond_ipa(layout, ram, ipa)
     warnings += _iomem_warnings(layout, guest, gic, ram, ipa)
-    from xendt.guest.partial import read_partial  # only with a partial DT: start-up
+    partial: tuple[tree.Node, ...] = ()
+    if guest.partial_dtb is not None:
+        from xendt.guest.partial import read_partial  # the reader only when needed: start-up
 
-    partial = read_partial(guest.partial_dtb, guest.partial_dtb_name) \
-        if guest.partial_dtb is not None else ()
+        partial = read_partial(guest.partial_dtb, guest.partial_dtb_name)
 
     root = tree.guest_tree(layout, guest, gic=gic, clock_frequency=host.clock_frequency,
                            rng_seed=rng_seed(host.rng_seed), virtio=slots, partial=partial)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import GOLDEN, dtb_to_dts, golden_cases, initrd_end_page_rounded
-from xendt.fdt.read import parse
 from xendt.cli import main
+from xendt.fdt.read import parse
 
 CASES = golden_cases()
 

@@ -11,7 +11,8 @@ import struct
 
 import pytest
 
-from conftest import GOLDEN, ROOT as ROOT_DIR, dtb_to_dts, dts_to_dtb, golden_cases
+from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
+from conftest import ROOT as ROOT_DIR
 from xendt.cli import main
 from xendt.errors import XendtError
 from xendt.fdt.read import parse, read_dtb

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import GOLDEN, dtc, dts_to_dtb, golden_cases
-from xendt.fdt.read import parse, read_dtb
 from xendt.cli import main
+from xendt.fdt.read import parse, read_dtb
 from xendt.inspect.diff import diff
 
 CASES = golden_cases()
@@ -66,7 +66,7 @@ def test_4_18_and_4_21_builds_of_a_guest_differ_in_version_strings_only(capsysbi
     b = golden("4.21", "mem1024-v3-vcpu2-pa40")
     # The 4.21 blob ends in the 4064-byte stale tail its 257-pair reg placeholder left
     # (16 bytes x 254 unused pairs); it does not count.
-    assert len(open(b, "rb").read()) - len(open(a, "rb").read()) == 16 * 254
+    assert len(Path(b).read_bytes()) - len(Path(a).read_bytes()) == 16 * 254
     code, out, _ = run("diff", a, b, capsysbinary=capsysbinary)
     assert code == 1 and body(out) == """\
 /

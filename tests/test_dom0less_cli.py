@@ -124,7 +124,7 @@ SCRIPT_NODES = """
 
 
 @pytest.fixture()
-def board(qemu, tmp_path):  # noqa: F811  (the qemu fixture)
+def board(qemu, tmp_path):
     """The script's files: QEMU's virt board as board.dtb, and stand-ins of
     the sizes the hand derivation above uses."""
     shutil.copy(qemu["gicv3-virt-4g"], tmp_path / "board.dtb")
@@ -163,7 +163,7 @@ def test_host_dt_prints_what_xen_receives(board, capsysbinary):
     assert "\t\t\t\treg = <0x00 0xe00000 0x00 0x1234567>;\n" in text
 
 
-def test_the_readme_example_is_what_the_commands_print(qemu, tmp_path, monkeypatch, capsysbinary):  # noqa: F811
+def test_the_readme_example_is_what_the_commands_print(qemu, tmp_path, monkeypatch, capsysbinary):
     """README's "Dom0less guests" example, run as written: QEMU's virt DT
     (the fixture's gicv3-virt-4g shape is the same machine), the example's
     domains merged in by dtc, then xendt."""

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xendt.fdt.dts import MAX_DEPTH, to_dts
 from xendt.errors import DtbError
+from xendt.fdt.dts import MAX_DEPTH, to_dts
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 GOLDEN_BLOBS = sorted(GOLDEN.rglob("*.dtb"))

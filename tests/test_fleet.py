@@ -59,7 +59,7 @@ BUILD = ("build", "--xen", "4.21", "--memory", "512", "--rng-seed", "none")
 
 def test_a_fleet_guest_dt_is_the_one_for_the_smallest_ipa(capsysbinary):
     _, narrow, _ = run(*BUILD, "--pa-bits", "36", "-o", "-", capsysbinary=capsysbinary)
-    code, fleet, err = run(*BUILD, "--pa-bits", "44", "--pa-bits", "36", "--pa-bits", "40", "-o", "-",
+    code, fleet, _ = run(*BUILD, "--pa-bits", "44", "--pa-bits", "36", "--pa-bits", "40", "-o", "-",
                            capsysbinary=capsysbinary)
     assert code == 0 and fleet == narrow
 

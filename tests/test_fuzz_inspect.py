@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import GOLDEN, dts_to_dtb
-from xendt.fdt.read import parse, read_blob
 from xendt.cli import main
 from xendt.errors import DtbError
+from xendt.fdt.read import parse, read_blob
 
 GOLDEN_BLOBS = sorted(GOLDEN.rglob("*.dtb"))
 SAMPLE = GOLDEN / "4.21" / "mem1024-v3-vcpu2-pa40-partialdt.dtb"

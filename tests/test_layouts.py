@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from xendt.xen import layouts
 from xendt.errors import ConfigError, LayoutError
+from xendt.xen import layouts
 
 VERSIONS = ("4.14", "4.15", "4.16", "4.17", "4.18", "4.19", "4.20", "4.21", "4.22")
 
@@ -85,7 +85,7 @@ def test_a_placeholder_that_does_not_fit_the_region_count_is_refused(tmp_path):
 def test_a_file_whose_version_does_not_match_its_name_is_refused(tmp_path):
     path = tmp_path / "4.99.toml"
     path.write_text((Path(layouts.layout_dir()) / "4.21.toml").read_text())
-    with pytest.raises(LayoutError, match="version '4.21' does not match the file name"):
+    with pytest.raises(LayoutError, match=r"version '4.21' does not match the file name"):
         layouts.load_file(path)
 
 

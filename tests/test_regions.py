@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from xendt.xen import layouts
 from xendt.errors import ConfigError
-from xendt.ranges import GiB, MiB, Range
 from xendt.guest.model import Iomem
 from xendt.guest.regions import extended_regions
+from xendt.ranges import GiB, MiB, Range
+from xendt.xen import layouts
 from xendt.xen.address import AddressSize, ipa_bits
 
 V416, V420, V421 = (layouts.load(v) for v in ("4.16", "4.20", "4.21"))
@@ -122,7 +122,7 @@ def test_52_bit_pa_is_capped_at_48_from_4_17():
 
 
 def test_52_bit_pa_is_refused_where_xen_panics():
-    with pytest.raises(ConfigError, match="Xen 4.14 does not boot on a host with 52-bit"):
+    with pytest.raises(ConfigError, match=r"Xen 4.14 does not boot on a host with 52-bit"):
         ipa_bits(layouts.load("4.14"), AddressSize("pa", 52))
 
 

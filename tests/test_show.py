@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
+from xendt.cli import main
 from xendt.fdt.read import parse, read_dtb
 from xendt.inspect import addressmap
 from xendt.ranges import human_size
-from xendt.cli import main
 
 CASES = golden_cases()
 PARTIALDT = GOLDEN / "4.21" / "mem1024-v3-vcpu2-pa40-partialdt.dtb"
@@ -201,7 +201,7 @@ def test_a_reg_that_does_not_fit_its_cells_is_a_note_not_a_failure():
 def test_a_ranges_that_misses_the_address_is_a_note():
     amap = amap_of(GUEST_ROOT % """
 	soc { #address-cells = <1>; #size-cells = <1>; ranges = <0 0 0x10000000 0x1000>;
-	      dev@2000 { reg = <0x2000 0x100>; }; };""")
+		dev@2000 { reg = <0x2000 0x100>; }; };""")
     assert [str(n) for n in amap.notes] == [
         "/soc/dev@2000:reg: [0x2000, 0x2100) is outside every entry of /soc:ranges"]
 
@@ -349,5 +349,5 @@ def test_a_dom0less_guest_without_hypervisor_is_named_from_the_newest_layout():
         "Built by the Xen hypervisor (a dom0less domU): no root compatible or model, and /chosen,"
         " /cpus, /psci, /timer",
     ]
-    assert "  0x40000000  0x4fffffff      256 MiB  RAM                   /memory@40000000 reg[0]" \
-           "               ram0" in text
+    assert ("  0x40000000  0x4fffffff      256 MiB  RAM                   /memory@40000000 reg[0]"
+            "               ram0") in text

@@ -139,7 +139,7 @@ def test_a_twelfth_virtio_device_runs_out_of_spis():
 
 
 def test_virtio_devices_need_4_18():
-    with pytest.raises(ConfigError, match="virtio devices need Xen 4.18"):
+    with pytest.raises(ConfigError, match=r"virtio devices need Xen 4.18"):
         build(GuestConfig(gic_version="v3", virtio=(VirtioDevice(type="virtio,device1a"),)),
               Host(xen="4.17"))
 

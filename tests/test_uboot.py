@@ -14,10 +14,10 @@ from pathlib import Path
 
 import libfdt
 import pytest
-from conftest import dtb_to_dts, dts_to_dtb
 
-from xendt.errors import ConfigError
+from conftest import dtb_to_dts, dts_to_dtb
 from xendt.dom0less.uboot import apply_script
+from xendt.errors import ConfigError
 
 DATA = Path(__file__).resolve().parent / "data" / "uboot"
 

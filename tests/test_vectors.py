@@ -10,9 +10,9 @@ import hashlib
 import pytest
 
 from conftest import dts_to_dtb, initrd_end_page_rounded
+from xendt import GuestConfig, Host, Iomem, Kernel, VirtioDevice, VirtioDisk, build
 from xendt.fdt.read import parse
 from xendt.xen import layouts
-from xendt import GuestConfig, Host, Iomem, Kernel, VirtioDevice, VirtioDisk, build
 
 SEED = b"\xa5" * 128
 

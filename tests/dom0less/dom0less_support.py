@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from conftest import dtb_to_dts, dtc, dts_to_dtb
 
 QEMU = "qemu-system-aarch64"

@@ -157,13 +157,7 @@ def _passthrough_device(partial: Tree, node: Node, cells: tuple[int, int],
         raise BuildError(f"{where}: xen,reg is read in its parent's #address-cells {na} and"
                          f" #size-cells {ns}; Xen needs 1 or 2 (it refuses the domain or"
                          f" crashes)")
-    step = 2 * na + ns
-    values = xen_dt.cells_of(reg)
-    for i in range(len(values) // step if step else 0):
-        entry = values[i * step:(i + 1) * step]
-        mstart = xen_dt.read_number(entry[:na])
-        size = xen_dt.read_number(entry[na:na + ns])
-        gstart = xen_dt.read_number(entry[na + ns:])
+    for i, (mstart, size, gstart) in enumerate(xen_dt.xen_reg(reg, na, ns)):
         if (mstart | size | gstart) % PAGE_SIZE:
             raise BuildError(f"{where}: xen,reg entry {i} is not page-aligned (Xen: \"DomU"
                              f" passthrough config has not page aligned addresses/sizes\")")

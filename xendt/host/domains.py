@@ -291,15 +291,10 @@ def passthrough_xen_reg(data: bytes, name: str, rules: HostRules | None = None,
     while stack:
         node, (address_cells, size_cells) = stack.pop()
         value = node.get("xen,reg")
-        one = 2 * address_cells + size_cells
         if value is not None and rules is not None:
             _check_cells(node.path, address_cells, size_cells, rules, domain)
-        cells = xen_dt.cells_of(value or b"")
-        for i in range(len(cells) // one):
-            entry = cells[i * one:(i + 1) * one]
-            host = xen_dt.read_number(entry[:address_cells])
-            size = xen_dt.read_number(entry[address_cells:address_cells + size_cells])
-            guest = xen_dt.read_number(entry[address_cells + size_cells:])
+        for i, (host, size, guest) in enumerate(xen_dt.xen_reg(value or b"", address_cells,
+                                                                size_cells)):
             if (host | size | guest) % PAGE_SIZE:
                 raise DtbError(f"expected 'xen,reg' entry {i} on {node.path} in {name} to be"
                                f" page-aligned, got <{host:#x} {size:#x} {guest:#x}>")

@@ -81,6 +81,21 @@ def meminfo(tree: Tree, node: Node, prop: str, cells: tuple[int, int]) -> tuple[
     return tuple(out)
 
 
+def xen_reg(value: bytes, address_cells: int, size_cells: int) -> list[tuple[int, int, int]]:
+    """A partial DT's xen,reg as (host address, size, guest address)
+    triples in the given cells (handle_passthrough_prop; a partial triple
+    at the end is ignored, as Xen's loop over whole entries does)."""
+    step = 2 * address_cells + size_cells
+    values = cells_of(value)
+    out = []
+    for i in range(len(values) // step if step else 0):
+        entry = values[i * step:(i + 1) * step]
+        out.append((read_number(entry[:address_cells]),
+                    read_number(entry[address_cells:address_cells + size_cells]),
+                    read_number(entry[address_cells + size_cells:])))
+    return out
+
+
 def is_available(node: Node) -> bool:
     """Xen's device_tree_node_is_available: no status, "okay" or "ok"."""
     status = node.get("status")

@@ -14,7 +14,7 @@ import xendt
 def main() -> None:
     parser = argparse.ArgumentParser(description="build a Xen Arm guest DTB")
     parser.add_argument("config", nargs="?", help="xl.cfg file (default: a 1 GiB guest built in code)")
-    parser.add_argument("--xen", default="4.22")
+    parser.add_argument("--xen", help="the Xen version (default: the newest xendt knows)")
     parser.add_argument("--pa-bits", type=int, default=40)
     parser.add_argument("-o", "--output", default="guest.dtb")
     args = parser.parse_args()
@@ -33,7 +33,7 @@ def main() -> None:
     try:
         result = xendt.build(guest, host)
     except xendt.XendtError as e:
-        raise SystemExit(f"error: {e}")
+        raise SystemExit(f"error: {e}") from None
 
     with open(args.output, "wb") as f:
         f.write(result.dtb)

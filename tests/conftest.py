@@ -50,3 +50,16 @@ def initrd_end_page_rounded(blob: bytes) -> bytes:
     end = int.from_bytes(bytes(fdt.getprop(chosen, "linux,initrd-end")), "big")
     fdt.setprop_u64(chosen, "linux,initrd-end", (end + 0xFFF) & ~0xFFF)
     return bytes(fdt.as_bytearray())
+
+
+def run_cli(*args: str, capsysbinary) -> tuple[int, bytes, str]:
+    """`xendt ARGS` in this process: exit status, stdout bytes, stderr text."""
+    from xendt.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsysbinary.readouterr()
+    return code, out, err.decode()

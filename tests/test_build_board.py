@@ -7,19 +7,10 @@ clock-frequency, which libxl writes only when the host DT has one
 
 from __future__ import annotations
 
-from conftest import dtb_to_dts, dts_to_dtb
+from conftest import dtb_to_dts, dts_to_dtb, run_cli
 from conftest_host import qemu  # noqa: F401  (fixture)
-from xendt.cli import main
 
-
-def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsysbinary.readouterr()
-    return code, out, err.decode()
+run = run_cli
 
 
 def build_dts(board, capsysbinary, *extra: str) -> str:

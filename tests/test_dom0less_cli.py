@@ -16,23 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, dtb_to_dts, dtc
+from conftest import ROOT, dtb_to_dts, dtc, run_cli
 from conftest_host import qemu  # noqa: F401  (fixture)
-from xendt.cli import main
 
 REFERENCE = ROOT / ".." / "shared" / "reference-dom0less"
 RUNS = sorted(p.parent for p in REFERENCE.glob("4.*/*/host.dtb"))
 MODULES = REFERENCE / "modules"
 
 
-def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsysbinary.readouterr()
-    return code, out, err.decode()
+run = run_cli
 
 
 @pytest.mark.parametrize("run_dir", RUNS, ids=lambda p: "/".join(p.parts[-2:]))

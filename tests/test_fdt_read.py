@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import GOLDEN, dtb_to_dts, dtc
+from conftest import GOLDEN, dtb_to_dts, dtc, run_cli
 from conftest_host import qemu  # noqa: F401  (fixture)
-from xendt.cli import main
 from xendt.fdt.read import parse
 
 READABLE = ("2", "3", "16", "17")
@@ -23,14 +22,7 @@ def as_version(blob: bytes, version: str) -> bytes:
     return dtc("-q", "-I", "dtb", "-O", "dtb", "-V", version, "-", input=blob).stdout
 
 
-def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsysbinary.readouterr()
-    return code, out, err.decode()
+run = run_cli
 
 
 @pytest.mark.parametrize("version", READABLE)

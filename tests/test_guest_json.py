@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from conftest import GOLDEN
-from xendt.cli import main
+from conftest import GOLDEN, run_cli
 from xendt.errors import ConfigError
 from xendt.guest.jsonio import guest_from_json, guest_to_json
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDevice, VirtioDisk
@@ -20,14 +19,7 @@ RICH = GuestConfig(memory_mib=1024, max_vcpus=4, gic_version="v3", vuart=True,
                    iomem=(Iomem(0x1c090, 1, 0x9c090),), tee="optee", nr_spis=64)
 
 
-def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsysbinary.readouterr()
-    return code, out, err.decode()
+run = run_cli
 
 
 def test_a_rich_guest_and_its_host_round_trip():

@@ -51,21 +51,26 @@ def write(tree: Node, max_size: int) -> bytearray:
 
 def _write_tree(libfdt: ModuleType, buf: bytearray, tree: Node) -> int:
     """Sequential-write `tree` into `buf`; 0 or the first libfdt error."""
-    begin, prop, end = libfdt.fdt_begin_node, libfdt.fdt_property_stub, libfdt.fdt_end_node
+    # The SWIG functions themselves, not libfdt.py's one-line wrappers
+    # around them: a build makes a few hundred of these calls.
+    raw = getattr(libfdt, "_libfdt", libfdt)
+    begin, prop, end = raw.fdt_begin_node, raw.fdt_property_stub, raw.fdt_end_node
     err: int = libfdt.fdt_create(buf, len(buf)) or libfdt.fdt_finish_reservemap(buf)
     # Depth-first over each node's entries in order; a None on the stack
     # closes the node whose entries precede it.
     stack: list[tuple[str, bytes] | Node | None] = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
     while stack and not err:
-        entry = stack.pop()
+        entry = pop()
         if entry is None:
             err = end(buf)
-        elif isinstance(entry, tuple):
-            err = prop(buf, entry[0], entry[1], len(entry[1]))
+        elif entry.__class__ is tuple:
+            name, value = entry
+            err = prop(buf, name, value, len(value))
         else:
-            err = begin(buf, entry.name)
-            stack.append(None)
-            stack.extend(reversed(entry.entries))
+            err = begin(buf, entry.name)  # type: ignore[union-attr]
+            push(None)
+            extend(reversed(entry.entries))  # type: ignore[union-attr]
     return err or libfdt.fdt_finish(buf)
 
 

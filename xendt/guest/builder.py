@@ -102,7 +102,8 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
         ram=tuple(Range(bank.base, size) for bank, size in zip(layout.banks, ram)),
         segments=segments, grant_table=Range(grant.base, grant.size),
         extended_regions=extended, devices=devices, virtio=slots)
-    return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=tuple(warnings))
+    built_for = host if host.xen is not None else replace(host, xen=host.version)
+    return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=tuple(warnings), host=built_for)
 
 
 def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None) -> list[str]:

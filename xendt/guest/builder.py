@@ -10,6 +10,7 @@ module.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field, replace
 
@@ -17,7 +18,7 @@ from xendt.errors import ConfigError
 from xendt.fdt import blob
 from xendt.guest import memory, regions, tree
 from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
-from xendt.ranges import Range
+from xendt.ranges import Range, Region
 from xendt.xen import address, layouts
 from xendt.xen.layout import Layout
 
@@ -96,13 +97,13 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
     if layout.ext_scheme != "none" and not extended:
         warnings.append("the extended regions cannot be allocated, not enough space"
                         " (libxl warns the same; /hypervisor reg holds the grant table only)")
-    devices = tuple(r for r in layout.regions if _described(r.name, layout, guest, gic))
+    devices = _described(layout, guest, gic)
     mmap = MemoryMap(
         xen=layout.version, ipa_bits=ipa, guest_bits=guest.kernel.bits,
         ram=tuple(Range(bank.base, size) for bank, size in zip(layout.banks, ram)),
         segments=segments, grant_table=Range(grant.base, grant.size),
         extended_regions=extended, devices=devices, virtio=slots)
-    built_for = host if host.xen is not None else replace(host, xen=host.version)
+    built_for = host if host.xen is not None else _resolved(host)
     return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=tuple(warnings), host=built_for)
 
 
@@ -212,8 +213,7 @@ def _iomem_warnings(layout: Layout, guest: GuestConfig, gic: str, ram: tuple[int
     warnings = []
     taken = [(f"RAM bank {i}", Range(bank.base, size))
              for i, (bank, size) in enumerate(zip(layout.banks, ram)) if size]
-    taken += [(r.name, Range(r.base, r.size)) for r in layout.regions
-              if _described(r.name, layout, guest, gic)]
+    taken += [(r.name, Range(r.base, r.size)) for r in _described(layout, guest, gic)]
     for r in guest.iomem:
         span = Range(r.guest_frame * layout.page_size, r.pages * layout.page_size)
         shown = f"iomem {r.start:x},{r.pages:x}" + (f"@{r.gfn:x}" if r.gfn is not None else "")
@@ -301,14 +301,20 @@ def rng_seed(seed: bytes | None) -> bytes:
     return seed
 
 
-def _described(name: str, layout: Layout, guest: GuestConfig, gic: str) -> bool:
-    """Whether layout region `name` appears in this guest's DT."""
-    if name.startswith("gic"):
-        return name.startswith(f"gic{gic}")
-    return {
-        "vpl011": guest.vuart,
-        "acpi": guest.acpi,
-        "vpci-ecam": bool(guest.pci_devices), "vpci-mem": bool(guest.pci_devices),
-        "vpci-prefetch-mem": bool(guest.pci_devices),
-        "grant-table": True,
-    }.get(name, False)
+@functools.lru_cache(maxsize=64)
+def _resolved(host: Host) -> Host:
+    """`host` with its Xen version filled in (image builders build many
+    guests for one host: made once)."""
+    return replace(host, xen=host.version)
+
+
+def _described(layout: Layout, guest: GuestConfig, gic: str) -> tuple[Region, ...]:
+    """The layout regions this guest's DT describes: its vGIC's parts, the
+    grant table, and the vUART, ACPI and vPCI windows it has."""
+    wanted = {"vpl011": guest.vuart, "acpi": guest.acpi,
+              "vpci-ecam": bool(guest.pci_devices), "vpci-mem": bool(guest.pci_devices),
+              "vpci-prefetch-mem": bool(guest.pci_devices), "grant-table": True}
+    prefix = f"gic{gic}"
+    return tuple(r for r in layout.regions
+                 if (r.name.startswith(prefix) if r.name.startswith("gic")
+                     else wanted.get(r.name, False)))

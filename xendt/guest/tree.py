@@ -9,11 +9,16 @@ chosen Xen version; property values are the exact bytes libxl writes.
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from xendt.guest.model import GuestConfig, VirtioSlot
 from xendt.xen.layout import Layout
+
+_N = TypeVar("_N")
 
 #: Interrupt trigger types (device_tree_defs.h).
 EDGE_RISING = 1
@@ -124,34 +129,37 @@ def guest_tree(layout: Layout, guest: GuestConfig, *, gic: str, clock_frequency:
 
     root.child(chosen_node(layout, guest, rng_seed))
     root.child(cpus_node(guest.max_vcpus, arm32))
-    root.child(Node("psci")
-               .prop("compatible", strings("arm,psci-1.0", "arm,psci-0.2", "arm,psci"))
-               .prop("method", string("hvc"))
-               .prop("cpu_off", cells(1))      # PSCI function IDs (arch-arm.h)
-               .prop("cpu_on", cells(2)))
-    for bank in layout.banks:
-        root.child(Node(f"memory@{bank.base:x}")
-                   .prop("device_type", string("memory"))
-                   .prop("reg", regs((0, 0))))
-    root.child(gic_node(layout, gic))
-    root.child(timer_node(layout, arm32, clock_frequency))
-    root.child(hypervisor_node(layout))
+    root.child(_PSCI)
+    for bank in _shared(layout, "banks", lambda: tuple(
+            Node(f"memory@{bank.base:x}").prop("device_type", string("memory"))
+            .prop("reg", regs((0, 0))) for bank in layout.banks)):
+        root.child(bank)
+    root.child(_shared(layout, ("gic", gic), lambda: gic_node(layout, gic)))
+    root.child(_shared(layout, ("timer", arm32, clock_frequency),
+                       lambda: timer_node(layout, arm32, clock_frequency)))
+    root.child(_shared(layout, "hypervisor", lambda: hypervisor_node(layout)))
     if guest.vuart:
-        uart = layout.region("vpl011")
-        node = Node("sbsa-pl011").prop("compatible", strings("arm,sbsa-uart"))
-        node.prop("reg", regs((uart.base, uart.size)))
-        with_interrupts(node, layout, interrupt(layout.irqs.vpl011, LEVEL_HIGH))
-        root.child(node.prop("current-speed", cells(VPL011_BAUD)))
+        root.child(_shared(layout, "vpl011", lambda: vpl011_node(layout)))
     if guest.tee == "optee":
-        firmware = root.child(Node("firmware"))
-        firmware.child(Node("optee")
-                       .prop("compatible", strings("linaro,optee-tz"))
-                       .prop("method", string("hvc")))
+        root.child(_OPTEE)
     if guest.pci_devices and layout.vpci:
-        root.child(vpci_node(layout))
+        root.child(_shared(layout, "vpci", lambda: vpci_node(layout)))
     add_virtio_nodes(root, layout, guest, virtio)
     root.entries.extend(partial)
     return root
+
+
+def vpl011_node(layout: Layout) -> Node:
+    uart = layout.region("vpl011")
+    node = Node("sbsa-pl011").prop("compatible", strings("arm,sbsa-uart"))
+    node.prop("reg", regs((uart.base, uart.size)))
+    with_interrupts(node, layout, interrupt(layout.irqs.vpl011, LEVEL_HIGH))
+    return node.prop("current-speed", cells(VPL011_BAUD))
+
+
+#: OP-TEE's node (tee = "optee"), the same in every version.
+_OPTEE = Node("firmware", [Node("optee").prop("compatible", strings("linaro,optee-tz"))
+                           .prop("method", string("hvc"))])
 
 
 def chosen_node(layout: Layout, guest: GuestConfig, rng_seed: bytes) -> Node:
@@ -172,6 +180,26 @@ def chosen_node(layout: Layout, guest: GuestConfig, rng_seed: bytes) -> Node:
     return node
 
 
+#: The psci node, the same in every guest of every version.
+_PSCI = (Node("psci")
+         .prop("compatible", strings("arm,psci-1.0", "arm,psci-0.2", "arm,psci"))
+         .prop("method", string("hvc"))
+         .prop("cpu_off", cells(1))      # PSCI function IDs (arch-arm.h)
+         .prop("cpu_on", cells(2)))
+
+
+def _shared(layout: Layout, key: Hashable, make: Callable[[], _N]) -> _N:
+    """A node (or nodes) that depends only on `layout` and `key`, made once
+    per layout: image builders build many guests in one process, and the
+    writer never changes a node. Kept in the layout object's own __dict__
+    (as functools.cached_property keeps its values; Layout is frozen)."""
+    cache: dict[Hashable, Any] = layout.__dict__.setdefault("_guest_nodes", {})
+    if key not in cache:
+        cache[key] = make()
+    return cast(_N, cache[key])
+
+
+@functools.lru_cache(maxsize=256)
 def cpus_node(count: int, arm32: bool) -> Node:
     node = Node("cpus").prop("#address-cells", cells(1)).prop("#size-cells", cells(0))
     compatible = strings("arm,cortex-a15" if arm32 else "arm,armv8")

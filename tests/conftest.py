@@ -63,3 +63,17 @@ def run_cli(*args: str, capsysbinary) -> tuple[int, bytes, str]:
         code = int(e.code or 0)
     out, err = capsysbinary.readouterr()
     return code, out, err.decode()
+
+
+def dts_node(dts: str, path: str) -> str:
+    """The text of the node at `path` ("/chosen", "/cpus/cpu@3") in DTS as
+    dtc prints it, from its opening line to its closing "};", so that a test
+    compares a whole node exactly rather than a line of it."""
+    lines = dts.splitlines(keepends=True)
+    depth, start = 0, lines.index("/ {\n")
+    for name in [p for p in path.split("/") if p]:
+        depth += 1
+        opening = "\t" * depth + name + " {\n"
+        start = lines.index(opening, start + 1)
+    end = lines.index("\t" * depth + "};\n", start)
+    return "".join(lines[start:end + 1])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, dtb_to_dts, golden_cases, initrd_end_page_rounded
+from conftest import GOLDEN, dtb_to_dts, dts_node, golden_cases, initrd_end_page_rounded
 from xendt.cli import main
 from xendt.fdt.read import parse
 
@@ -130,8 +130,12 @@ def test_defaults_build_a_guest_dtb_that_dtc_decodes(tmp_path, capsysbinary):
     out = tmp_path / "guest.dtb"
     assert run("build", "--pa-bits", "40", "-o", str(out), capsysbinary=capsysbinary)[0] == 0
     text = dtb_to_dts(out.read_bytes())
-    assert 'model = "XENVM-4.22";' in text
-    assert "reg = <0x00 0x40000000 0x00 0x2000000>;" in text  # xl's default 32 MiB
+    assert text.splitlines()[3] == '\tmodel = "XENVM-4.22";'
+    assert dts_node(text, "/memory@40000000") == (  # xl's default 32 MiB
+        "\tmemory@40000000 {\n"
+        '\t\tdevice_type = "memory";\n'
+        "\t\treg = <0x00 0x40000000 0x00 0x2000000>;\n"
+        "\t};\n")
 
 
 def test_same_inputs_give_the_same_bytes(capsysbinary):
@@ -145,8 +149,16 @@ def test_flags_override_the_xl_config(tmp_path, capsysbinary):
     code, out, _ = run("build", "-c", str(cfg), "--memory", "1024", "--no-vuart", "--rng-seed", "none",
                        "--format", "dts", capsysbinary=capsysbinary)
     text = out.decode()
-    assert code == 0 and "cpu@3 {" in text and "sbsa-pl011" not in text
-    assert "reg = <0x00 0x40000000 0x00 0x40000000>;" in text
+    assert code == 0 and "sbsa-pl011" not in text
+    assert dts_node(text, "/cpus/cpu@3") == (
+        "\t\tcpu@3 {\n"
+        '\t\t\tdevice_type = "cpu";\n'
+        '\t\t\tcompatible = "arm,armv8";\n'
+        '\t\t\tenable-method = "psci";\n'
+        "\t\t\treg = <0x03>;\n"
+        "\t\t};\n")
+    assert dts_node(text, "/memory@40000000").splitlines()[2] == \
+        "\t\treg = <0x00 0x40000000 0x00 0x40000000>;"
 
 
 def test_dts_output_is_what_dtc_prints(capsysbinary):
@@ -170,7 +182,11 @@ def test_kernel_size_stands_in_for_the_kernel_file(capsysbinary):
     # 0x48000000 + 12345678 = 0x48bc614e: exact from 4.19 (4c3a618b0ada).
     code, out, _ = run("build", "--kernel-size", "38928896", "--ramdisk-size", "12345678", "--memory", "1024",
                        "--rng-seed", "none", "--format", "dts", capsysbinary=capsysbinary)
-    assert code == 0 and "linux,initrd-end = <0x00 0x48bc614e>;" in out.decode()
+    assert code == 0 and dts_node(out.decode(), "/chosen") == (
+        "\tchosen {\n"
+        "\t\tlinux,initrd-start = <0x00 0x48000000>;\n"
+        "\t\tlinux,initrd-end = <0x00 0x48bc614e>;\n"
+        "\t};\n")
 
 
 def test_no_extended_region_is_a_warning_not_an_error(capsysbinary):
@@ -275,7 +291,11 @@ def test_the_xl_config_can_come_from_standard_input(monkeypatch, capsysbinary):
     code, out, err = run("build", "-c", "-", "--rng-seed", "none", "--format", "dts",
                          capsysbinary=capsysbinary)
     assert code == 0, err
-    assert "cpu@2 {" in out.decode() and "reg = <0x00 0x40000000 0x00 0x20000000>;" in out.decode()
+    text = out.decode()
+    assert [line.strip() for line in dts_node(text, "/cpus").splitlines() if "cpu@" in line] == [
+        "cpu@0 {", "cpu@1 {", "cpu@2 {"]
+    assert dts_node(text, "/memory@40000000").splitlines()[2] == \
+        "\t\treg = <0x00 0x40000000 0x00 0x20000000>;"
 
 
 CONFLICTS = {

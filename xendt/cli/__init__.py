@@ -45,8 +45,9 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="xendt", message="%(prog)s %(version)s")
 def cli() -> None:
-    """Build, inspect and diff the device trees Xen's toolstack (libxl)
-    gives Arm guests, without booting Xen."""
+    """Build, inspect and diff the device trees Xen gives Arm guests (libxl's
+    for xl guests, the hypervisor's for dom0 and dom0less domains), without
+    booting Xen."""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,11 +52,13 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
           host_dtb: str | None, domains: tuple[str, ...], partial_dtb: tuple[str, ...],
           iommu: bool | None, uboot_script: str | None, uboot_file: tuple[str, ...],
           output: str, fmt: str, **flags: Any) -> None:
-    """Build the device tree Xen's libxl would give an Arm guest.
+    """Build the device tree Xen gives an Arm guest (libxl's, or dom0less).
 
-    The guest comes from an xl.cfg file, flags, or both (flags win); with
-    neither, xl's defaults apply: 32 MiB, one vCPU, the host's GIC, no
-    devices. Host facts (Xen version, PA bits, timer frequency) are flags.
+    An xl guest comes from an xl.cfg file, flags, or both (flags win), or
+    --guest-json; with none, xl's defaults apply: 32 MiB, one vCPU, the
+    host's GIC, no devices. Host facts are flags, or come from the board's
+    DTB with --host-dtb. With --host-dtb and --domain NAME|all, the DT Xen
+    itself builds at boot for those dom0less domains.
     """
     from xendt.guest import builder
 

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
               help="Dom0less: a U-Boot boot script whose fdt commands edit the host DTB first.")
 @click.option("--uboot-file", multiple=True, metavar="[NAME=]PATH",
               help="Dom0less: a file the U-Boot script loads, for its ${filesize}.")
+@click.option("--explain", is_flag=True,
+              help="Say where each extended region comes from and what cut it (stderr, or an"
+                   " \"explain\" list in --format json).")
 @click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
               help="Where to write; - is standard output.")
 @click.option("--format", "fmt", type=click.Choice(["dtb", "dts", "json"]), default="dtb",
@@ -51,7 +54,7 @@ if TYPE_CHECKING:
 def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | None,
           host_dtb: str | None, domains: tuple[str, ...], partial_dtb: tuple[str, ...],
           iommu: bool | None, uboot_script: str | None, uboot_file: tuple[str, ...],
-          output: str, fmt: str, **flags: Any) -> None:
+          explain: bool, output: str, fmt: str, **flags: Any) -> None:
     """Build the device tree Xen gives an Arm guest (libxl's, or dom0less).
 
     An xl guest comes from an xl.cfg file, flags, or both (flags win), or
@@ -63,6 +66,9 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
     from xendt.guest import builder
 
     if domains:
+        if explain:
+            raise click.UsageError("--explain goes with an xl guest; for a dom0less domain's"
+                                   " regions: xendt host-regions --domain NAME --explain")
         return _dom0less(xen, sizes, host_dtb, domains, partial_dtb, iommu, uboot_script,
                          uboot_file, output, fmt, flags)
     for name, given in (("--partial-dtb", partial_dtb), ("--iommu", iommu is not None),
@@ -87,6 +93,17 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
         click.echo(f"xendt: warning: {warning}", err=True)
     for constraint in constraints:
         click.echo(f"xendt: fleet: {constraint}", err=True)
+    notes: tuple[str, ...] = ()
+    if explain:
+        from xendt.guest import regions
+        from xendt.xen import layouts
+
+        mmap = result.memory_map
+        notes = regions.explain(layouts.load(result.host.version), tuple(r.size for r in mmap.ram),
+                                mmap.ipa_bits, guest.iomem)
+        if fmt != "json":
+            for note in notes:
+                click.echo(f"xendt: explain: {note}", err=True)
     if fmt == "dtb":
         data = result.dtb
     elif fmt == "dts":
@@ -96,7 +113,7 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
     else:
         from xendt.render.jsonout import memory_map_json
 
-        data = memory_map_json(result.memory_map).encode()
+        data = memory_map_json(result.memory_map, notes).encode()
     write(output_, data, binary=fmt == "dtb")
 
 

@@ -204,3 +204,26 @@ def test_a_host_xen_cannot_boot_refuses_the_build_per_point_release(tmp_path, ca
     code, out, err = run("build", "--host-dtb", str(board), "--domain", "domU2", "--xen", "4.19.2",
                          "-o", str(tmp_path / "domU2.dtb"), capsysbinary=capsysbinary)
     assert code == 0, err
+
+
+def test_json_gives_the_memory_map_xen_placed(capsysbinary):
+    """The real 4.21 domU2 (1 GiB, a 3,146,019-byte ramdisk): its /chosen
+    says linux,initrd-start 0x48200000 and -end 0x48500123; the map says the
+    same, and where the kernel and the DTB went."""
+    import json
+
+    run_dir = REFERENCE / "4.21.0" / "all-nodom0-gicv3"
+    code, out, err = run("build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "domU2",
+                         "--xen", "4.21", "--pa-bits", "44", "--format", "json", "-o", "-",
+                         capsysbinary=capsysbinary)
+    assert code == 0, err
+    data = json.loads(out)
+    chosen = dtb_to_dts((run_dir / "domU2.dtb").read_bytes()).split("\tchosen {\n", 1)[1]
+    assert "linux,initrd-start = <0x00 0x48200000>;" in chosen
+    assert "linux,initrd-end = <0x00 0x48500123>;" in chosen
+    assert data["segments"] == [
+        {"base": 0x4000_0000, "size": 9440, "name": "kernel"},
+        {"base": 0x4800_0000, "size": (run_dir / "domU2.dtb").stat().st_size, "name": "dtb"},
+        {"base": 0x4820_0000, "size": 0x48500123 - 0x48200000, "name": "ramdisk"}]
+    assert (data["xen"], data["ipa_bits"], data["ram"]) == (
+        "4.21", 44, [{"base": 0x4000_0000, "size": 1 << 30}])

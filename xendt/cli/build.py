@@ -179,9 +179,6 @@ def _dom0less(xen: str | None, sizes: tuple[AddressSize, ...], host_dtb: str | N
                                    f" its /chosen node", ctx)
     if len(sizes) > 1:
         raise click.UsageError("a dom0less build takes one --pa-bits or --ipa-bits", ctx)
-    if fmt == "json":
-        raise click.UsageError("--format json is the libxl memory map; a dom0less build writes"
-                               " dtb or dts", ctx)
     kernels = (flags["kernel"],) if flags.get("kernel") else ()
     dom0less.build_domains(host_dtb, domains, xen, sizes[0] if sizes else None,
                            partials=partial_dtb, kernels=kernels, iommu=iommu,

@@ -111,7 +111,17 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
     for warning in across:
         click.echo(f"xendt: warning: {warning}", err=True)
     for dt in built:
-        write(paths[dt.domain], _formatted(dt.blob, fmt), binary=fmt == "dtb")
+        if fmt == "json":
+            from xendt.dom0less.api import as_guest_dt
+            from xendt.guest.model import Host
+            from xendt.render.jsonout import memory_map_json
+
+            host = Host(xen=version, pa_bits=size.bits if size and size.kind == "pa" else None,
+                        ipa_bits=size.bits if size and size.kind == "ipa" else None)
+            data = memory_map_json(as_guest_dt(dt, host).memory_map).encode()
+        else:
+            data = _formatted(dt.blob, fmt)
+        write(paths[dt.domain], data, binary=fmt == "dtb")
     if folder:
         click.echo(summary.table(tuple(built)), nl=False)
 

@@ -3,7 +3,7 @@ xendt.build returns for libxl guests, from a host DTB and a domain name."""
 
 from __future__ import annotations
 
-from xendt.dom0less.build import build, domain_names
+from xendt.dom0less.build import Dom0lessDT, build, domain_names
 from xendt.guest.builder import GuestDT
 from xendt.guest.model import Host, MemoryMap, Segment
 from xendt.ranges import Range
@@ -15,12 +15,20 @@ def build_dom0less(host_dtb: bytes, domain: str, host: Host | None = None, *,
     """The DTB Xen `host.version` builds at boot for the dom0less domain
     `domain` of `host_dtb`, with its memory map (kernel, ramdisk and DTB as
     Xen places them; the /hypervisor grant table and extended regions)."""
+    host = host or Host()
+    dt = build(host_dtb, domain, host.version, host_name=host_name, partial_dtb=partial_dtb,
+               kernel=kernel, pa_bits=host.pa_bits, ipa_bits=host.ipa_bits, iommu=iommu)
+    return as_guest_dt(dt, host)
+
+
+def as_guest_dt(dt: Dom0lessDT, host: Host) -> GuestDT:
+    """A built dom0less tree in GuestDT's shape: its memory map (kernel,
+    ramdisk and DTB as Xen places them; the /hypervisor grant table and
+    extended regions) and the Host, with its Xen version resolved."""
+    from dataclasses import replace
+
     from xendt.xen import address, layouts
 
-    host = host or Host()
-    version = host.version
-    dt = build(host_dtb, domain, version, host_name=host_name, partial_dtb=partial_dtb,
-               kernel=kernel, pa_bits=host.pa_bits, ipa_bits=host.ipa_bits, iommu=iommu)
     layout = layouts.load(dt.xen)
     grant = layout.region("grant-table")
     segments = [Segment(dt.kernel.base, dt.kernel.size, name="kernel")]
@@ -32,7 +40,8 @@ def build_dom0less(host_dtb: bytes, domain: str, host: Host | None = None, *,
         ram=dt.ram, segments=tuple(sorted(segments, key=lambda s: s.base)),
         grant_table=Range(grant.base, grant.size) if dt.hypervisor else Range(0, 0),
         extended_regions=dt.regions, devices=dt.devices_mmio, virtio=())
-    return GuestDT(dtb=dt.blob, memory_map=memory_map, warnings=dt.warnings, host=host)
+    built_for = host if host.xen is not None else replace(host, xen=host.version)
+    return GuestDT(dtb=dt.blob, memory_map=memory_map, warnings=dt.warnings, host=built_for)
 
 
 def dom0less_domains(host_dtb: bytes, host_name: str = "host.dtb") -> tuple[str, ...]:

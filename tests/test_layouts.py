@@ -94,3 +94,20 @@ def test_invalid_toml_names_the_file(tmp_path):
     path.write_text("version = \n")
     with pytest.raises(LayoutError, match=r"4.21.toml: not valid TOML"):
         layouts.load_file(path)
+
+
+def test_a_cached_layout_is_the_one_the_file_gives(tmp_path, monkeypatch):
+    """The start-up cache (xendt.xen.cache) hands back what parsing gives,
+    and a changed file is parsed again, not served stale."""
+    from xendt.xen import cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "4.21.toml"
+    path.write_text((Path(layouts.layout_dir()) / "4.21.toml").read_text())
+    parsed = layouts.load_file(path)
+    first = cache.cached(str(path), "4.21.0", lambda: layouts.load_file(path))
+    again = cache.cached(str(path), "4.21.0", lambda: pytest.fail("parsed again"))
+    assert first == parsed and again == parsed
+    path.write_text(path.read_text().replace('tag = "RELEASE-4.21.0"', 'tag = "RELEASE-4.21.0-x"'))
+    changed = cache.cached(str(path), "4.21.0", lambda: layouts.load_file(path))
+    assert changed.tag == "RELEASE-4.21.0-x"

@@ -17,9 +17,10 @@ from typing import Any
 
 from xendt.xen.layout import Layout
 
-#: The modules whose code shapes a Layout: a change to any of them (an
-#: upgrade of xendt) makes every cached layout stale.
-_CODE = ("layout.py", "reader.py", "points.py", "layouts.py")
+#: The modules whose code shapes a Layout (its classes, Region's, the
+#: reader): a change to any of them (an upgrade of xendt) makes every cached
+#: layout stale. Paths relative to this folder.
+_CODE = ("layout.py", "reader.py", "points.py", "layouts.py", "../ranges.py")
 
 
 def cached(path: str, release: str, load: Callable[[], Layout]) -> Layout:

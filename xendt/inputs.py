@@ -107,11 +107,6 @@ def regular_size(f: BinaryIO) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-def is_regular(f: BinaryIO) -> bool:
-    """Whether `f` is a regular file (its size can be trusted), not a pipe."""
-    return regular_size(f) is not None
-
-
 def read_up_to(f: BinaryIO, size: int) -> bytes:
     """At most `size` bytes from `f`, fewer only at its end; OSError as is."""
     chunks, left = [], size

@@ -120,7 +120,7 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
 #: Host flags among the build options: the Host field each sets, and how.
 _HOST_FLAGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "host_gic": ("gic", str), "clock_frequency": ("clock_frequency", int),
-    "rng_seed": ("rng_seed", options._rng_seed),
+    "rng_seed": ("rng_seed", options.parse_rng_seed),
     "acpi_size": ("acpi_size", lambda size: size),
 }
 

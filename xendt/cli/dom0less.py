@@ -104,7 +104,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
                    pa_bits=size.bits if size and size.kind == "pa" else None,
                    ipa_bits=size.bits if size and size.kind == "ipa" else None, iommu=iommu)
              for name in chosen]
-    across = summary._across(tuple(built)) if several else ()
+    across = summary.across(tuple(built)) if several else ()
     for dt in built:
         for warning in dt.warnings:
             click.echo(f"xendt: warning: {warning}", err=True)

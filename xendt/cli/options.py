@@ -214,7 +214,7 @@ def guest_and_host(xen: str | None, size: AddressSize | None, *, xl_config: str 
     guest, warnings = xlcfg.guest_config(cfg, kernel=kernel, ramdisk_size=ramdisk_size)
     host = Host(xen=xen, pa_bits=size.bits if size and size.kind == "pa" else None,
                 ipa_bits=size.bits if size and size.kind == "ipa" else None, gic=host_gic,
-                clock_frequency=clock_frequency, rng_seed=_rng_seed(rng_seed), acpi_size=acpi_size)
+                clock_frequency=clock_frequency, rng_seed=parse_rng_seed(rng_seed), acpi_size=acpi_size)
     return guest, host, warnings
 
 
@@ -273,7 +273,7 @@ def _kernel_stand_in(size: int | None, text_offset: int | None, arch: str | None
                   text_offset=text_offset or 0)
 
 
-def _rng_seed(text: str) -> bytes | None:
+def parse_rng_seed(text: str) -> bytes | None:
     if text == "random":
         return None
     if text == "none":

@@ -31,10 +31,10 @@ def build_all(host_dtb: bytes, xen: str | None = None, *, host_name: str = "host
                         kernel=kernels.get(name), kernel_name=f"{name}'s kernel",
                         pa_bits=pa_bits, ipa_bits=ipa_bits, iommu=iommu)
                   for name in domain_names(host_dtb, host_name))
-    return built, _across(built)
+    return built, across(built)
 
 
-def _across(built: tuple[Dom0lessDT, ...]) -> tuple[str, ...]:
+def across(built: tuple[Dom0lessDT, ...]) -> tuple[str, ...]:
     warnings = []
     for a in built:
         for b in built:

@@ -23,13 +23,6 @@ def cells(value: bytes) -> tuple[int, ...] | None:
     return struct.unpack(f">{len(value) // 4}I", value)
 
 
-def u32(value: bytes | None) -> int | None:
-    """A one-cell value, or None if `value` is absent or not 4 bytes."""
-    if value is None or len(value) != 4:
-        return None
-    return int(U32.unpack(value)[0])
-
-
 def number(values: tuple[int, ...] | list[int]) -> int:
     """Cells read into one number, most significant first, kept to 64 bits
     as Linux's of_read_number and Xen's dt_read_number keep it."""

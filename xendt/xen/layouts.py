@@ -131,15 +131,6 @@ def first(has: Callable[[Layout], bool]) -> str | None:
     return next((version for version in versions() if has(load(version))), None)
 
 
-def first_with(feature: str, has: Callable[[Layout], bool]) -> str:
-    """The sentence "`feature` needs Xen X or later", X being the oldest
-    version whose layout `has` it ("… no Xen xendt knows has it" if none)."""
-    version = first(has)
-    if version is None:
-        return f"{feature}: no Xen version xendt knows has it"
-    return f"{feature} needs Xen {version} or later"
-
-
 def load_file(path: str | os.PathLike[str], point: int | None = None,
               asked: str = "") -> Layout:
     """Read and validate one layout file, as release X.Y.`point` (X.Y.0

@@ -1,4 +1,6 @@
-"""Shared fixtures: the golden libxl blobs and the real dtc."""
+"""Shared fixtures: the golden libxl blobs, the real captures in tests/data
+and the real dtc. The suite tests xendt as `pip install` put it in the
+environment, never the source tree beside it (README: the test command)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "golden"
+DATA = ROOT / "tests" / "data"
+#: Dom0less guest blobs the real hypervisor built (tests/data/README.md).
+REAL_DOM0LESS = DATA / "reference-dom0less"
+#: The same through the real ImageBuilder script and the real U-Boot.
+REAL_UBOOT = DATA / "reference-uboot"
+
+
+def _installed_xendt() -> Path:
+    """Where the xendt under test comes from; the suite refuses to run
+    against the source tree (`python -m pytest` from the top folder would
+    import ./xendt and hide a module the wheel lacks)."""
+    import xendt
+
+    where = Path(xendt.__file__).resolve().parent
+    if where == ROOT / "xendt":
+        raise pytest.UsageError(
+            f"xendt is imported from the source tree ({where}), not from the installed"
+            " package: run the suite as README says (.venv/bin/pytest after pip install)")
+    return where
+
+
+INSTALLED = _installed_xendt()
 
 
 def golden_cases() -> list[dict]:

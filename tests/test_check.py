@@ -560,12 +560,12 @@ def test_bootargs_longer_than_an_arm32_linux_keeps_are_an_error():
         " (COMMAND_LINE_SIZE 1024) and silently drops the rest [bootargs]"]
 
 
-DOM0LESS_BLOBS = sorted((ROOT_DIR / ".." / "shared" / "reference-dom0less").glob("4.*/*/domU*.dtb"))
+DOM0LESS_BLOBS = sorted((ROOT_DIR / "tests" / "data" / "reference-dom0less").glob("4.*/*/domU*.dtb"))
 
 
 @pytest.mark.parametrize("blob", DOM0LESS_BLOBS, ids=lambda p: "/".join(p.parts[-3:]))
 def test_real_dom0less_guests_get_no_error(blob):
-    """The blobs a real Xen built for its dom0less guests (../shared/
+    """The blobs a real Xen built for its dom0less guests (tests/data/
     reference-dom0less, QEMU cortex-a57: 44-bit PA): none breaks a rule its
     consumers apply; a guest without xen,enhanced has no /hypervisor by
     design, which is information, not an error."""

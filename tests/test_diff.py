@@ -316,7 +316,7 @@ def test_usage_errors_are_one_line_and_status_2(args, message, capsysbinary):
     assert (code, out) == (2, "") and err.count("\n") == 1 and message in err
 
 
-REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference-dom0less"
+REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference-dom0less"
 
 
 def test_a_libxl_guest_and_a_dom0less_guest_differ_with_reasons(capsysbinary, tmp_path):

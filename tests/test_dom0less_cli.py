@@ -2,7 +2,7 @@
 dom0less builder through the command line.
 
 The golden cases are the real hypervisor's blobs in
-../shared/reference-dom0less/ (read back from inside each guest; see the
+tests/data/reference-dom0less/ (read back from inside each guest; see the
 README there), rebuilt through the CLI and compared byte for byte. The
 U-Boot case checks the script path against an independent route to the same
 host DT: the nodes the script creates, written by hand in DTS and compiled
@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, dtb_to_dts, dtc, run_cli
 from conftest_host import qemu  # noqa: F401  (fixture)
 
-REFERENCE = ROOT / ".." / "shared" / "reference-dom0less"
+REFERENCE = ROOT / "tests" / "data" / "reference-dom0less"
 RUNS = sorted(p.parent for p in REFERENCE.glob("4.*/*/host.dtb"))
 MODULES = REFERENCE / "modules"
 

@@ -2,7 +2,7 @@
 from Xen's source, without reading xendt's dom0less code, before running
 xendt (tests/data/dom0less-independent/caseN.md holds each derivation, by
 function, with file @ tag): the expected DTS is independent evidence for
-versions and features the real blobs of ../shared do not cover.
+versions and features the real blobs of tests/data/reference-dom0less do not cover.
 
 - case 1: Xen 4.22 (prepare_dtb_domU order of 4.22, #redistributor-regions,
   find_domU_holes), 512 MiB, 2 vCPUs, vpl011, xen,enhanced "no-xenstore",

@@ -339,7 +339,7 @@ def test_a_dom0less_guest_without_hypervisor_is_named_from_the_newest_layout():
     from xendt.inspect.show import map_text
     from xendt.xen import layouts
 
-    blob = (Path(__file__).resolve().parents[1] / ".." / "shared" / "reference-dom0less"
+    blob = (Path(__file__).resolve().parents[1] / "tests" / "data" / "reference-dom0less"
             / "4.21.0" / "all-nodom0-gicv3" / "domU1.dtb")
     text = map_text(addressmap.address_map(read_dtb(str(blob))))
     newest = layouts.newest()

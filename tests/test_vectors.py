@@ -1,4 +1,4 @@
-"""The test vectors of the Xen facts (../shared/xen-guest-dt.md §10): three
+"""The test vectors of the Xen facts (xen-guest-dt.md §10, the project's facts sheet): three
 guests built by libxl's own code for nine releases, given there as SHA-256
 of the whole blob. They cover versions that golden/ has no blob for (4.15,
 4.17, 4.19, 4.20, 4.22), so xendt's data files for those are checked here."""

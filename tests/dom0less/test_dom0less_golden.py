@@ -1,6 +1,6 @@
 """Every domU blob a real Xen built at boot, rebuilt byte for byte.
 
-../shared/reference-dom0less/<version>/<run>/ holds the host DTB Xen
+tests/data/reference-dom0less/<version>/<run>/ holds the host DTB Xen
 received and the DTBs its dom0less guests read back from their memory
 (Debian's 4.17.7, 4.19.0 and 4.21.0 built from their tags; README.md
 there). Module sizes come from the host DT's module `reg`s, as Xen takes
@@ -18,7 +18,7 @@ import pytest
 from xendt.dom0less import build, domain_names
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO / ".." / "shared" / "reference-dom0less"
+REFERENCE = REPO / "tests" / "data" / "reference-dom0less"
 BLOBS = sorted(REFERENCE.glob("4.*/*/domU*.dtb"))
 QEMU_CORTEX_A57_PA_BITS = 44
 

@@ -10,7 +10,7 @@ from test_dom0less_cases import KERNEL, domain
 
 from xendt.dom0less.summary import build_all, table
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference-dom0less"
+REFERENCE = Path(__file__).resolve().parents[2] / "tests" / "data" / "reference-dom0less"
 
 
 def test_summary_of_the_reference_host():

@@ -25,11 +25,10 @@ PATH_VARIABLE = "XENDT_LAYOUT_PATH"
 
 
 def layout_dir() -> str:
-    """Where xendt's own layout files are: inside the installed package,
-    or the source tree's top-level layouts/ folder. (os.path, not pathlib:
-    this runs at every CLI start.)"""
-    installed = os.path.join(_PACKAGE_DIR, "layoutdata")
-    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(_PACKAGE_DIR), "layouts")
+    """Where xendt's own layout files are: the package's layoutdata/ (in
+    the source tree a link to the top-level layouts/ folder). (os.path, not
+    pathlib: this runs at every CLI start.)"""
+    return os.path.join(_PACKAGE_DIR, "layoutdata")
 
 
 def layout_dirs() -> tuple[str, ...]:

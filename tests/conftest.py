@@ -58,24 +58,6 @@ def dts_to_dtb(source: str) -> bytes:
     return dtc("-q", "-I", "dts", "-O", "dtb", "-", input=source.encode()).stdout
 
 
-def initrd_end_page_rounded(blob: bytes) -> bytes:
-    """`blob` with /chosen linux,initrd-end rounded up to a 4 KiB page, as
-    libxenguest's xc_dom_alloc_segment left a segment's end before
-    4c3a618b0ada "tools/dombuilder: Correct the length calculation in
-    xc_dom_alloc_segment()" (RELEASE-4.19.0; 4.17.5, 4.18.3). The golden
-    blobs and the facts' vectors were made with a re-typed libxenguest that
-    kept the old rounding for every version (golden/README.md, "Re-typed
-    rather than compiled"); xendt follows the source, so a 4.19+ blob equals
-    them once this one property is rounded back. Same length: in place."""
-    import libfdt
-
-    fdt = libfdt.Fdt(bytearray(blob))
-    chosen = fdt.path_offset("/chosen")
-    end = int.from_bytes(bytes(fdt.getprop(chosen, "linux,initrd-end")), "big")
-    fdt.setprop_u64(chosen, "linux,initrd-end", (end + 0xFFF) & ~0xFFF)
-    return bytes(fdt.as_bytearray())
-
-
 def run_cli(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     """`xendt ARGS` in this process: exit status, stdout bytes, stderr text."""
     from xendt.cli import main

@@ -39,13 +39,6 @@ def test_where_a_fix_arrived_is_read_from_the_data():
     assert layouts.first_releases("host", "memory-node-full", "ok") == ("4.20.4", "4.21.2", "4.22.0")
 
 
-def test_libxl_initrd_end_is_exact_from_4_17_5_4_18_3_and_4_19():
-    # 50216569eab1 (4.17.5), 8e51c8f1d45f (4.18.3), mainline 4c3a618b0ada (4.19.0)
-    got = {r: layouts.load(r).initrd_end for r in ("4.17.4", "4.17.5", "4.18.2", "4.18.3", "4.19")}
-    assert got == {"4.17.4": "page-rounded", "4.17.5": "exact", "4.18.2": "page-rounded",
-                   "4.18.3": "exact", "4.19": "exact"}
-
-
 def test_4_16_2_boots_52_bit_cpus_with_a_48_bit_ipa():
     # fe02a5342d3e "xen/arm: p2m don't fall over on FEAT_LPA enabled hw"
     before, after = layouts.load("4.16.1"), layouts.load("4.16.2")

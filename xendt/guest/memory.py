@@ -93,8 +93,10 @@ def place_modules(layout: Layout, bank0_ram: int, kernel: Kernel,
                   ramdisk_size: int | None, dtb_size: int) -> tuple[Segment, ...]:
     """The kernel, ramdisk (if any) and DTB segments, placed as meminit does.
 
-    `dtb_size` is the blob's totalsize at creation. Segments start on
-    pages; they end on one too before Xen 4.19 (layout.initrd_end).
+    `dtb_size` is the blob's totalsize at creation; segments are page-rounded
+    (the ramdisk's end in /chosen is therefore page-rounded too: libxl
+    finalises the DT from the segments meminit placed, before
+    xc_dom_build_image runs; libxl__build_dom, tools/libs/light/libxl_dom.c).
     """
     page = layout.page_size
     ram_base = layout.banks[0].base
@@ -134,15 +136,9 @@ def place_modules(layout: Layout, bank0_ram: int, kernel: Kernel,
                          f" in {bank0_ram // MiB} MiB of RAM (meminit fails; xl:"
                          f" \"{MEMINIT_FAILED}\")")
 
-    # xc_dom_alloc_segment ends each segment at its last page until
-    # 4c3a618b0ada "tools/dombuilder: Correct the length calculation in
-    # xc_dom_alloc_segment()" (4.19.0; 4.17.5, 4.18.3), at start + size after;
-    # the ramdisk's end is /chosen's linux,initrd-end. Placement still moves
-    # by whole pages.
-    exact = layout.initrd_end == "exact"
     segments = [Segment(kernel_base, kernel.size, name="kernel")]
     if rd:
-        segments.append(Segment(base, ramdisk if exact else rd, name="ramdisk"))
-    segments.append(Segment(base + rd, dtb_size if exact else dtb, name="dtb"))
+        segments.append(Segment(base, rd, name="ramdisk"))
+    segments.append(Segment(base + rd, dtb, name="dtb"))
     return tuple(segments)
 

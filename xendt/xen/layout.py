@@ -303,9 +303,6 @@ class Layout:
     nr_spis_strict:
       whether an explicit nr_spis below what the devices need is an error
       (4.21+) rather than raised silently.
-    initrd_end:
-      /chosen linux,initrd-end: "page-rounded" (the ramdisk segment's end
-      rounded up to a page) or "exact" (start + size).
     host:
       how the hypervisor itself computes dom0's and dom0less domains'
       extended regions from the host DT (see HostRules).
@@ -349,7 +346,6 @@ class Layout:
     release: str = ""
     points: tuple[Point, ...] = ()
     newest_point: int = 0
-    initrd_end: str = "page-rounded"
     iommu_drivers: tuple[IommuDriver, ...] = ()
 
     @cached_property

@@ -97,7 +97,7 @@ class Reader:
         self.no_extra(dt, "[dt]", {"rng-seed", "hypervisor-reg-placeholder", "vpci",
                                    "vpci-mem-type", "vpci-prefetch-type", "virtio-disks",
                                    "virtio-devices", "xen-iommu", "disk-grants", "tee",
-                                   "nr-spis-option", "nr-spis-strict", "initrd-end"})
+                                   "nr-spis-option", "nr-spis-strict"})
 
         max_vcpus = self.get(limits, "[limits]", "max-vcpus", dict)
         if set(max_vcpus) != {"v2", "v3"} or not all(isinstance(n, int) and n > 0
@@ -148,7 +148,6 @@ class Reader:
             release=f"{version}.{z}",
             points=points.applied(known, z),
             newest_point=newest,
-            initrd_end=self.choice(dt, "[dt]", "initrd-end", ("page-rounded", "exact")),
             iommu_drivers=self.iommu_drivers(),
         )
         self.check(layout)

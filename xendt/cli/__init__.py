@@ -42,8 +42,35 @@ class _Group(click.Group):
         return command
 
 
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name in _COMMANDS or name.startswith("-"):
+            return super().resolve_command(ctx, args)
+        import difflib
+
+        close = difflib.get_close_matches(name, _COMMANDS, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; the commands are {', '.join(_COMMANDS)}"
+        raise click.UsageError(f"no such command '{name}'{hint}", ctx)
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--version: xendt's own version and the Xen releases its layouts cover."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from xendt.xen import layouts
+
+    click.echo(f"xendt {version('xendt')}")
+    click.echo("Xen releases: " + ", ".join(
+        f"{r[0]}-{r[-1]}" if len(r) > 1 else r[0] for r in map(layouts.releases, layouts.versions())))
+    ctx.exit()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="xendt", message="%(prog)s %(version)s")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show xendt's version and the Xen releases it knows, and exit.")
 def cli() -> None:
     """Build, inspect and diff the device trees Xen gives Arm guests (libxl's
     for xl guests, the hypervisor's for dom0 and dom0less domains), without

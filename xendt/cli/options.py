@@ -42,6 +42,16 @@ class XenVersion(click.ParamType):
                              f" {', '.join(layouts.versions())}") from None
         return text
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str
+                       ) -> list[click.shell_completion.CompletionItem]:
+        """Every release the layouts cover, X.Y and X.Y.Z."""
+        from click.shell_completion import CompletionItem
+
+        from xendt.xen import layouts
+
+        known = [r for v in layouts.versions() for r in (v, *layouts.releases(v))]
+        return [CompletionItem(r) for r in dict.fromkeys(known) if r.startswith(incomplete)]
+
 
 class XenOption(click.Option):
     """--xen, whose help lists the versions the layouts give, read only when

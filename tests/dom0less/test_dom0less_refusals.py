@@ -204,3 +204,90 @@ def test_gzip_image_is_inflated_and_loaded_at_its_text_offset():
             f"\t\t\t\treg = <0x50000000 {len(packed):#x}>;\n\t\t\t}};")
     built = build(host("gicv3-4g", domain("domU1", body)), "domU1", "4.19", kernel=packed)
     assert (hex(built.kernel.base), built.kernel.size) == ("0x40080000", 2 << 20)
+
+
+# --- boot modules the early scan drops ----------------------------------------
+# add_boot_module (xen/arch/arm/setup.c @ RELEASE-4.14.0 … RELEASE-4.19.0,
+# xen/common/device-tree/bootinfo.c @ RELEASE-4.20.0 … RELEASE-4.22.0): mod[0]
+# is Xen, mod[1] the FDT, then /chosen's modules in DT order. From 4.18
+# (4f6a291582) a module overlapping one already registered is dropped;
+# kernel_probe finds no kernel ("Missing kernel boot module?", -ENOENT) and
+# create_domUs panics, or finds no ramdisk and builds the domain without one.
+
+def module(kind: str, base: int, size: int) -> str:
+    return (f"\n\t\t\tmodule@{base:x} {{\n\t\t\t\tcompatible = \"multiboot,{kind}\","
+            f" \"multiboot,module\";\n\t\t\t\treg = <{base:#x} {size:#x}>;\n\t\t\t}};")
+
+
+def plain(name: str, *modules: str) -> str:
+    return domain(name, "\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;\n\t\t\tvpl011;"
+                  + "".join(modules))
+
+
+#: domU1's ramdisk starts inside its kernel [0x50000000, 0x50100000).
+RAMDISK_IN_KERNEL = plain("domU1", module("kernel", 0x5000_0000, 0x10_0000),
+                          module("ramdisk", 0x500F_F000, 0x30_0000))
+
+
+@pytest.mark.parametrize("version", ["4.14", "4.17"])
+def test_a_ramdisk_over_the_kernel_is_loaded_before_4_18(version):
+    built = build(host("gicv3-4g", RAMDISK_IN_KERNEL), "domU1", version)
+    assert built.initrd is not None and built.initrd.size == 0x30_0000
+    assert [w for w in built.warnings if "early scan" in w] == []
+
+
+@pytest.mark.parametrize("version, release", [("4.18", "4.18.0"), ("4.22", "4.22.0")])
+def test_a_ramdisk_over_the_kernel_is_dropped_from_4_18(version, release):
+    built = build(host("gicv3-4g", RAMDISK_IN_KERNEL), "domU1", version)
+    assert built.initrd is None
+    assert "linux,initrd-start" not in dts(built.blob)
+    assert [w for w in built.warnings if "early scan" in w] == [
+        f"domU1: Xen {release}'s early scan drops the ramdisk module /chosen/domU1/module@500ff000"
+        " (\"Region: [0x000000500ff000, 0x000000503ff000) overlapping with mod[2]:"
+        " [0x00000050000000, 0x00000050100000)\"): the domain is built without it"]
+
+
+#: domU2's kernel starts inside domU1's: registered second, it is dropped.
+KERNEL_IN_KERNEL = (plain("domU1", module("kernel", 0x5000_0000, 0x10_0000)) + "\n"
+                    + plain("domU2", module("kernel", 0x5008_0000, 0x10_0000)))
+
+
+def test_a_kernel_over_another_domains_kernel_panics_from_4_18():
+    with pytest.raises(BuildError) as e:
+        build(host("gicv3-4g", KERNEL_IN_KERNEL), "domU2", "4.19")
+    assert str(e.value) == (
+        "/chosen/domU2/module@50080000: Xen 4.19.0's early scan drops the kernel module"
+        " (\"Region: [0x00000050080000, 0x00000050180000) overlapping with mod[2]:"
+        " [0x00000050000000, 0x00000050100000)\"): kernel_probe prints \"Missing kernel boot"
+        " module?\", then panic \"Could not set up domain domU2 (rc = -2)\"")
+    assert build(host("gicv3-4g", KERNEL_IN_KERNEL), "domU1", "4.19").kernel.size == 0x10_0000
+    assert build(host("gicv3-4g", KERNEL_IN_KERNEL), "domU2", "4.17").kernel.size == 0x10_0000
+
+
+def test_a_kernel_two_domains_share_is_found_by_both():
+    # The second registration is dropped, but boot_module_find_by_addr_and_kind
+    # finds the first: same kind, same address.
+    shared = (plain("domU1", module("kernel", 0x5000_0000, 0x10_0000)) + "\n"
+              + plain("domU2", module("kernel", 0x5000_0000, 0x10_0000)))
+    built = build(host("gicv3-4g", shared), "domU2", "4.22")
+    assert [w for w in built.warnings if "early scan" in w] == []
+
+
+#: 31 domains of one kernel each: with Xen and the FDT, 33 modules for
+#: MAX_MODULES = 32 (every version).
+CROWD = "\n".join(plain(f"d{i}", module("kernel", 0x5000_0000 + i * 0x10_0000, 0x10_0000))
+                  for i in range(31))
+
+
+@pytest.mark.parametrize("version, panic", [
+    ("4.14", "Could not set up domain d30"),
+    ("4.21", "Could not set up domain d30 (rc = -2)")])
+def test_the_thirty_first_module_is_ignored_and_its_domain_panics(version, panic):
+    board = host("gicv3-4g", CROWD)
+    assert build(board, "d29", version).kernel.size == 0x10_0000
+    with pytest.raises(BuildError) as e:
+        build(board, "d30", version)
+    assert str(e.value) == (
+        f"/chosen/d30/module@51e00000: Xen {version}.0's early scan drops the kernel module"
+        " (\"Ignoring Kernel boot module at 0000000051e00000-0000000051f00000 (too many)\"):"
+        f" kernel_probe prints \"Missing kernel boot module?\", then panic \"{panic}\"")

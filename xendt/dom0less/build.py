@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.dom0less import domains, hostview, memory, modules, passthrough
+from xendt.dom0less import bootmodules, domains, hostview, memory, modules, passthrough
 from xendt.dom0less.facts import Facts, supports
 from xendt.dom0less.facts import facts as version_facts
 from xendt.dom0less.writer import Gic, Plan, fill_initrd, write
@@ -115,6 +115,8 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     dom = domains.read(tree, domain, facts.version)
     _refuse_unknown(dom, facts)
     warnings: list[str] = []
+    dom, dropped = bootmodules.keep(tree, dom, layout.host, layout.release, warnings)
+    partial_dtb = None if "device-tree" in dropped else partial_dtb
     gic_host = hostview.gic(tree)
     _check_vcpus(dom, gic_host.version, layout.max_vcpus)
     if dom.kernel is None or not dom.kernel.size:

@@ -110,6 +110,16 @@ class HostRules:
       the build lacks the driver.
     dom0_panic:
       the panic when dom0 cannot be built ({rc}: the error code).
+    domu_panic:
+      create_domUs' panic when a dom0less domain cannot be built ({name}:
+      its node name without unit address; {rc}: the error code).
+    max_modules:
+      MAX_MODULES: the boot modules bootinfo holds.
+    early_modules:
+      the modules start_xen registers before the FDT scan (Xen, the FDT).
+    module_overlap:
+      "unchecked" or "dropped": add_boot_module drops a module overlapping
+      one already registered (4.18+).
     """
 
     dom0_regions: bool
@@ -142,6 +152,10 @@ class HostRules:
     passthrough_cells: str
     sci_type: str
     dom0_panic: str
+    domu_panic: str
+    max_modules: int
+    early_modules: int
+    module_overlap: str
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,7 @@ class Reader:
                    "memreserve_overlap": ("no-conflict", "panic", "allow-inside"),
                    "memory_node_full": ("bug", "ok"), "deep_nodes": ("hang", "skip"),
                    "passthrough_cells": ("unchecked", "1-2"),
+                   "module_overlap": ("unchecked", "dropped"),
                    "sci_type": ("none", "ignored-if-absent", "refused-if-absent")}
         values: dict[str, Any] = {}
         for key, name in keys.items():

@@ -169,6 +169,10 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     if ramdisk:
         initrd = Range(placed.initrd, ramdisk)
         blob = fill_initrd(blob, initrd.base, initrd.end)
+    if part is not None:
+        loads = (placed.kernel, initrd, Range(placed.dtb, len(blob)))
+        notes = passthrough.over_ram(part, ram, loads, layout.host.load_panics, dom.name)
+        warnings.extend(f"{dom.name}: {note}" for note in (*part.notes, *notes))
     return Dom0lessDT(xen=facts.version, domain=dom.name, blob=blob, bits=image.bits,
                       vcpus=dom.vcpus, ram=ram, regions=regions, hypervisor=hypervisor,
                       kernel=placed.kernel, dtb=Range(placed.dtb, len(blob)), initrd=initrd,

@@ -120,6 +120,10 @@ class HostRules:
     module_overlap:
       "unchecked" or "dropped": add_boot_module drops a module overlapping
       one already registered (4.18+).
+    load_panics:
+      kernel_load, initrd_load and dtb_load's panics when the copy into
+      the domain's memory fails, by what is copied ({domain}: the domain;
+      {left}: the bytes not copied).
     """
 
     dom0_regions: bool
@@ -156,6 +160,7 @@ class HostRules:
     max_modules: int
     early_modules: int
     module_overlap: str
+    load_panics: tuple[str, ...]
 
 
 @dataclass(frozen=True)

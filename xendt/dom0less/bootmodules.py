@@ -126,15 +126,13 @@ def keep(tree: Tree, dom: domains.Domain, rules: HostRules, version: str,
 
 
 def _modules(tree: Tree) -> list[BootModule]:
-    """process_multiboot_node's nodes, their kinds (the first two unknown
-    ones taken as kernel then ramdisk) and the first `reg` entry."""
+    """process_multiboot_node's nodes (depth 1 to 3, a path starting with
+    "/chosen"), their kinds (the first two unknown ones taken as kernel
+    then ramdisk) and the first `reg` entry."""
     out: list[BootModule] = []
-    chosen = tree.node("/chosen")
-    if chosen is None:
-        return out
     guesses = iter(("kernel", "ramdisk"))
-    for node in (chosen, *tree.descendants(chosen)):
-        if node.depth > 3 or not any(node.is_compatible(c) for c in domains.MODULE_COMPATIBLES):
+    for node in _shallow(tree):
+        if not any(node.is_compatible(c) for c in domains.MODULE_COMPATIBLES):
             continue
         reg = xen_dt.meminfo(tree, node, "reg", xen_dt.cells(tree, node)) \
             if node.get("reg") is not None else ()
@@ -142,6 +140,21 @@ def _modules(tree: Tree) -> list[BootModule]:
             continue  # Xen panics on a module without reg: domains.read says so
         kind = _kind(node) or next(guesses, "unknown")
         out.append(BootModule(kind, node.path, reg[0].base, reg[0].size))
+    return out
+
+
+def _shallow(tree: Tree) -> list[Node]:
+    """The nodes at depth 1 to 3 under a top-level node whose name starts
+    with "chosen" (strncmp of the path's first 7 bytes), in DT order. The
+    depth is counted while walking: a node name may hold a "/"."""
+    out: list[Node] = []
+    for top in tree.root.children:
+        if not top.blob_name.startswith("chosen"):
+            continue
+        out.append(top)
+        for child in top.children:
+            out.append(child)
+            out.extend(child.children)
     return out
 
 

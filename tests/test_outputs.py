@@ -129,6 +129,12 @@ def test_a_one_file_command_refuses_an_existing_folder(tmp_path, capsysbinary):
                    " -o FILE\n")
 
 
+def test_an_empty_output_name_is_refused(capsysbinary):
+    code, _, err = run("build", "-o", "", capsysbinary=capsysbinary)
+    assert code == 2
+    assert err == "xendt: cannot write '': give a file name, or - for standard output\n"
+
+
 FULL = [
     ["build", "-o", "-"],
     ["build", "--format", "dts"],

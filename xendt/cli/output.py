@@ -35,6 +35,8 @@ def output_path(path: str) -> str:
     folder (these commands write one file)."""
     if path == "-":
         return path
+    if not path:
+        raise XendtError("cannot write '': give a file name, or - for standard output")
     if path.endswith(os.sep) or os.path.isdir(path):
         what = "is a folder" if os.path.isdir(path) else "names a folder (a trailing /)"
         raise XendtError(f"cannot write {path}: {what}; this command writes one file: -o FILE")

@@ -41,7 +41,9 @@ ENOENT = -2
 #: boot_module_kind_as_string for the kinds a domain's modules have.
 KIND_NAMES = {"kernel": "Kernel", "ramdisk": "Ramdisk", "device-tree": "DTB"}
 #: fdt_node_to_kind's compatibles (bootfdt.c @ RELEASE-4.22.0; inline in
-#: process_multiboot_node before): anything else is a guess.
+#: process_multiboot_node before): anything else is a guess. Before 4.21 a
+#: multiboot,microcode node is guessed too; only the kinds of a domain's own
+#: modules (always named) decide a build, so that is not modelled.
 _KINDS = (("kernel", ("xen,linux-zimage", "multiboot,kernel")),
           ("ramdisk", ("xen,linux-initrd", "multiboot,ramdisk")),
           ("xsm", ("xen,xsm-policy",)), ("device-tree", ("multiboot,device-tree",)),

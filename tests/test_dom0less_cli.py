@@ -227,3 +227,25 @@ def test_json_gives_the_memory_map_xen_placed(capsysbinary):
         {"base": 0x4820_0000, "size": 0x48500123 - 0x48200000, "name": "ramdisk"}]
     assert (data["xen"], data["ipa_bits"], data["ram"]) == (
         "4.21", 44, [{"base": 0x4000_0000, "size": 1 << 30}])
+
+
+def test_a_kernel_module_over_another_is_refused_from_4_18(tmp_path, capsysbinary):
+    """domU6's kernel moved inside domU5's [0x50e00000, 0x50e024e0): from
+    4.18 add_boot_module drops it (xen/common/device-tree/bootinfo.c @
+    RELEASE-4.21.0), kernel_probe finds no kernel and create_domUs panics;
+    4.17 registers both."""
+    source = dtb_to_dts((REFERENCE / "4.21.0" / "extra-gicv3" / "host.dtb").read_bytes())
+    source = source.replace("reg = <0x51000000 0x24e0>;", "reg = <0x50e01000 0x24e0>;", 1)
+    board = tmp_path / "board.dtb"
+    board.write_bytes(dtc("-q", "-I", "dts", "-O", "dtb", "-", input=source.encode()).stdout)
+    code, out, err = run("build", "--host-dtb", str(board), "--domain", "domU6", "--xen", "4.21",
+                         "-o", "-", capsysbinary=capsysbinary)
+    assert (code, out) == (2, b"")
+    assert err.splitlines()[-1] == (
+        "xendt: /chosen/domU6/module@51000000: Xen 4.21.0's early scan drops the kernel module"
+        " (\"Region: [0x00000050e01000, 0x00000050e034e0) overlapping with mod[2]:"
+        " [0x00000050e00000, 0x00000050e024e0)\"): kernel_probe prints \"Missing kernel boot"
+        " module?\", then panic \"Could not set up domain domU6 (rc = -2)\"")
+    code, _, err = run("build", "--host-dtb", str(board), "--domain", "domU6", "--xen", "4.17",
+                       "-o", str(tmp_path / "domU6.dtb"), capsysbinary=capsysbinary)
+    assert code == 0, err

@@ -319,6 +319,28 @@ def test_host_ram_is_the_memory_node_u_boot_writes():
         (0x6020_0000, 0x1FE0_0000), (0x8020_0000, 0xFE0_0000), (0x9200_0000, 0x2E00_0000)]
 
 
+ONE_CELL = """/dts-v1/;
+/ { #address-cells = <1>; #size-cells = <1>; chosen { };
+    interrupt-controller@8000000 { compatible = "arm,gic-v3"; interrupt-controller;
+        #interrupt-cells = <3>; reg = <0x8000000 0x10000 0x80a0000 0xf60000>; }; };
+"""
+
+
+@pytest.mark.parametrize("ram, message", [
+    ("0x100000000:1G", "--host-ram 0x100000000:0x40000000: 0x100000000 does not fit the host DT's"
+                       " #address-cells = <1> (U-Boot writes /memory in the root's cells)"),
+    ("0x40000000:4G", "--host-ram 0x40000000:0x100000000: 0x100000000 does not fit the host DT's"
+                      " #size-cells = <1> (U-Boot writes /memory in the root's cells)"),
+], ids=["base", "size"])
+def test_host_ram_the_roots_cells_cannot_hold_is_one_line(ram, message, tmp_path, capsys):
+    board = tmp_path / "board.dtb"
+    board.write_bytes(dts_to_dtb(ONE_CELL))
+    with pytest.raises(SystemExit) as exit_:
+        main(["host-regions", "--host-dtb", str(board), "--iommu", "--host-ram", ram])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == f"xendt: {message}\n"
+
+
 def test_under_uefi_ram_is_the_efi_maps_and_memreserve_is_gone():
     # fdt_add_uefi_nodes deletes every /memreserve/ entry: the same minus
     # that MiB, so [0x6004_0000, 0x9000_0000) -> 0x6020_0000 + 0x2fe0_0000.

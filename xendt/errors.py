@@ -14,6 +14,10 @@ class XendtError(Exception):
     """Base class: a problem with xendt's input, explained in one line."""
 
 
+class StdoutError(XendtError):
+    """Standard output cannot be written (a full disk, /dev/full)."""
+
+
 class LayoutError(XendtError):
     """A layout data file under layouts/ is missing, malformed or inconsistent."""
 

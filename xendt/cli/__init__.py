@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from xendt.errors import XendtError
+from xendt.errors import StdoutError, XendtError
 
 #: The commands, in the order `xendt --help` lists them: the module each
 #: lives in, imported only when that command runs (image builders start
@@ -78,12 +78,17 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning expected errors into one line."""
+    """Entry point: run the CLI, turning expected errors into one line.
+    Standard output that cannot be written (a full disk, /dev/full) is one
+    line and status 2 too; a closed pipe (`| head`) ends quietly with 1."""
     args = sys.argv[1:] if argv is None else argv
     try:
         # No arguments at all: the overview, not a usage error.
         code = cli.main(args=args or ["--help"], prog_name="xendt", standalone_mode=False)
+        sys.stdout.flush()
     except XendtError as e:
+        if isinstance(e, StdoutError):
+            _drop_stdout()
         click.echo(f"xendt: {e}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
@@ -93,8 +98,28 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"xendt: {_one_line(e)}", err=True)
         sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)
     except BrokenPipeError:
+        _drop_stdout()
         sys.exit(1)
+    except OSError as e:
+        if e.filename is not None:  # files are the commands' to report: a bug
+            raise
+        _drop_stdout()  # click's own output (--help, --version) or the last flush
+        click.echo(f"xendt: cannot write standard output: {e.strerror}", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that what is still buffered
+    for it cannot fail again when the interpreter exits."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):  # no real file descriptor (a test's capture)
+        pass
 
 
 def _one_line(error: click.ClickException) -> str:

@@ -8,7 +8,7 @@ import os
 
 import click
 
-from xendt.cli.output import output_path, write
+from xendt.cli.output import echo, file_in, make_folder, output_folder, output_path, write
 from xendt.errors import ConfigError
 from xendt.inputs import DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
 from xendt.xen.address import AddressSize
@@ -81,13 +81,11 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         raise ConfigError(f"{host_name}: no dom0less domain under /chosen"
                           f" (nodes compatible with \"xen,domain\")")
     several = len(chosen) > 1
-    folder = output != "-" and (output.endswith("/") or os.path.isdir(output))
-    if several and not folder:
+    _unique(chosen, every, host_name)
+    folder = output_folder(output) if _is_folder(output) else None
+    if several and folder is None:
         raise click.UsageError("several domains: give a folder with -o DIR/ (one file each)")
-    if folder:
-        os.makedirs(output, exist_ok=True)
-    paths = {n: output_path(os.path.join(output, f"{n}.{fmt}") if folder else output)
-             for n in chosen}
+    paths = {n: file_in(folder, n, fmt) if folder else output_path(output) for n in chosen}
     partial_files = named_files(partials, "--partial-dtb", chosen)
     kernel_files = named_files(kernels, "--kernel", chosen)
     for name in (*partial_files, *kernel_files):
@@ -110,6 +108,8 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
             click.echo(f"xendt: warning: {warning}", err=True)
     for warning in across:
         click.echo(f"xendt: warning: {warning}", err=True)
+    if folder:
+        make_folder(folder)
     for dt in built:
         if fmt == "json":
             from xendt.dom0less.api import as_guest_dt
@@ -123,7 +123,24 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
             data = _formatted(dt.blob, fmt)
         write(paths[dt.domain], data, binary=fmt == "dtb")
     if folder:
-        click.echo(summary.table(tuple(built)), nl=False)
+        echo(summary.table(tuple(built)))
+
+
+def _is_folder(output: str) -> bool:
+    """-o DIR/ (a trailing slash, made when missing) or an existing folder."""
+    return output != "-" and (output.endswith(os.sep) or os.path.isdir(output))
+
+
+def _unique(chosen: tuple[str, ...], every: tuple[str, ...], host_name: str) -> None:
+    """Each domain built once, and known by its name: two /chosen nodes of
+    one name (both of which Xen builds) cannot be told apart."""
+    for name in chosen:
+        if every.count(name) > 1:
+            raise ConfigError(f"{host_name}: {every.count(name)} dom0less domains named {name!r}"
+                              f" under /chosen: Xen builds each, xendt cannot tell them apart"
+                              f" (rename one)")
+        if chosen.count(name) > 1:
+            raise click.UsageError(f"--domain {name} given twice")
 
 
 def _formatted(blob: bytes, fmt: str) -> bytes:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from xendt.cli import options
-from xendt.cli.output import output_path, write
+from xendt.cli.output import echo, output_path, write
 from xendt.xen.address import AddressSize
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def show(file: str, xen: str | None, fmt: str, picture: str | None) -> None:
     tree = read_dtb(file)
     dts = str(tree) if fmt == "text" else None
     amap = addressmap.address_map(tree, xen)
-    click.echo(render.text(amap, dts) if dts is not None else render.json_text(tree, amap), nl=False)
+    echo(render.text(amap, dts) if dts is not None else render.json_text(tree, amap))
     if picture_:
         from xendt.render.picture import svg
 
@@ -72,7 +72,7 @@ def check(file: str, xen: str | None, sizes: tuple[AddressSize, ...], page_size:
 
     report = run_checks(read_dtb(file), xen=xen, size=sizes[0] if sizes else None,
                         page_size=int(page_size[:-1]) * 1024)
-    click.echo(report.json() if fmt == "json" else report.text(), nl=False)
+    echo(report.json() if fmt == "json" else report.text())
     return 1 if report.errors else 0
 
 
@@ -140,7 +140,7 @@ def diff(ctx: click.Context, files: tuple[str, ...], xen: tuple[str, ...],
         a, b = (_built_tree(pick(xen, side) or layouts.newest(), pick(sizes, side), flags)
                 for side in (0, 1))
     result = compare(a, b, include_rng_seed=include_rng_seed)
-    click.echo(result.json() if fmt == "json" else result.text(), nl=False)
+    echo(result.json() if fmt == "json" else result.text())
     return 0 if result.same else 1
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.dom0less import domains, hostview, memory, modules, passthrough
+from xendt.dom0less import bootmodules, domains, hostview, memory, modules, passthrough
 from xendt.dom0less.facts import Facts, supports
 from xendt.dom0less.facts import facts as version_facts
 from xendt.dom0less.writer import Gic, Plan, fill_initrd, write
@@ -115,6 +115,8 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     dom = domains.read(tree, domain, facts.version)
     _refuse_unknown(dom, facts)
     warnings: list[str] = []
+    dom, dropped = bootmodules.keep(tree, dom, layout.host, layout.release, warnings)
+    partial_dtb = None if "device-tree" in dropped else partial_dtb
     gic_host = hostview.gic(tree)
     _check_vcpus(dom, gic_host.version, layout.max_vcpus)
     if dom.kernel is None or not dom.kernel.size:
@@ -167,6 +169,10 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     if ramdisk:
         initrd = Range(placed.initrd, ramdisk)
         blob = fill_initrd(blob, initrd.base, initrd.end)
+    if part is not None:
+        loads = (placed.kernel, initrd, Range(placed.dtb, len(blob)))
+        notes = passthrough.over_ram(part, ram, loads, layout.host.load_panics, dom.name)
+        warnings.extend(f"{dom.name}: {note}" for note in (*part.notes, *notes))
     return Dom0lessDT(xen=facts.version, domain=dom.name, blob=blob, bits=image.bits,
                       vcpus=dom.vcpus, ram=ram, regions=regions, hypervisor=hypervisor,
                       kernel=placed.kernel, dtb=Range(placed.dtb, len(blob)), initrd=initrd,

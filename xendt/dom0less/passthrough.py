@@ -56,12 +56,28 @@ class Partial:
       the passthrough nodes with xen,reg, as (path, xen,path or "").
     mapped:
       the host MMIO ranges xen,reg maps into the domain.
+    guest:
+      where each is mapped in the domain, as (node path, entry, guest range).
+    notes:
+      what Xen leaves out without a word (warnings for the build).
     """
 
     nodes: tuple[PartialNode, ...]
     gic_phandle: int | None
     devices: tuple[tuple[str, str], ...]
     mapped: tuple[Range, ...]
+    guest: tuple[tuple[str, int, Range], ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Found:
+    """What scanning /passthrough collects."""
+
+    devices: list[tuple[str, str]]
+    mapped: list[Range]
+    guest: list[tuple[str, int, Range]]
+    notes: list[str]
 
 
 def read(partial: Tree, size: int, host: Tree, facts: Facts) -> Partial:
@@ -69,24 +85,24 @@ def read(partial: Tree, size: int, host: Tree, facts: Facts) -> Partial:
     `host`) as Xen `facts.version` reads it; BuildError where Xen gives up."""
     nodes = []
     gic_phandle = None
-    devices: list[tuple[str, str]] = []
-    mapped: list[Range] = []
+    found = _Found([], [], [], [])
     for node in partial.root.children:
         if node.name == "gic":
             phandle = _phandle(node)
             if phandle or facts.gic_phandle_zero:
                 gic_phandle = phandle
         elif node.name == "aliases":
-            nodes.append(_copy(partial, node, DEFAULT_CELLS, False, host, devices, mapped))
+            nodes.append(_copy(partial, node, DEFAULT_CELLS, False, host, found))
         elif node.name == "passthrough":
-            nodes.append(_copy(partial, node, DEFAULT_CELLS, True, host, devices, mapped))
+            nodes.append(_copy(partial, node, DEFAULT_CELLS, True, host, found))
     if facts.max_partial_phandle:  # 0: this version does not check
         highest = max((_phandle(n) for n in partial.nodes()), default=0)
         if highest + 1 >= facts.max_partial_phandle:
             raise BuildError(f"{partial.file}: phandle {highest:#x} leaves no room below"
                              f" GUEST_PHANDLE_GIC ({GUEST_PHANDLE_GIC}); Xen {facts.version}"
                              f" refuses the partial device tree")
-    return Partial(tuple(nodes), gic_phandle, tuple(devices), tuple(mapped))
+    return Partial(tuple(nodes), gic_phandle, tuple(found.devices), tuple(found.mapped),
+                   tuple(found.guest), tuple(found.notes))
 
 
 def _phandle(node: Node) -> int:
@@ -99,7 +115,7 @@ def _phandle(node: Node) -> int:
 
 
 def _copy(partial: Tree, node: Node, cells: tuple[int, int], scan: bool, host: Tree,
-          devices: list[tuple[str, str]], mapped: list[Range]) -> PartialNode:
+          found: _Found) -> PartialNode:
     """scan_pfdt_node: the node's reachable properties (minus the consumed
     ones when `scan`), then its children with its own cells (or the
     defaults, not the inherited ones)."""
@@ -118,10 +134,10 @@ def _copy(partial: Tree, node: Node, cells: tuple[int, int], scan: bool, host: T
                            f" UTF-8; xendt cannot write it") from None
         props.append((prop.blob_name, prop.value))
     if scan:
-        _passthrough_device(partial, node, cells, consumed, host, devices, mapped)
+        _passthrough_device(partial, node, cells, consumed, host, found)
     own = (_cell(node, "#address-cells", DEFAULT_CELLS[0]),
            _cell(node, "#size-cells", DEFAULT_CELLS[1]))
-    children = tuple(_copy(partial, child, own, scan, host, devices, mapped)
+    children = tuple(_copy(partial, child, own, scan, host, found)
                      for child in node.children)
     return PartialNode(node.blob_name, tuple(props), children)
 
@@ -133,8 +149,7 @@ def _cell(node: Node, name: str, default: int) -> int:
 
 
 def _passthrough_device(partial: Tree, node: Node, cells: tuple[int, int],
-                        consumed: dict[str, bytes], host: Tree,
-                        devices: list[tuple[str, str]], mapped: list[Range]) -> None:
+                        consumed: dict[str, bytes], host: Tree, found: _Found) -> None:
     """handle_prop_pfdt's checks: xen,reg with xen,path (or with
     xen,force-assign-without-iommu), page-aligned triples <host guest-size>
     … in the parent's cells, xen,path present in the host DT."""
@@ -157,18 +172,59 @@ def _passthrough_device(partial: Tree, node: Node, cells: tuple[int, int],
         raise BuildError(f"{where}: xen,reg is read in its parent's #address-cells {na} and"
                          f" #size-cells {ns}; Xen needs 1 or 2 (it refuses the domain or"
                          f" crashes)")
-    for i, (mstart, size, gstart) in enumerate(xen_dt.xen_reg(reg, na, ns)):
+    entries = xen_dt.xen_reg(reg, na, ns)
+    rest = len(reg) - len(entries) * 4 * (2 * na + ns)
+    if rest:
+        found.notes.append(f"{where}: xen,reg is {len(reg)} bytes, not whole entries of"
+                           f" {4 * (2 * na + ns)} (2 x #address-cells {na} + #size-cells {ns},"
+                           f" in 4-byte cells): Xen maps {len(entries)} and ignores the last"
+                           f" {rest} bytes")
+    for i, (mstart, size, gstart) in enumerate(entries):
         if (mstart | size | gstart) % PAGE_SIZE:
             raise BuildError(f"{where}: xen,reg entry {i} is not page-aligned (Xen: \"DomU"
                              f" passthrough config has not page aligned addresses/sizes\")")
-        mapped.append(Range(mstart, size))
+        found.mapped.append(Range(mstart, size))
+        found.guest.append((where, i, Range(gstart, size)))
     text = ""
     if path is not None:
         text = path.split(b"\0", 1)[0].decode("utf-8", "replace")
         if host.node(text) is None:
             raise BuildError(f"{where}: xen,path {text!r} is not in the host DT {host.file}"
                              f" (Xen: \"Couldn't find node\")")
-    devices.append((node.path, text))
+    found.devices.append((node.path, text))
+
+
+def over_ram(part: Partial, ram: tuple[Range, ...], loads: tuple[Range | None, ...],
+             panics: tuple[str, ...], domain: str) -> list[str]:
+    """handle_passthrough_prop maps each xen,reg range with map_regions_p2mt
+    after allocate_memory and before the kernel, initrd and DTB are copied
+    in (construct_domU), and no version compares it with the domain's RAM:
+    the device replaces those RAM pages. A copy then meeting it fails
+    (copy_to_guest_phys finds no RAM page) and Xen panics: BuildError for
+    the first of `loads` (kernel, initrd, DTB; None: none) it meets, the
+    message from `panics`; otherwise a warning per range over RAM."""
+    what = ("kernel", "initrd", "DTB")
+    for kind, load, panic in zip(what, loads, panics):
+        if load is None:
+            continue
+        hit = next(((w, i, g) for w, i, g in part.guest if g.overlaps(load)), None)
+        if hit is not None:
+            where, i, guest = hit
+            left = load.size - max(0, guest.base - load.base)
+            text = panic.format(domain="d<id>", left=left)
+            raise BuildError(f"{where}: xen,reg entry {i} maps the device at guest [{guest.base:#x},"
+                             f" {guest.end:#x}), over the {kind} Xen loads at [{load.base:#x},"
+                             f" {load.end:#x}) in {domain}'s RAM; mapped first, it leaves no RAM"
+                             f" to copy the {kind} into (Xen panics: \"{text}\")")
+    notes = []
+    for where, i, guest in part.guest:
+        bank = next((b for b in ram if b.overlaps(guest)), None)
+        if bank is not None:
+            notes.append(f"{where}: xen,reg entry {i} maps the device at guest"
+                         f" [{guest.base:#x}, {guest.end:#x}), inside RAM [{bank.base:#x},"
+                         f" {bank.end:#x}): Xen maps it over those RAM pages unchecked; the"
+                         f" memory node still lists them and the guest reaches the device there")
+    return notes
 
 
 def check_module(data: bytes, name: str, size: int) -> None:

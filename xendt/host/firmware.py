@@ -112,12 +112,29 @@ def _uboot_memory(data: bytes, banks: tuple[Range, ...]) -> bytes:
         node = fdt.add_subnode(0, "memory")
     address = _u32(fdt, "#address-cells", 2)
     size = _u32(fdt, "#size-cells", 1)
+    _fits(banks, address, size)
     fdt.setprop_str(node, "device_type", "memory")
     reg = b"".join(v.to_bytes(4 * n, "big") for b in banks for v, n in ((b.base, address),
                                                                       (b.size, size)))
     fdt.setprop(node, "reg", reg)
     fdt.pack()
     return bytes(fdt.as_bytearray())
+
+
+def _fits(banks: tuple[Range, ...], address: int, size: int) -> None:
+    """U-Boot writes each bank in the root's cells (one or two): a base or
+    size they cannot hold is refused rather than cut short."""
+    for cells, what in ((address, "#address-cells"), (size, "#size-cells")):
+        if cells not in (1, 2):
+            raise ConfigError(f"--host-ram: the host DT's root has {what} = <{cells}>; U-Boot"
+                              f" writes /memory in 1 or 2 cells")
+    for bank in banks:
+        for value, cells, what in ((bank.base, address, "#address-cells"),
+                                   (bank.size, size, "#size-cells")):
+            if value >> (32 * cells):
+                raise ConfigError(f"--host-ram {bank.base:#x}:{bank.size:#x}: {value:#x} does not"
+                                  f" fit the host DT's {what} = <{cells}> (U-Boot writes /memory"
+                                  f" in the root's cells)")
 
 
 def _u32(fdt: libfdt.Fdt, prop: str, default: int) -> int:

@@ -110,6 +110,20 @@ class HostRules:
       the build lacks the driver.
     dom0_panic:
       the panic when dom0 cannot be built ({rc}: the error code).
+    domu_panic:
+      create_domUs' panic when a dom0less domain cannot be built ({name}:
+      its node name without unit address; {rc}: the error code).
+    max_modules:
+      MAX_MODULES: the boot modules bootinfo holds.
+    early_modules:
+      the modules start_xen registers before the FDT scan (Xen, the FDT).
+    module_overlap:
+      "unchecked" or "dropped": add_boot_module drops a module overlapping
+      one already registered (4.18+).
+    load_panics:
+      kernel_load, initrd_load and dtb_load's panics when the copy into
+      the domain's memory fails, by what is copied ({domain}: the domain;
+      {left}: the bytes not copied).
     """
 
     dom0_regions: bool
@@ -142,6 +156,11 @@ class HostRules:
     passthrough_cells: str
     sci_type: str
     dom0_panic: str
+    domu_panic: str
+    max_modules: int
+    early_modules: int
+    module_overlap: str
+    load_panics: tuple[str, ...]
 
 
 @dataclass(frozen=True)

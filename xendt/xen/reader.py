@@ -171,6 +171,7 @@ class Reader:
                    "memreserve_overlap": ("no-conflict", "panic", "allow-inside"),
                    "memory_node_full": ("bug", "ok"), "deep_nodes": ("hang", "skip"),
                    "passthrough_cells": ("unchecked", "1-2"),
+                   "module_overlap": ("unchecked", "dropped"),
                    "sci_type": ("none", "ignored-if-absent", "refused-if-absent")}
         values: dict[str, Any] = {}
         for key, name in keys.items():
@@ -191,6 +192,8 @@ class Reader:
             raise self.fail(f"[host].enhanced should list xen,enhanced strings, got {rules.enhanced!r}")
         if (rules.domu_holes == "none") != (not rules.enhanced):
             raise self.fail("[host].enhanced lists values exactly when domu-holes is not 'none'")
+        if len(rules.load_panics) != 3:
+            raise self.fail("[host].load-panics lists the kernel's, the initrd's and the DTB's")
         if not rules.dom0_regions and rules.domu_holes != "none":
             raise self.fail("[host].domu-holes must be 'none' when dom0-regions is false")
         return rules

@@ -125,22 +125,6 @@ def test_nine_vcpus_on_gicv2_refused():
                             " panics: \"Error creating domain\")")
 
 
-@pytest.mark.parametrize("version, name, prop, first", [
-    ("4.16", "direct-map", "direct-map;\n\t\t\txen,static-mem = <0x60000000 0x10000000>;",
-     "4.17"),
-    ("4.15", "xen,static-mem", "xen,static-mem = <0x60000000 0x10000000>;", "4.16"),
-    ("4.16", "xen,enhanced", "xen,enhanced = \"no-xenstore\";", "4.17"),
-    ("4.18", "passthrough", "passthrough = \"enabled\";", "4.19"),
-    ("4.20", "capabilities", "capabilities = <0x4>;", "4.21"),
-])
-def test_feature_older_xen_does_not_read_is_refused(version, name, prop, first):
-    body = f"\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;\n\t\t\t{prop}" + KERNEL
-    with pytest.raises(ConfigError) as e:
-        build(host("gicv3-4g", domain("domU1", body)), "domU1", version)
-    assert str(e.value) == (f"/chosen/domU1: property {name!r} needs Xen {first} or later"
-                            f" (Xen {version} ignores it)")
-
-
 ENABLED = domain("domU1", "\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;\n"
                  "\t\t\txen,enhanced = \"enabled\";" + KERNEL)
 

@@ -112,9 +112,9 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     facts = version_facts(xen)
     layout = layouts.load(xen)  # X.Y.Z: the point release's host-side behaviour
     tree = xen_dt.read_host(host_dtb, host_name)
-    dom = domains.read(tree, domain, facts.version)
-    _refuse_unknown(dom, facts)
-    warnings: list[str] = []
+    dom = domains.read(tree, domain, xen)
+    _refuse_unknown(dom)
+    warnings = [domains.ignored_warning(dom, feature, xen) for feature in dom.ignored]
     gic_host = hostview.gic(tree)
     _check_vcpus(dom, gic_host.version, layout.max_vcpus)
     if dom.kernel is None or not dom.kernel.size:
@@ -150,7 +150,7 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
         cpu_compatible=cpu_compatible, cpu_clock=cpu_clock, vcpus=dom.vcpus, bits=image.bits,
         ram=ram, shm=tuple(zip(shm, (s.shm_id for s in dom.shm))),
         partial=part.nodes if part else (),
-        gic=_gic(gic_host, layout, direct and supports(facts.version, "direct-map"), dom.vcpus,
+        gic=_gic(gic_host, layout, direct, dom.vcpus,
                  part.gic_phandle if part and part.gic_phandle is not None
                  else GUEST_PHANDLE_GIC),
         timer_clock=hostview.timer_frequency(tree),
@@ -175,13 +175,13 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
                       warnings=tuple(warnings))
 
 
-def _refuse_unknown(dom: domains.Domain, facts: Facts) -> None:
-    """What Xen refuses in the domain node as a whole (the properties a
-    version does not read are refused by domains.read)."""
+def _refuse_unknown(dom: domains.Domain) -> None:
+    """What Xen refuses in the domain node as a whole (domains.read leaves
+    out what the version does not read)."""
     if dom.direct_map and not dom.static_mem:
         raise BuildError(f"{dom.path}: direct-map without xen,static-mem (Xen panics: \"direct-map"
                          f" is not valid for domain … without static allocation\")")
-    if dom.capabilities & CAPS_HARDWARE and supports(facts.version, "capabilities"):
+    if dom.capabilities & CAPS_HARDWARE:
         raise ConfigError(f"{dom.path}: a hardware domain (capabilities) gets the host's tree as"
                           f" dom0 does, not prepare_dtb_domU's: xendt does not build it")
 

@@ -109,6 +109,13 @@ def domain(name: str, body: str) -> str:
 
 PLAIN = domain("domU1", "\t\t\tmemory = <0x0 0x80000>;\n\t\t\tcpus = <2>;\n\t\t\tvpl011;"
                + KERNEL)
+#: A dom0 kernel: up to 4.15 Xen builds dom0 first and panics without one.
+DOM0 = """
+		module@60000000 {
+			compatible = "multiboot,kernel", "multiboot,module";
+			reg = <0x60000000 0x1000000>;
+		};
+"""
 
 
 def test_plain_domu_on_4_14():
@@ -118,7 +125,7 @@ def test_plain_domu_on_4_14():
     # allocate_memory records RAM1 even when empty: 512 MiB in bank 0 and
     # a zero-size range at GUEST_RAM1_BASE (0x2_0000_0000). The vGIC and
     # vpl011 node names are the stringified base macros.
-    built = build(host("gicv3-4g", PLAIN), "domU1", "4.14")
+    built = build(host("gicv3-4g", DOM0 + PLAIN), "domU1", "4.14")
     assert dts(built.blob) == tree("""
 	chosen {
 		bootargs = "console=ttyAMA0";

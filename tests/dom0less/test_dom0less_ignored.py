@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from dom0less_support import dts, host
-from test_dom0less_cases import KERNEL, domain
+from test_dom0less_cases import DOM0, KERNEL, domain
 
 from xendt.dom0less import build
 
@@ -28,9 +28,10 @@ EVTCHN = """
 
 def with_and_without(version: str, ignored: str, kept: str = ""):
     """The domain built with the `ignored` lines and without them."""
-    dom = build(host("gicv3-4g", domain("domU1", BASE + kept + ignored + KERNEL)), "domU1",
-                version)
-    plain = build(host("gicv3-4g", domain("domU1", BASE + kept + KERNEL)), "domU1", version)
+    dom = build(host("gicv3-4g", DOM0 + domain("domU1", BASE + kept + ignored + KERNEL)),
+                "domU1", version)
+    plain = build(host("gicv3-4g", DOM0 + domain("domU1", BASE + kept + KERNEL)), "domU1",
+                  version)
     return dom, plain
 
 

@@ -188,3 +188,30 @@ def test_gzip_image_is_inflated_and_loaded_at_its_text_offset():
             f"\t\t\t\treg = <0x50000000 {len(packed):#x}>;\n\t\t\t}};")
     built = build(host("gicv3-4g", domain("domU1", body)), "domU1", "4.19", kernel=packed)
     assert (hex(built.kernel.base), built.kernel.size) == ("0x40080000", 2 << 20)
+
+
+NO_DOM0 = domain("domU1", "\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;" + KERNEL)
+
+
+def test_no_dom0_kernel_panics_up_to_4_15():
+    # start_xen @ RELEASE-4.15.0 builds dom0 before create_domUs: kernel_probe
+    # finds no dom0 kernel, construct_dom0 fails, setup.c panics.
+    with pytest.raises(BuildError) as e:
+        build(host("gicv3-4g", NO_DOM0), "domU1", "4.15.7")
+    assert str(e.value) == ("host.dtb: no dom0 kernel module under /chosen, and Xen 4.15.7"
+                            " builds dom0 before the dom0less domains (Xen: \"Missing kernel boot"
+                            " module?\", then panics \"Could not set up DOM0 guest OS\"); a boot"
+                            " without dom0 came in 4.16")
+
+
+def test_first_unknown_module_is_dom0s_kernel_on_4_14():
+    # process_multiboot_node @ RELEASE-4.14.0 guesses that the first module
+    # of no known kind is a kernel; under /chosen it is dom0's.
+    dom0 = ("\t\tmodule@60000000 {\n\t\t\tcompatible = \"multiboot,module\";\n"
+            "\t\t\treg = <0x60000000 0x1000000>;\n\t\t};\n")
+    assert build(host("gicv3-4g", dom0 + NO_DOM0), "domU1", "4.14").vcpus == 1
+
+
+def test_no_dom0_needed_from_4_16():
+    # fcb97d1f19 (RELEASE-4.16.0): is_dom0less_mode, no dom0 kernel, no dom0.
+    assert build(host("gicv3-4g", NO_DOM0), "domU1", "4.16").vcpus == 1

@@ -112,6 +112,7 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     facts = version_facts(xen)
     layout = layouts.load(xen)  # X.Y.Z: the point release's host-side behaviour
     tree = xen_dt.read_host(host_dtb, host_name)
+    _check_dom0(tree, layout, facts)
     dom = domains.read(tree, domain, xen)
     _refuse_unknown(dom)
     warnings = [domains.ignored_warning(dom, feature, xen) for feature in dom.ignored]
@@ -184,6 +185,20 @@ def _refuse_unknown(dom: domains.Domain) -> None:
     if dom.capabilities & CAPS_HARDWARE:
         raise ConfigError(f"{dom.path}: a hardware domain (capabilities) gets the host's tree as"
                           f" dom0 does, not prepare_dtb_domU's: xendt does not build it")
+
+
+def _check_dom0(tree: Tree, layout, facts: Facts) -> None:
+    """Up to 4.15 start_xen builds dom0 before any dom0less domain: without
+    a dom0 kernel kernel_probe fails and Xen panics."""
+    if facts.dom0_required and not domains.has_dom0_kernel(tree):
+        from xendt.xen import layouts
+
+        since = layouts.first(lambda later: not later.dom0less.dom0_required)
+        raise BuildError(f"{tree.file}: no dom0 kernel module under /chosen, and Xen"
+                         f" {layout.release} builds dom0 before the dom0less domains (Xen:"
+                         f" \"Missing kernel boot module?\", then panics"
+                         f" \"{layout.host.dom0_panic.format(rc=-2)}\"); a boot without dom0"
+                         f" came in {since}")
 
 
 def _check_vcpus(dom: domains.Domain, gic: str, limits: dict[str, int]) -> None:

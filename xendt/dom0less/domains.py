@@ -28,6 +28,9 @@ SHM_COMPATIBLE = "xen,domain-shared-memory-v1"
 MODULE_COMPATIBLES = ("multiboot,module", "xen,multiboot-module")
 #: Module kinds kernel_probe looks for among a domain node's children.
 MODULE_KINDS = ("kernel", "ramdisk", "device-tree")
+#: The module kinds process_multiboot_node knows besides a kernel.
+_KNOWN_KINDS = ("xen,linux-initrd", "multiboot,ramdisk", "xen,xsm-policy",
+                "multiboot,device-tree")
 #: BOOTMOD_MAX_CMDLINE (xen/arch/arm/include/asm/setup.h @ RELEASE-4.17.0).
 MAX_CMDLINE = 1024
 
@@ -187,6 +190,32 @@ def ignored_warning(domain: Domain, feature: str, release: str) -> str:
             if feature.startswith("child:") else f"property {feature!r}")
     return (f"{domain.name}: {what} is read from Xen {_facts.first_reader(feature, release)}"
             f" on; Xen {release} ignores it")
+
+
+def has_dom0_kernel(tree: Tree) -> bool:
+    """Whether the early scan registers a dom0 kernel: a module at depth 3
+    or less under /chosen, not a xen,domain's, that is "multiboot,kernel"
+    (or "xen,linux-zimage") or the first module of no known kind, which
+    process_multiboot_node guesses is a kernel (bootfdt.c @
+    RELEASE-4.14.0)."""
+    chosen = tree.node("/chosen")
+    if chosen is None:
+        return False
+    guessed = False
+    stack = [(child, chosen) for child in reversed(chosen.children)]
+    while stack:
+        node, parent = stack.pop()
+        if node.path.count("/") > 3:
+            continue
+        stack.extend((child, node) for child in reversed(node.children))
+        if not any(node.is_compatible(c) for c in MODULE_COMPATIBLES):
+            continue
+        kernel = node.is_compatible("multiboot,kernel") or node.is_compatible("xen,linux-zimage")
+        if not kernel and not any(node.is_compatible(c) for c in _KNOWN_KINDS):
+            kernel, guessed = not guessed, True
+        if kernel and not parent.is_compatible(DOMAIN_COMPATIBLE):
+            return True
+    return False
 
 
 def _u32(node: Node, prop: str) -> int | None:

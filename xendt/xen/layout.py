@@ -234,6 +234,9 @@ class Dom0lessRules:
     gic_node_name, vpl011_node_name:
       the vGIC and vpl011 node names where Xen writes a constant (the
       stringified base macro), or "" where it prints the node's base.
+    dom0_required:
+      whether Xen builds dom0 before the dom0less domains whatever the host
+      DT says, so that a boot without a dom0 kernel panics.
     """
 
     order: tuple[str, ...]
@@ -253,6 +256,7 @@ class Dom0lessRules:
     properties: tuple[str, ...]
     gic_node_name: str
     vpl011_node_name: str
+    dom0_required: bool
 
 
 @dataclass(frozen=True)

@@ -227,3 +227,16 @@ def test_json_gives_the_memory_map_xen_placed(capsysbinary):
         {"base": 0x4820_0000, "size": 0x48500123 - 0x48200000, "name": "ramdisk"}]
     assert (data["xen"], data["ipa_bits"], data["ram"]) == (
         "4.21", 44, [{"base": 0x4000_0000, "size": 1 << 30}])
+
+
+def test_property_an_older_xen_ignores_is_a_warning(tmp_path, capsysbinary):
+    # domU2 of the real 4.21.0 run has xen,enhanced = "no-xenstore", which no
+    # 4.16 source reads: 4.16 builds it without /hypervisor.
+    run_dir = REFERENCE / "4.21.0" / "all-nodom0-gicv3"
+    out = tmp_path / "domU2.dtb"
+    code, _, err = run("build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "domU2",
+                       "--xen", "4.16", "--kernel", f"domU2={MODULES / 'dumper.bin'}",
+                       "-o", str(out), capsysbinary=capsysbinary)
+    assert (code, err, b"hypervisor" in out.read_bytes()) == (
+        0, "xendt: warning: domU2: property 'xen,enhanced' is read from Xen 4.17 on; Xen 4.16"
+           " ignores it\n", False)

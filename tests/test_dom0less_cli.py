@@ -249,3 +249,14 @@ def test_a_kernel_module_over_another_is_refused_from_4_18(tmp_path, capsysbinar
     code, _, err = run("build", "--host-dtb", str(board), "--domain", "domU6", "--xen", "4.17",
                        "-o", str(tmp_path / "domU6.dtb"), capsysbinary=capsysbinary)
     assert code == 0, err
+def test_property_an_older_xen_ignores_is_a_warning(tmp_path, capsysbinary):
+    # domU2 of the real 4.21.0 run has xen,enhanced = "no-xenstore", which no
+    # 4.16 source reads: 4.16 builds it without /hypervisor.
+    run_dir = REFERENCE / "4.21.0" / "all-nodom0-gicv3"
+    out = tmp_path / "domU2.dtb"
+    code, _, err = run("build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "domU2",
+                       "--xen", "4.16", "--kernel", f"domU2={MODULES / 'dumper.bin'}",
+                       "-o", str(out), capsysbinary=capsysbinary)
+    assert (code, err, b"hypervisor" in out.read_bytes()) == (
+        0, "xendt: warning: domU2: property 'xen,enhanced' is read from Xen 4.17 on; Xen 4.16"
+           " ignores it\n", False)

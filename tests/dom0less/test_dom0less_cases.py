@@ -84,6 +84,15 @@ KERNEL = """
 			};"""
 
 
+def stringified(node: str) -> str:
+    """A vGIC or vpl011 node as 4.14-4.16 name it: "interrupt-controller@"
+    __stringify(GUEST_GICD_BASE) and "sbsa-uart@"__stringify(GUEST_PL011_BASE)
+    (domain_build.c @ RELEASE-4.14.0 … 4.16.7), the macros' expansion
+    xen_mk_ullong(0x03001000) -> 0x03001000ULL (public/xen.h, arch-arm.h)."""
+    return (node.replace("interrupt-controller@3001000 {", "interrupt-controller@0x03001000ULL {")
+            .replace("sbsa-uart@22000000 {", "sbsa-uart@0x22000000ULL {"))
+
+
 def tree(*parts: str) -> str:
     """The DTS dtc prints for a root with 2+2 cells and these nodes."""
     body = "\n\n".join(p.strip("\n") for p in parts)
@@ -100,6 +109,13 @@ def domain(name: str, body: str) -> str:
 
 PLAIN = domain("domU1", "\t\t\tmemory = <0x0 0x80000>;\n\t\t\tcpus = <2>;\n\t\t\tvpl011;"
                + KERNEL)
+#: A dom0 kernel: up to 4.15 Xen builds dom0 first and panics without one.
+DOM0 = """
+		module@60000000 {
+			compatible = "multiboot,kernel", "multiboot,module";
+			reg = <0x60000000 0x1000000>;
+		};
+"""
 
 
 def test_plain_domu_on_4_14():
@@ -107,8 +123,9 @@ def test_plain_domu_on_4_14():
     # timer, vpl011. make_chosen_node tests the *kernel* module's size, so
     # the initrd placeholders are there, still 0 without a ramdisk.
     # allocate_memory records RAM1 even when empty: 512 MiB in bank 0 and
-    # a zero-size range at GUEST_RAM1_BASE (0x2_0000_0000).
-    built = build(host("gicv3-4g", PLAIN), "domU1", "4.14")
+    # a zero-size range at GUEST_RAM1_BASE (0x2_0000_0000). The vGIC and
+    # vpl011 node names are the stringified base macros.
+    built = build(host("gicv3-4g", DOM0 + PLAIN), "domU1", "4.14")
     assert dts(built.blob) == tree("""
 	chosen {
 		bootargs = "console=ttyAMA0";
@@ -139,7 +156,7 @@ def test_plain_domu_on_4_14():
 		device_type = "memory";
 		reg = <0x00 0x40000000 0x00 0x20000000 0x02 0x00 0x00 0x00>;
 	};
-""", GICV3, TIMER, VPL011)
+""", stringified(GICV3), TIMER, stringified(VPL011))
 
 
 def test_plain_domu_on_4_16_has_no_empty_bank():
@@ -254,7 +271,7 @@ def test_gic_without_phandle_gives_phandle_0_on_4_16():
 		linux,initrd-start = <0x00 0x00>;
 		linux,initrd-end = <0x00 0x00>;
 	};
-""", PSCI, CPUS_1, MEMORY_256M, COPIED, gicv2("0x00"))
+""", PSCI, CPUS_1, MEMORY_256M, COPIED, stringified(gicv2("0x00")))
 
 
 def test_gic_without_phandle_keeps_65000_on_4_20():
@@ -275,9 +292,10 @@ ENHANCED_PARTIAL = WITH_PARTIAL.replace("cpus = <1>;", "cpus = <1>;\n\t\t\tvpl01
                                         "\t\t\txen,enhanced = \"no-xenstore\";")
 
 
-def test_passthrough_before_cpus_on_4_22():
-    # prepare_dtb_domU @ RELEASE-4.22.0 (a010efd323): chosen, the partial
-    # DT's nodes, cpus, memory, GIC, timer, hypervisor, psci, vpl011. The
+def test_passthrough_before_chosen_on_4_22():
+    # prepare_dtb_domU @ RELEASE-4.22.0 (a010efd323 calls
+    # domain_handle_dtb_boot_module before make_chosen_node): the partial
+    # DT's nodes, chosen, cpus, memory, GIC, timer, hypervisor, psci, vpl011. The
     # partial /gic's phandle (1, dtc's first) replaces 65000 everywhere.
     # /hypervisor: "xen,xen-4.22"; grant table 0x38000000 (16 MiB); from
     # find_domU_holes the tail of bank 0 above 256 MiB of RAM,
@@ -286,12 +304,12 @@ def test_passthrough_before_cpus_on_4_22():
     # event channel PPI 31 → <1 15 0xf08>.
     built = build(host("gicv3-4g", ENHANCED_PARTIAL), "domU1", "4.22",
                   partial_dtb=partial(PARTIAL_GIC_PHANDLE))
-    assert dts(built.blob) == tree("""
+    assert dts(built.blob) == tree(COPIED.replace(
+        "interrupts = <0x00 0x02 0x04>;",
+        "interrupt-parent = <0x01>;\n\t\t\tinterrupts = <0x00 0x02 0x04>;"), """
 	chosen {
 	};
-""", COPIED.replace("interrupts = <0x00 0x02 0x04>;",
-                    "interrupt-parent = <0x01>;\n\t\t\tinterrupts = <0x00 0x02 0x04>;"),
-        CPUS_1, MEMORY_256M, """
+""", CPUS_1, MEMORY_256M, """
 	interrupt-controller@3001000 {
 		#address-cells = <0x00>;
 		#interrupt-cells = <0x03>;

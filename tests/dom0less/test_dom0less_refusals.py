@@ -135,22 +135,6 @@ def test_nine_vcpus_on_gicv2_refused():
                             " panics: \"Error creating domain\")")
 
 
-@pytest.mark.parametrize("version, name, prop, first", [
-    ("4.16", "direct-map", "direct-map;\n\t\t\txen,static-mem = <0x60000000 0x10000000>;",
-     "4.17"),
-    ("4.15", "xen,static-mem", "xen,static-mem = <0x60000000 0x10000000>;", "4.16"),
-    ("4.16", "xen,enhanced", "xen,enhanced = \"no-xenstore\";", "4.17"),
-    ("4.18", "passthrough", "passthrough = \"enabled\";", "4.19"),
-    ("4.20", "capabilities", "capabilities = <0x4>;", "4.21"),
-])
-def test_feature_older_xen_does_not_read_is_refused(version, name, prop, first):
-    body = f"\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;\n\t\t\t{prop}" + KERNEL
-    with pytest.raises(ConfigError) as e:
-        build(host("gicv3-4g", domain("domU1", body)), "domU1", version)
-    assert str(e.value) == (f"/chosen/domU1: property {name!r} needs Xen {first} or later"
-                            f" (Xen {version} ignores it)")
-
-
 ENABLED = domain("domU1", "\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;\n"
                  "\t\t\txen,enhanced = \"enabled\";" + KERNEL)
 
@@ -239,7 +223,7 @@ RAMDISK_IN_KERNEL = plain("domU1", module("kernel", 0x5000_0000, 0x10_0000),
                           module("ramdisk", 0x500F_F000, 0x30_0000))
 
 
-@pytest.mark.parametrize("version", ["4.14", "4.17"])
+@pytest.mark.parametrize("version", ["4.16", "4.17"])
 def test_a_ramdisk_over_the_kernel_is_loaded_before_4_18(version):
     built = build(host("gicv3-4g", RAMDISK_IN_KERNEL), "domU1", version)
     assert built.initrd is not None and built.initrd.size == 0x30_0000
@@ -290,7 +274,7 @@ CROWD = "\n".join(plain(f"d{i}", module("kernel", 0x5000_0000 + i * 0x10_0000, 0
 
 
 @pytest.mark.parametrize("version, panic", [
-    ("4.14", "Could not set up domain d30"),
+    ("4.16", "Could not set up domain d30"),
     ("4.21", "Could not set up domain d30 (rc = -2)")])
 def test_the_thirty_first_module_is_ignored_and_its_domain_panics(version, panic):
     board = host("gicv3-4g", CROWD)
@@ -383,3 +367,28 @@ def test_a_device_mapped_over_the_dtb_panics_with_the_bytes_left():
         f" [0x48000000, 0x48001000), over the DTB Xen loads at [0x48000000, {dtb.end:#x}) in"
         " domU1's RAM; mapped first, it leaves no RAM to copy the DTB into (Xen panics:"
         f" \"Unable to copy the DTB to d<id> memory (left = {dtb.size} bytes)\")")
+NO_DOM0 = domain("domU1", "\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;" + KERNEL)
+
+
+def test_no_dom0_kernel_panics_up_to_4_15():
+    # start_xen @ RELEASE-4.15.0 builds dom0 before create_domUs: kernel_probe
+    # finds no dom0 kernel, construct_dom0 fails, setup.c panics.
+    with pytest.raises(BuildError) as e:
+        build(host("gicv3-4g", NO_DOM0), "domU1", "4.15.7")
+    assert str(e.value) == ("host.dtb: no dom0 kernel module under /chosen, and Xen 4.15.7"
+                            " builds dom0 before the dom0less domains (Xen: \"Missing kernel boot"
+                            " module?\", then panics \"Could not set up DOM0 guest OS\"); a boot"
+                            " without dom0 came in 4.16")
+
+
+def test_first_unknown_module_is_dom0s_kernel_on_4_14():
+    # process_multiboot_node @ RELEASE-4.14.0 guesses that the first module
+    # of no known kind is a kernel; under /chosen it is dom0's.
+    dom0 = ("\t\tmodule@60000000 {\n\t\t\tcompatible = \"multiboot,module\";\n"
+            "\t\t\treg = <0x60000000 0x1000000>;\n\t\t};\n")
+    assert build(host("gicv3-4g", dom0 + NO_DOM0), "domU1", "4.14").vcpus == 1
+
+
+def test_no_dom0_needed_from_4_16():
+    # fcb97d1f19 (RELEASE-4.16.0): is_dom0less_mode, no dom0 kernel, no dom0.
+    assert build(host("gicv3-4g", NO_DOM0), "domU1", "4.16").vcpus == 1

@@ -112,9 +112,10 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     facts = version_facts(xen)
     layout = layouts.load(xen)  # X.Y.Z: the point release's host-side behaviour
     tree = xen_dt.read_host(host_dtb, host_name)
-    dom = domains.read(tree, domain, facts.version)
-    _refuse_unknown(dom, facts)
-    warnings: list[str] = []
+    _check_dom0(tree, layout, facts)
+    dom = domains.read(tree, domain, xen)
+    _refuse_unknown(dom)
+    warnings = [domains.ignored_warning(dom, feature, xen) for feature in dom.ignored]
     dom, dropped = bootmodules.keep(tree, dom, layout.host, layout.release, warnings)
     partial_dtb = None if "device-tree" in dropped else partial_dtb
     gic_host = hostview.gic(tree)
@@ -152,7 +153,7 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
         cpu_compatible=cpu_compatible, cpu_clock=cpu_clock, vcpus=dom.vcpus, bits=image.bits,
         ram=ram, shm=tuple(zip(shm, (s.shm_id for s in dom.shm))),
         partial=part.nodes if part else (),
-        gic=_gic(gic_host, layout, direct and supports(facts.version, "direct-map"), dom.vcpus,
+        gic=_gic(gic_host, layout, direct, dom.vcpus,
                  part.gic_phandle if part and part.gic_phandle is not None
                  else GUEST_PHANDLE_GIC),
         timer_clock=hostview.timer_frequency(tree),
@@ -181,15 +182,29 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
                       warnings=tuple(warnings))
 
 
-def _refuse_unknown(dom: domains.Domain, facts: Facts) -> None:
-    """What Xen refuses in the domain node as a whole (the properties a
-    version does not read are refused by domains.read)."""
+def _refuse_unknown(dom: domains.Domain) -> None:
+    """What Xen refuses in the domain node as a whole (domains.read leaves
+    out what the version does not read)."""
     if dom.direct_map and not dom.static_mem:
         raise BuildError(f"{dom.path}: direct-map without xen,static-mem (Xen panics: \"direct-map"
                          f" is not valid for domain … without static allocation\")")
-    if dom.capabilities & CAPS_HARDWARE and supports(facts.version, "capabilities"):
+    if dom.capabilities & CAPS_HARDWARE:
         raise ConfigError(f"{dom.path}: a hardware domain (capabilities) gets the host's tree as"
                           f" dom0 does, not prepare_dtb_domU's: xendt does not build it")
+
+
+def _check_dom0(tree: Tree, layout, facts: Facts) -> None:
+    """Up to 4.15 start_xen builds dom0 before any dom0less domain: without
+    a dom0 kernel kernel_probe fails and Xen panics."""
+    if facts.dom0_required and not domains.has_dom0_kernel(tree):
+        from xendt.xen import layouts
+
+        since = layouts.first(lambda later: not later.dom0less.dom0_required)
+        raise BuildError(f"{tree.file}: no dom0 kernel module under /chosen, and Xen"
+                         f" {layout.release} builds dom0 before the dom0less domains (Xen:"
+                         f" \"Missing kernel boot module?\", then panics"
+                         f" \"{layout.host.dom0_panic.format(rc=-2)}\"); a boot without dom0"
+                         f" came in {since}")
 
 
 def _check_vcpus(dom: domains.Domain, gic: str, limits: dict[str, int]) -> None:

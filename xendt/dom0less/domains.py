@@ -28,6 +28,9 @@ SHM_COMPATIBLE = "xen,domain-shared-memory-v1"
 MODULE_COMPATIBLES = ("multiboot,module", "xen,multiboot-module")
 #: Module kinds kernel_probe looks for among a domain node's children.
 MODULE_KINDS = ("kernel", "ramdisk", "device-tree")
+#: The module kinds process_multiboot_node knows besides a kernel.
+_KNOWN_KINDS = ("xen,linux-initrd", "multiboot,ramdisk", "xen,xsm-policy",
+                "multiboot,device-tree")
 #: BOOTMOD_MAX_CMDLINE (xen/arch/arm/include/asm/setup.h @ RELEASE-4.17.0).
 MAX_CMDLINE = 1024
 
@@ -98,7 +101,10 @@ class Domain:
     capabilities:
       the `capabilities` bits (4.21+), 0 without the property.
     features:
-      the keys of xendt.dom0less.facts.FEATURES the node uses.
+      the gated properties (xendt.dom0less.facts.features) the node uses.
+    ignored:
+      those of `features` this Xen does not read: it builds the domain as
+      if they were absent.
     """
 
     name: str
@@ -116,6 +122,7 @@ class Domain:
     shm: tuple[SharedMemory, ...]
     capabilities: int
     features: tuple[str, ...]
+    ignored: tuple[str, ...]
 
 
 def domain_nodes(tree: Tree) -> tuple[Node, ...]:
@@ -143,10 +150,11 @@ def find(tree: Tree, name: str) -> Node:
 
 
 def read(tree: Tree, name: str, version: str) -> Domain:
-    """The domain `name` as Xen `version` reads it."""
+    """The domain `name` as Xen `version` ("X.Y" or "X.Y.Z") reads it: a
+    property it does not read is as good as absent."""
     node = find(tree, name)
     features = _features(node)
-    _refuse_unread(node, features, version)
+    ignored = tuple(f for f in features if not _facts.supports(version, f))
     where = f"{node.path} in {tree.file}"
     vcpus = _u32(node, "cpus")
     if vcpus is None:
@@ -165,25 +173,49 @@ def read(tree: Tree, name: str, version: str) -> Domain:
         memory=int.from_bytes(memory[:8], "big") * KiB,
         vpl011=node.get("vpl011") is not None,
         enhanced=_enhanced(node),
-        direct_map=node.get("direct-map") is not None,
+        direct_map=node.get("direct-map") is not None and "direct-map" not in ignored,
         static_mem=static_mem,
         kernel=modules.get("kernel"), ramdisk=modules.get("ramdisk"),
         partial=modules.get("device-tree"),
         bootargs=_bootargs(tree, node),
         shm=_shm(tree, node, version),
-        capabilities=_u32(node, "capabilities") or 0,
-        features=features)
+        capabilities=0 if "capabilities" in ignored else _u32(node, "capabilities") or 0,
+        features=features, ignored=ignored)
 
 
-def _refuse_unread(node: Node, features: tuple[str, ...], version: str) -> None:
-    """One line for the first property (or child) `version` does not read:
-    that Xen would silently build something else."""
-    for feature in features:
-        if not _facts.supports(version, feature):
-            what = (f"a child compatible with {feature[len('child:'):]!r}"
-                    if feature.startswith("child:") else f"property {feature!r}")
-            raise ConfigError(f"{node.path}: {what} needs Xen {_facts.first_version(feature)}"
-                              f" or later (Xen {version} ignores it)")
+def ignored_warning(domain: Domain, feature: str, release: str) -> str:
+    """What to tell the user about a property (or child) Xen `release` does
+    not read: it builds the domain without it, so xendt does too."""
+    what = (f"a child compatible with {feature[len('child:'):]!r}"
+            if feature.startswith("child:") else f"property {feature!r}")
+    return (f"{domain.name}: {what} is read from Xen {_facts.first_reader(feature, release)}"
+            f" on; Xen {release} ignores it")
+
+
+def has_dom0_kernel(tree: Tree) -> bool:
+    """Whether the early scan registers a dom0 kernel: a module at depth 3
+    or less under /chosen, not a xen,domain's, that is "multiboot,kernel"
+    (or "xen,linux-zimage") or the first module of no known kind, which
+    process_multiboot_node guesses is a kernel (bootfdt.c @
+    RELEASE-4.14.0)."""
+    chosen = tree.node("/chosen")
+    if chosen is None:
+        return False
+    guessed = False
+    stack = [(child, chosen) for child in reversed(chosen.children)]
+    while stack:
+        node, parent = stack.pop()
+        if node.path.count("/") > 3:
+            continue
+        stack.extend((child, node) for child in reversed(node.children))
+        if not any(node.is_compatible(c) for c in MODULE_COMPATIBLES):
+            continue
+        kernel = node.is_compatible("multiboot,kernel") or node.is_compatible("xen,linux-zimage")
+        if not kernel and not any(node.is_compatible(c) for c in _KNOWN_KINDS):
+            kernel, guessed = not guessed, True
+        if kernel and not parent.is_compatible(DOMAIN_COMPATIBLE):
+            return True
+    return False
 
 
 def _u32(node: Node, prop: str) -> int | None:

@@ -3,8 +3,8 @@
 They are data: the [dom0less] table of each layouts/X.Y.toml (see
 xendt.xen.layout.Dom0lessRules for each key and the file's comments for the
 Xen source it was read from). `facts(version)` is that table for one
-version; `supports()` and `first_version()` answer from the tables which
-version first reads a domain-node property.
+version; `supports()` and `first_reader()` answer from the tables which
+release reads a domain-node property.
 """
 
 from __future__ import annotations
@@ -40,14 +40,22 @@ def supports(version: str, feature: str) -> bool:
     return feature in facts(version).properties
 
 
-def first_version(feature: str) -> str:
-    """The first version that reads `feature`."""
-    from xendt.xen import layouts
+def first_reader(feature: str, release: str) -> str:
+    """The release that reads `feature` first after `release` ("X.Y" or
+    "X.Y.Z", which does not): a later point release of its branch if one
+    does (a [[point]] that sets [dom0less].properties), else the first
+    later X.Y."""
+    from xendt.xen import layouts, points
 
-    for version in layouts.versions():
+    base, z = points.split(release)
+    for later in range((z or 0) + 1, layouts.load(base).newest_point + 1):
+        if supports(f"{base}.{later}", feature):
+            return f"{base}.{later}"
+    known = layouts.versions()
+    for version in known[known.index(base) + 1:]:
         if supports(version, feature):
             return version
-    raise ConfigError(f"no Xen version xendt knows reads {feature!r}")
+    raise ConfigError(f"no Xen version xendt knows after {release} reads {feature!r}")
 
 
 def features() -> tuple[str, ...]:

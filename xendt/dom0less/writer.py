@@ -252,9 +252,10 @@ def _passthrough(w: _Writer, plan: Plan) -> None:
 
 
 def _gic(w: _Writer, plan: Plan) -> None:
-    """make_gicv2_domU_node / make_gicv3_domU_node."""
+    """make_gicv2_domU_node / make_gicv3_domU_node (named by the layout up
+    to 4.16, after the distributor base from 4.17)."""
     gic = plan.gic
-    w.begin(f"interrupt-controller@{gic.dist:x}")
+    w.begin(plan.facts.gic_node_name or f"interrupt-controller@{gic.dist:x}")
     w.cell("#address-cells", 0)
     w.cell("#interrupt-cells", 3)
     w.prop("interrupt-controller")
@@ -285,11 +286,12 @@ def _timer(w: _Writer, plan: Plan) -> None:
 
 
 def _vpl011(w: _Writer, plan: Plan) -> None:
-    """make_vpl011_uart_node: an SBSA UART, level-high SPI."""
+    """make_vpl011_uart_node: an SBSA UART, level-high SPI (named by the
+    layout up to 4.16, after its base from 4.17)."""
     if plan.vpl011 is None:
         return
     base, irq = plan.vpl011
-    w.begin(f"sbsa-uart@{base:x}")
+    w.begin(plan.facts.vpl011_node_name or f"sbsa-uart@{base:x}")
     w.string("compatible", "arm,sbsa-uart")
     w.prop("reg", _reg(Range(base, 0x1000)))  # GUEST_PL011_SIZE
     w.prop("interrupts", _irq(irq, LEVEL_HIGH))

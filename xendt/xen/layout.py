@@ -247,8 +247,15 @@ class Dom0lessRules:
       whether kernel_probe tries a uImage header before the others.
     properties:
       the domain-node properties (and "child:<compatible>" subnodes)
-      beyond the basic ones that this version reads: a host DT asking an
-      older Xen for one is refused, naming the first version that reads it.
+      beyond the basic ones that this version reads: an older Xen ignores
+      them (xendt builds without them and warns, naming the first version
+      that reads one).
+    gic_node_name, vpl011_node_name:
+      the vGIC and vpl011 node names where Xen writes a constant (the
+      stringified base macro), or "" where it prints the node's base.
+    dom0_required:
+      whether Xen builds dom0 before the dom0less domains whatever the host
+      DT says, so that a boot without a dom0 kernel panics.
     """
 
     order: tuple[str, ...]
@@ -266,6 +273,9 @@ class Dom0lessRules:
     zimage_window_check: bool
     uimage_first: bool
     properties: tuple[str, ...]
+    gic_node_name: str
+    vpl011_node_name: str
+    dom0_required: bool
 
 
 @dataclass(frozen=True)

@@ -214,7 +214,8 @@ class Reader:
                     raise self.fail(f"{where}.{key} should list strings, got {items!r}")
                 values[field] = tuple(items)
             else:
-                values[field] = self.get(table, where, key, {"int": int, "bool": bool}[str(kind)])
+                values[field] = self.get(table, where, key,
+                                         {"int": int, "bool": bool, "str": str}[str(kind)])
         rules = Dom0lessRules(**values)
         nodes = {"chosen", "psci", "cpus", "memory", "reserved-memory", "passthrough", "gic",
                  "timer", "vpl011", "hypervisor"}

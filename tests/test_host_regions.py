@@ -529,12 +529,6 @@ BAD_DTS = {
                   "t.dtb: no RAM bank in the DT (firmware usually writes /memory): give --host-ram"
                   " BASE:SIZE[,…] (the banks U-Boot writes) or --uefi --host-ram BASE:SIZE[,…]"
                   " (the EFI memory map's RAM)"),
-    "overlapping banks": (
-        '/dts-v1/; / { #address-cells = <2>; #size-cells = <2>;'
-        ' memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x40000000>; };'
-        ' memory@60000000 { device_type = "memory"; reg = <0x0 0x60000000 0x0 0x40000000>; }; };',
-        "t.dtb: memory banks overlap: /memory@40000000 reg[0] [0x40000000, 0x80000000) and"
-        " /memory@60000000 reg[0] [0x60000000, 0xa0000000)"),
     "three address cells": (
         '/dts-v1/; / { #address-cells = <3>; #size-cells = <2>;'
         ' memory@0 { device_type = "memory"; reg = <0x0 0x0 0x40000000 0x0 0x40000000>; }; };',

@@ -56,7 +56,8 @@ class HostFailure(Exception):
 
 
 def boot(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
-    """Failures of the early boot, before any domain exists."""
+    """Failures of the early boot, before any domain exists: the early
+    FDT scan (boot_fdt_info), then mapping RAM (xendt.host.setupmm)."""
     deep = next((n for n in tree.nodes() if n.depth >= MAX_DEPTH), None)
     if deep is not None and rules.deep_nodes == "hang":
         return Failure(deep.path, "device_tree_for_each_node",
@@ -64,15 +65,12 @@ def boot(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
                        f" forever: Xen hangs in the early FDT scan",
                        "fixed by \"bootfdt: Fix infinite loop in device_tree_for_each_node()\" in"
                        " 4.20.4, 4.21.2, 4.22.0")
-    if rules.unsorted_ram_banks == "panic" and info.ram:
-        low = next((b for b in info.ram[1:] if b.base < info.ram[0].base), None)
-        if low is not None:
-            return Failure(low.source.split(" ")[0], "setup_mm",
-                           f"RAM bank {low} lies below the first bank {info.ram[0]}: arm64"
-                           f" setup_xenheap_mappings panics",
-                           "fixed by \"xen/arm: bootfdt: Always sort memory banks\" in 4.14.3,"
-                           " 4.15.1, 4.16.0")
-    return _overlap(rules, info)
+    failure = _overlap(rules, info)
+    if failure is not None:
+        return failure
+    from xendt.host import setupmm
+
+    return setupmm.setup_mm(tree, rules, info)
 
 
 def _overlap(rules: HostRules, info: BootInfo) -> Failure | None:

@@ -128,6 +128,8 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
                               efi_dt_bootargs=rules.efi_dt_bootargs)
     decision = iommu.decide(tree, layout, options.iommu, cmdline)
     failure = refusals.boot(tree, rules, info)
+    if failure is not None:  # Xen stops before any domain exists
+        return _failed(tree, layout, ipa_bits, options, failure)
     try:
         domain = _domain(tree, layout, decision, options)
     except refusals.HostFailure as e:

@@ -85,6 +85,13 @@ class HostRules:
       "abort-scan" (a zero-size /memory reg ends the early scan) or "skip".
     unsorted_ram_banks:
       "panic" (a RAM bank below the first one) or "sorted".
+    ram_mapping:
+      how arm64 setup_mm maps RAM banks, in the order boot_fdt_info leaves
+      them: "xenheap" (per bank, setup_xenheap_mappings rewrites whole
+      1 GiB entries, so a bank overlapping one already mapped maps again,
+      then init_boot_pages) or "directmap" (populate_boot_allocator for
+      every bank first, then setup_directmap_mappings per bank, whose
+      map_pages_to_xen refuses a page already mapped).
     efi_runtime_ram:
       UEFI boot: whether EFI_MEMORY_RUNTIME RAM descriptors are host RAM.
     efi_memory_nodes:
@@ -132,6 +139,7 @@ class HostRules:
     rangeset_subtract: str
     empty_memory_bank: str
     unsorted_ram_banks: str
+    ram_mapping: str
     efi_runtime_ram: bool
     efi_memory_nodes: str
     efi_dt_bootargs: bool

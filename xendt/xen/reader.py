@@ -167,6 +167,7 @@ class Reader:
                    "rangeset_subtract": ("buggy", "fixed"),
                    "empty_memory_bank": ("abort-scan", "skip"),
                    "unsorted_ram_banks": ("panic", "sorted"),
+                   "ram_mapping": ("xenheap", "directmap"),
                    "efi_memory_nodes": ("deleted", "kept-not-ram"),
                    "reserved_overlap": ("ignored", "panic"),
                    "memreserve_overlap": ("no-conflict", "panic", "allow-inside"),

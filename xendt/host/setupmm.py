@@ -31,6 +31,8 @@ with earlyprintk.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -73,11 +75,18 @@ def xen_sort(banks: Sequence[Bank]) -> list[Bank]:
 
 
 def setup_mm(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
-    """Where setup_mm stops on these RAM banks, or None."""
-    order = list(info.ram) if rules.unsorted_ram_banks == "panic" else xen_sort(info.ram)
-    if not order:
+    """Where setup_mm stops on these RAM banks, or None. Disjoint banks
+    (the usual case) can only fail unsorted; they sort by their start."""
+    if not info.ram:
         return None
-    why = _Why(_strays(tree, rules, order))
+    ascending = sorted(info.ram, key=lambda b: b.base)
+    disjoint = all(a.end <= b.base for a, b in itertools.pairwise(ascending))
+    why = _Why(tree, rules)
+    if disjoint:
+        order = list(info.ram) if rules.unsorted_ram_banks == "panic" else ascending
+        low = next((b for b in order if b.base >> PAGE_SHIFT < order[0].base >> PAGE_SHIFT), None)
+        return None if low is None else _below(rules, why, low, order[0])
+    order = list(info.ram) if rules.unsorted_ram_banks == "panic" else xen_sort(info.ram)
     heap = _Allocator(_reserved(tree, rules, info), why)
     if rules.ram_mapping == "directmap" and not any(
             b.source.endswith("xen,static-heap") for b in info.reserved):
@@ -85,7 +94,7 @@ def setup_mm(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
         if failure is not None:
             return failure
     first = order[0]
-    mapped: list[Bank] = []
+    mapped = _Frames()
     for bank in order:
         if bank.base >> PAGE_SHIFT < first.base >> PAGE_SHIFT:
             return _below(rules, why, bank, first)
@@ -94,27 +103,47 @@ def setup_mm(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
             if failure is not None:
                 return failure
             continue
-        hit = next((m for m in mapped if _pages(m).overlaps(_pages(bank))), None)
+        s = bank.base >> PAGE_SHIFT
+        hit = mapped.add(s, s + (bank.size >> PAGE_SHIFT), bank)
         if hit is not None:
             return Failure(_node(bank), "setup_mm", (
-                f"RAM bank {bank} ({bank.source}) shares pages with RAM bank {hit}"
-                f" ({hit.source}), mapped before it: map_pages_to_xen refuses to map them"
+                f"RAM bank {bank} ({bank.source}) shares pages with RAM bank {hit[2]}"
+                f" ({hit[2].source}), mapped before it: map_pages_to_xen refuses to map them"
                 f" again and setup_directmap_mappings panics \"Unable to setup the"
-                f" directmap mappings.\" (before the console is up)"), why(hit, bank))
-        mapped.append(bank)
+                f" directmap mappings.\" (before the console is up)"), why(hit[2], bank))
     return None
+
+
+class _Frames:
+    """Disjoint page frame ranges [s, e), each with the bank it came from."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.spans: list[tuple[int, int, Bank]] = []
+
+    def add(self, s: int, e: int, bank: Bank) -> tuple[int, int, Bank] | None:
+        """Records [s, e), or gives the range it overlaps (then nothing)."""
+        if s >= e:
+            return None
+        i = bisect.bisect_left(self.starts, e)
+        if i and self.spans[i - 1][1] > s:
+            return self.spans[i - 1]
+        self.starts.insert(i, s)
+        self.spans.insert(i, (s, e, bank))
+        return None
 
 
 class _Why:
     """Which releases boot the DT, for a failure between two banks: from
     the fix of the memory node probing on, when one bank comes from a node
-    it no longer takes for RAM (`strays`); otherwise none."""
+    the fix no longer takes for RAM; otherwise none."""
 
-    def __init__(self, strays: set[str]) -> None:
-        self.strays = strays
+    def __init__(self, tree: Tree, rules: HostRules) -> None:
+        self.tree = tree
+        self.rules = rules
 
     def __call__(self, a: Bank, b: Bank) -> str:
-        stray = next((_node(x) for x in (a, b) if _node(x) in self.strays), None)
+        stray = next((_node(x) for x in (a, b) if self._stray(x)), None)
         if stray is None:
             return "no release boots this DT"
         releases = ", ".join(layouts.first_releases("host", "memory-nodes",
@@ -123,77 +152,74 @@ class _Why:
                 f" memory node probing\"): it is not a top-level node with device_type"
                 f" \"memory\"")
 
-
-def _strays(tree: Tree, rules: HostRules, banks: list[Bank]) -> set[str]:
-    """The nodes of `banks` that Xen takes for RAM only by their name."""
-    if rules.memory_nodes != "name":
-        return set()
-    fixed = replace(rules, memory_nodes="name-depth-1-device-type")
-    out = set()
-    for bank in banks:
-        node = tree.node(_node(bank)) if bank.source.startswith("/") else None
-        if node is not None and not is_ram_node(node, fixed):
-            out.add(node.path)
-    return out
+    def _stray(self, bank: Bank) -> bool:
+        """Whether Xen takes the bank's node for RAM only by its name."""
+        if self.rules.memory_nodes != "name":
+            return False
+        node = self.tree.node(_node(bank))
+        fixed = replace(self.rules, memory_nodes="name-depth-1-device-type")
+        return node is not None and not is_ram_node(node, fixed)
 
 
 class _Allocator:
-    """bootmem_region_add's list of free page frames."""
+    """bootmem_region_add's list of free page frames: init_boot_pages for
+    a bank minus reserved memory (`reserved`: disjoint, ascending)."""
 
     def __init__(self, reserved: list[Range], why: _Why) -> None:
         self.reserved = reserved
+        self.starts = [r.base for r in reserved]
         self.why = why
-        self.given: list[tuple[int, int, Bank]] = []
+        self.given = _Frames()
 
     def add(self, bank: Bank) -> Failure | None:
-        """init_boot_pages for the bank minus reserved memory."""
-        for piece in _subtract(Range(bank.base, bank.size), self.reserved):
+        for piece in self._unreserved(bank):
             s = (piece.base + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
             e = piece.end >> PAGE_SHIFT
-            if s >= e:
+            hit = self.given.add(s, e, bank)
+            if hit is None:
                 continue
-            for gs, ge, owner in self.given:
-                if s < ge and gs < e:
-                    twice = Range(max(s, gs) << PAGE_SHIFT, (min(e, ge) - max(s, gs)) << PAGE_SHIFT)
-                    return Failure(_node(bank), "setup_mm", (
-                        f"RAM bank {bank} ({bank.source}) overlaps RAM bank {owner}"
-                        f" ({owner.source}) outside reserved memory: init_boot_pages gets"
-                        f" {twice} twice and bootmem_region_add hits BUG_ON: \"Xen BUG at"
-                        f" page_alloc.c\" (before the console is up)"), self.why(owner, bank))
-            self.given.append((s, e, bank))
+            gs, ge, owner = hit
+            twice = Range(max(s, gs) << PAGE_SHIFT, (min(e, ge) - max(s, gs)) << PAGE_SHIFT)
+            return Failure(_node(bank), "setup_mm", (
+                f"RAM bank {bank} ({bank.source}) overlaps RAM bank {owner}"
+                f" ({owner.source}) outside reserved memory: init_boot_pages gets"
+                f" {twice} twice and bootmem_region_add hits BUG_ON: \"Xen BUG at"
+                f" page_alloc.c\" (before the console is up)"), self.why(owner, bank))
         return None
 
-
-def _pages(bank: Bank) -> Range:
-    """The page frames setup_*_mappings(PFN_DOWN(start), PFN_DOWN(size)) maps."""
-    return Range(bank.base >> PAGE_SHIFT, bank.size >> PAGE_SHIFT)
+    def _unreserved(self, bank: Bank) -> list[Range]:
+        out = []
+        at = bank.base
+        i = max(0, bisect.bisect_right(self.starts, bank.base) - 1)
+        for hole in self.reserved[i:]:
+            if hole.base >= bank.end:
+                break
+            if hole.end <= at:
+                continue
+            if hole.base > at:
+                out.append(Range(at, hole.base - at))
+            at = max(at, hole.end)
+        if at < bank.end:
+            out.append(Range(at, bank.end - at))
+        return out
 
 
 def _reserved(tree: Tree, rules: HostRules, info: BootInfo) -> list[Range]:
     """What dt_unreserved_regions keeps from the boot allocator: reserved
     memory, /memreserve/ entries (reserved memory from 4.19) and static
-    shared memory host banks."""
+    shared memory host banks, merged into disjoint ascending ranges."""
     out: list[Range] = [Range(b.base, b.size) for b in info.reserved]
     if not rules.memreserve:
         out += [r for r in tree.reservations if r.size]
     out += [s.host for s in info.shm if s.host is not None]
-    return out
-
-
-def _subtract(whole: Range, holes: list[Range]) -> list[Range]:
-    pieces = [whole]
-    for hole in holes:
-        next_pieces = []
-        for p in pieces:
-            if not p.overlaps(hole):
-                next_pieces.append(p)
-                continue
-            if p.base < hole.base:
-                next_pieces.append(Range(p.base, hole.base - p.base))
-            if hole.end < p.end:
-                next_pieces.append(Range(hole.end, p.end - hole.end))
-        pieces = next_pieces
-    return pieces
+    merged: list[Range] = []
+    for r in sorted(out, key=lambda r: r.base):
+        if merged and r.base <= merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Range(last.base, max(last.end, r.end) - last.base)
+        else:
+            merged.append(r)
+    return merged
 
 
 def _below(rules: HostRules, why: _Why, bank: Bank, first: Bank) -> Failure:

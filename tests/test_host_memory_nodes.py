@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, dtb_to_dts, dtc, dts_to_dtb, run_cli
+from conftest import ROOT, dtb_to_dts, dtc, dts_node, dts_to_dtb, run_cli
 from xendt.host import bootinfo, domains, firmware
 from xendt.host import regions as hostregions
 from xendt.ranges import Range
@@ -299,10 +299,18 @@ def test_host_regions_and_build_give_the_same_failure_for_a_dom0less_domain(dom0
 
 
 def test_4_20_builds_the_dom0less_domain_on_that_host(dom0less_board, tmp_path, capsysbinary):
+    # domU2 (1 GiB, find_domU_holes, IPA 40 bits): the grant table, the rest
+    # of guest bank 0 [0x8000_0000, 0x1_0000_0000) and guest bank 1 up to
+    # 2^40, [0x2_0000_0000, 0x100_0000_0000). The same from both commands.
+    built = tmp_path / "domU2.dtb"
     code, _, err = run_cli("build", "--host-dtb", str(dom0less_board), "--domain", "domU2",
-                           "--xen", "4.20.0", "-o", str(tmp_path / "domU2.dtb"),
-                           capsysbinary=capsysbinary)
+                           "--xen", "4.20.0", "-o", str(built), capsysbinary=capsysbinary)
     assert code == 0, err
-    code, _, err = run_cli("host-regions", "--host-dtb", str(dom0less_board), "--domain",
-                           "domU2", "--xen", "4.20.0", capsysbinary=capsysbinary)
+    code, out, err = run_cli("host-regions", "--host-dtb", str(dom0less_board), "--domain",
+                             "domU2", "--xen", "4.20.0", "--format", "dts",
+                             capsysbinary=capsysbinary)
     assert code == 0, err
+    reg = ("\t\treg = <0x00 0x38000000 0x00 0x1000000 0x00 0x80000000 0x00 0x80000000 0x02 0x00"
+           " 0xfe 0x00>;")
+    assert dts_node(dtb_to_dts(built.read_bytes()), "/hypervisor").splitlines()[2] == reg
+    assert dts_node(out.decode(), "/hypervisor").splitlines()[2] == reg

@@ -101,8 +101,8 @@ def boot_info(tree: Tree, rules: HostRules,
     From 4.19 nodes whose status is not "okay" hold no RAM or reserved
     memory; zero-size banks never count, and in 4.14.0 one ends the scan
     (HostRules.empty_memory_bank). Under UEFI (`efi_ram` given) RAM is the
-    EFI map's; from 4.17 memory nodes hold none, before the EFI loader
-    deleted those with device_type "memory" and the scan takes the rest.
+    EFI map's; from 4.17 memory nodes hold none; before, the EFI loader
+    has deleted those with device_type "memory" and the scan takes the rest.
     RAM banks keep the scan's order and may overlap (a /reserved-memory
     child named memory@… before 4.20): refusals.boot says what Xen does
     with them. No RAM at all is the caller's to judge (firmware may add

@@ -314,3 +314,48 @@ def test_4_20_builds_the_dom0less_domain_on_that_host(dom0less_board, tmp_path, 
            " 0xfe 0x00>;")
     assert dts_node(dtb_to_dts(built.read_bytes()), "/hypervisor").splitlines()[2] == reg
     assert dts_node(out.decode(), "/hypervisor").splitlines()[2] == reg
+
+
+# A memory@… child without reg (a dynamically placed pool): before 4.20 the
+# early scan reads it as a memory node, device_tree_get_meminfo returns
+# -ENOENT and early_scan_node passes the error up, which ends the walk.
+# boot_fdt_info ignores that before 4.19 and panics from 4.19.0 (02d0a615b3,
+# "xen/arm: bootfdt: Check return code of device_tree_for_each_node()").
+POOL = CARVED.replace(
+    "        memory@8e000000 { reg = <0x0 0x8e000000 0x0 0x7800000>; no-map; };\n",
+    "        memory@8e000000 { reg = <0x0 0x8e000000 0x0 0x7800000>; no-map; };\n"
+    "        memory@9a000000 { compatible = \"shared-dma-pool\"; size = <0x0 0x800000>;"
+    " alloc-ranges = <0x0 0x9a000000 0x0 0x1000000>; reusable; };\n")
+
+
+def test_a_child_without_reg_makes_4_19_panic_in_the_early_scan():
+    assert str(compute(POOL, "4.19.0", **DOM0).failure) == (
+        "/reserved-memory/memory@9a000000: boot_fdt_info: a memory node without reg: \"fdt: node"
+        " `memory@9a000000': parsing failed\", then panic \"Early FDT parsing failed (-2)\" (not a"
+        " memory node from 4.20.0 (\"xen/arm: bootfdt: Fix device tree memory node probing\"):"
+        " it is not a top-level node with device_type \"memory\")")
+
+
+@pytest.mark.parametrize("xen", ["4.18.6", "4.20.0"])
+def test_a_child_without_reg_ends_the_scan_quietly_before_4_19_and_is_no_memory_node_after(xen):
+    # 4.18: the walk stops at the pool, after every node that matters here
+    # (/reserved-memory's own walk has read all its children); 4.20: the pool
+    # is reserved-memory business only. Both give the holes of
+    # test_a_child_outside_ram_leaves_dom0s_regions_as_they_are.
+    assert spans(compute(POOL, xen, **DOM0)) == [
+        (0x8000_0000, 0x560_0000), (0x9620_0000, 0x9C0_0000), (0xC000_0000, 0x3FE0_0000)]
+
+
+def test_a_top_level_memory_node_without_reg_panics_from_4_19(tmp_path, capsysbinary):
+    # Two RAM nodes, the second without reg (firmware did not fill it in).
+    board = tmp_path / "t.dtb"
+    board.write_bytes(dts_to_dtb(
+        '/dts-v1/; / { #address-cells = <2>; #size-cells = <2>;'
+        ' memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x40000000>; };'
+        ' memory@c0000000 { device_type = "memory"; }; };'))
+    code, _, err = run_cli("host-regions", "--host-dtb", str(board), "--xen", "4.22",
+                           capsysbinary=capsysbinary)
+    assert (code, err) == (1, f"xendt: error: {board}: Xen 4.22 fails: /memory@c0000000:"
+                              " boot_fdt_info: a memory node without reg: \"fdt: node"
+                              " `memory@c0000000': parsing failed\", then panic \"Early FDT"
+                              " parsing failed (-2)\"\n")

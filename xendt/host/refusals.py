@@ -9,11 +9,12 @@ rather than regions Xen never hands out. The switches are layout keys
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xendt.fdt.tree import Node, Tree
-from xendt.host import facts, xen_dt
-from xendt.host.bootinfo import BootInfo
+from xendt.host import bootinfo, facts, xen_dt
+from xendt.host.bootinfo import ENOENT, BootInfo
+from xendt.xen import layouts
 from xendt.xen.layout import HostRules, Layout
 
 #: DEVICE_TREE_MAX_DEPTH (xen/include/xen/device_tree.h @ RELEASE-4.19.0).
@@ -65,12 +66,32 @@ def boot(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
                        f" forever: Xen hangs in the early FDT scan",
                        "fixed by \"bootfdt: Fix infinite loop in device_tree_for_each_node()\" in"
                        " 4.20.4, 4.21.2, 4.22.0")
-    failure = _overlap(rules, info)
+    failure = _overlap(rules, info) or _stopped(tree, rules, info)
     if failure is not None:
         return failure
     from xendt.host import setupmm
 
     return setupmm.setup_mm(tree, rules, info)
+
+
+def _stopped(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
+    """An early_scan_node error: from 4.19 boot_fdt_info panics (before, the
+    scan just ends there: HostRules.scan_error)."""
+    if info.stop is None or rules.scan_error != "panic":
+        return None
+    path, rc = info.stop
+    node = tree.node(path)
+    name = node.name if node is not None else path
+    why = "a memory node without reg" if rc == ENOENT else "a zero-size RAM bank"
+    fixed = ""
+    if rules.memory_nodes == "name" and node is not None and not bootinfo.is_ram_node(
+            node, replace(rules, memory_nodes="name-depth-1-device-type")):
+        releases = ", ".join(layouts.first_releases("host", "memory-nodes",
+                                                    "name-depth-1-device-type"))
+        fixed = (f"not a memory node from {releases} (\"xen/arm: bootfdt: Fix device tree memory"
+                 f" node probing\"): it is not a top-level node with device_type \"memory\"")
+    return Failure(path, "boot_fdt_info", f"{why}: \"fdt: node `{name}': parsing failed\", then"
+                                          f" panic \"Early FDT parsing failed ({rc})\"", fixed)
 
 
 def _overlap(rules: HostRules, info: BootInfo) -> Failure | None:

@@ -73,6 +73,10 @@ class HostRules:
     hardware_domain:
       whether a dom0less domain whose `capabilities` hold the hardware bit
       is the hardware domain, built from the host DT like dom0 (4.21+).
+    scan_error:
+      what an error of early_scan_node does (a memory node without reg,
+      -ENOENT): "ends-scan" (the nodes after it are never read) or "panic"
+      (boot_fdt_info: "Early FDT parsing failed").
 
     The keys below are what point releases change (xendt.xen.points); each
     names the behaviour, never a version.
@@ -136,6 +140,7 @@ class HostRules:
     enhanced: tuple[str, ...]
     passthrough_iommu: bool
     hardware_domain: bool
+    scan_error: str
     rangeset_subtract: str
     empty_memory_bank: str
     unsorted_ram_banks: str

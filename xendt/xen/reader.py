@@ -166,6 +166,7 @@ class Reader:
                    "static_shm": ("none", "reserved", "separate"),
                    "rangeset_subtract": ("buggy", "fixed"),
                    "empty_memory_bank": ("abort-scan", "skip"),
+                   "scan_error": ("ends-scan", "panic"),
                    "unsorted_ram_banks": ("panic", "sorted"),
                    "ram_mapping": ("xenheap", "directmap"),
                    "efi_memory_nodes": ("deleted", "kept-not-ram"),

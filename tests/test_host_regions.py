@@ -592,6 +592,7 @@ def test_each_versions_host_rules_match_xens_code():
     assert rules("memreserve") == rules("status_check") == [False] * 5 + [True] * 4
     assert rules("memory_nodes") == ["name"] * 6 + ["name-depth-1-device-type"] * 3
     assert rules("ram_mapping") == ["xenheap"] * 3 + ["directmap"] * 6
+    assert rules("scan_error") == ["ends-scan"] * 5 + ["panic"] * 4
     assert rules("static_shm") == ["none"] * 3 + ["reserved"] * 2 + ["separate"] * 4
     assert rules("xen_reg") == [False] * 7 + [True] * 2
 

@@ -359,3 +359,33 @@ def test_a_top_level_memory_node_without_reg_panics_from_4_19(tmp_path, capsysbi
                               " boot_fdt_info: a memory node without reg: \"fdt: node"
                               " `memory@c0000000': parsing failed\", then panic \"Early FDT"
                               " parsing failed (-2)\"\n")
+
+
+def test_before_4_19_xendt_says_where_the_scan_ended():
+    assert compute(POOL, "4.18.6", **DOM0).notes == (
+        "Xen's early scan ends at /reserved-memory/memory@9a000000 (a memory node without reg,"
+        " error -2): the nodes after it were never read",)
+    assert compute(POOL, "4.20.0", **DOM0).notes == ()
+
+
+# Two reserved regions that overlap: check_reserved_regions_overlap (4.18+)
+# fails the scan. 4.18's boot_fdt_info ignores the error, 4.19's panics.
+OVERLAPPING_RESERVED = CARVED.replace(
+    "        memory@7f000000 { reg = <0x0 0x7f000000 0x0 0x600000>; no-map; };\n",
+    "        fw@90000000 { reg = <0x0 0x90000000 0x0 0x200000>; no-map; };\n"
+    "        fw@90100000 { reg = <0x0 0x90100000 0x0 0x200000>; no-map; };\n")
+REGION = ("/reserved-memory/fw@90100000: check_reserved_regions_overlap: \"Region: [0x90100000,"
+          " 0x90300000) overlapping with /reserved-memory/fw@90000000 reg[0] [0x90000000,"
+          " 0x90200000)\", then ")
+
+
+def test_overlapping_reserved_regions_end_the_scan_in_4_18():
+    assert str(compute(OVERLAPPING_RESERVED, "4.18.0", **DOM0).failure) == REGION + (
+        "the early scan ends there and Xen boots on without the nodes after it (their reserved"
+        " memory is taken for free RAM, their boot modules are missing); from 4.19.0 Xen panics"
+        " instead")
+
+
+def test_overlapping_reserved_regions_panic_from_4_19():
+    assert str(compute(OVERLAPPING_RESERVED, "4.19.0", **DOM0).failure) == REGION + (
+        "panic \"Early FDT parsing failed (-22)\"")

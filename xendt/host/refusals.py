@@ -91,14 +91,36 @@ def _stopped(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
         fixed = (f"not a memory node from {releases} (\"xen/arm: bootfdt: Fix device tree memory"
                  f" node probing\"): it is not a top-level node with device_type \"memory\"")
     return Failure(path, "boot_fdt_info", f"{why}: \"fdt: node `{name}': parsing failed\", then"
-                                          f" panic \"Early FDT parsing failed ({rc})\"", fixed)
+                                          f" {_scan_failed(rules, rc)}", fixed)
+
+
+def _scan_failed(rules: HostRules, rc: int) -> str:
+    """What follows an early_scan_node error."""
+    if rules.scan_error == "panic":
+        return f"panic \"Early FDT parsing failed ({rc})\""
+    panics = ", ".join(layouts.first_releases("host", "scan-error", "panic"))
+    return ("the early scan ends there and Xen boots on without the nodes after it (their"
+            " reserved memory is taken for free RAM, their boot modules are missing); from"
+            f" {panics} Xen panics instead")
+
+
+def scan_notes(rules: HostRules, info: BootInfo) -> tuple[str, ...]:
+    """Where an early_scan_node error quietly ended the scan (before 4.19):
+    the nodes after it were never read."""
+    if info.stop is None or rules.scan_error != "ends-scan":
+        return ()
+    path, rc = info.stop
+    why = "a memory node without reg" if rc == ENOENT else "a zero-size RAM bank"
+    return (f"Xen's early scan ends at {path} ({why}, error {rc}): the nodes after it were"
+            f" never read",)
 
 
 def _overlap(rules: HostRules, info: BootInfo) -> Failure | None:
     """check_reserved_regions_overlap (4.18+): a reserved-memory region,
     static memory or heap overlapping one already recorded makes the early
-    scan fail; /memreserve/ entries (reserved_mem from 4.19) count too,
-    except (4.19.2+) for a region wholly inside one."""
+    scan fail (4.18: it ends there, HostRules.scan_error); /memreserve/
+    entries (reserved_mem from 4.19) count too, except (4.19.2+) for a
+    region wholly inside one."""
     if rules.reserved_overlap != "panic":
         return None
     seen = [b for b in info.reserved if b.source.startswith("/memreserve/")] \
@@ -119,8 +141,8 @@ def _overlap(rules: HostRules, info: BootInfo) -> Failure | None:
                          " with /memreserve/ ranges\"")
             return Failure(bank.source.split(" ")[0], "check_reserved_regions_overlap",
                            f"\"Region: [{bank.base:#x}, {bank.end:#x}) overlapping with"
-                           f" {other.source} [{other.base:#x}, {other.end:#x})\", then panic"
-                           f" \"Early FDT parsing failed (-22)\"", fixed)
+                           f" {other.source} [{other.base:#x}, {other.end:#x})\", then"
+                           f" {_scan_failed(rules, EINVAL)}", fixed)
         seen.append(bank)
     return None
 

@@ -529,12 +529,6 @@ BAD_DTS = {
                   "t.dtb: no RAM bank in the DT (firmware usually writes /memory): give --host-ram"
                   " BASE:SIZE[,…] (the banks U-Boot writes) or --uefi --host-ram BASE:SIZE[,…]"
                   " (the EFI memory map's RAM)"),
-    "overlapping banks": (
-        '/dts-v1/; / { #address-cells = <2>; #size-cells = <2>;'
-        ' memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x40000000>; };'
-        ' memory@60000000 { device_type = "memory"; reg = <0x0 0x60000000 0x0 0x40000000>; }; };',
-        "t.dtb: memory banks overlap: /memory@40000000 reg[0] [0x40000000, 0x80000000) and"
-        " /memory@60000000 reg[0] [0x60000000, 0xa0000000)"),
     "three address cells": (
         '/dts-v1/; / { #address-cells = <3>; #size-cells = <2>;'
         ' memory@0 { device_type = "memory"; reg = <0x0 0x0 0x40000000 0x0 0x40000000>; }; };',
@@ -597,6 +591,8 @@ def test_each_versions_host_rules_match_xens_code():
     assert rules("end_bug") == [False] * 4 + [True] * 3 + [False] * 2
     assert rules("memreserve") == rules("status_check") == [False] * 5 + [True] * 4
     assert rules("memory_nodes") == ["name"] * 6 + ["name-depth-1-device-type"] * 3
+    assert rules("ram_mapping") == ["xenheap"] * 3 + ["directmap"] * 6
+    assert rules("scan_error") == ["ends-scan"] * 5 + ["panic"] * 4
     assert rules("static_shm") == ["none"] * 3 + ["reserved"] * 2 + ["separate"] * 4
     assert rules("xen_reg") == [False] * 7 + [True] * 2
 

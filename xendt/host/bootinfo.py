@@ -12,7 +12,6 @@ naming the file, the node path, the property and what was expected.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 from xendt.fdt.tree import Node, Tree
@@ -28,6 +27,10 @@ from xendt.host.xen_dt import (
 from xendt.host.xen_dt import cells as xen_cells
 from xendt.ranges import Range
 from xendt.xen.layout import HostRules
+
+#: The error codes early_scan_node returns (negated).
+ENOENT = -2
+EINVAL = -22
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,16 @@ class BootInfo:
       static shared memory host banks.
     shm:
       static shared memory nodes (4.17+).
+    stop:
+      (node path, error code) where an early_scan_node error ended the
+      scan, or None: a memory node without reg (-ENOENT), in 4.14.0 a
+      zero-size bank (-EINVAL). Nodes after it were never read.
     """
 
     ram: tuple[Bank, ...]
     reserved: tuple[Bank, ...]
     shm: tuple[ShmBank, ...]
+    stop: tuple[str, int] | None = None
 
 
 def boot_info(tree: Tree, rules: HostRules,
@@ -102,9 +110,12 @@ def boot_info(tree: Tree, rules: HostRules,
     From 4.19 nodes whose status is not "okay" hold no RAM or reserved
     memory; zero-size banks never count, and in 4.14.0 one ends the scan
     (HostRules.empty_memory_bank). Under UEFI (`efi_ram` given) RAM is the
-    EFI map's and memory nodes hold none. DtbError with overlapping RAM
-    banks (Xen's rangesets would merge them; a board DT with them is
-    wrong); no RAM at all is the caller's to judge (firmware may add it)."""
+    EFI map's; from 4.17 memory nodes hold none; before, the EFI loader
+    has deleted those with device_type "memory" and the scan takes the rest.
+    RAM banks keep the scan's order and may overlap (a /reserved-memory
+    child named memory@… before 4.20): refusals.boot says what Xen does
+    with them. A memory node without reg ends the scan (BootInfo.stop).
+    No RAM at all is the caller's to judge (firmware may add it)."""
     ram: list[Bank] = []
     reserved: list[Bank] = []
     shm: list[ShmBank] = []
@@ -113,15 +124,20 @@ def boot_info(tree: Tree, rules: HostRules,
                      for i, r in enumerate(tree.reservations) if r.size]
     if efi_ram is not None:
         ram += [Bank(r.base, r.size, source=f"EFI memory map [{i}]") for i, r in enumerate(efi_ram)]
+    stop: tuple[str, int] | None = None
     for node in tree.descendants(tree.root):
-        if _is_memory_node(node, rules):
-            if efi_ram is not None:
+        if is_ram_node(node, rules):
+            if efi_ram is not None and rules.efi_memory_nodes == "kept-not-ram":
                 continue
+            if node.get("reg") is None and (is_available(node) or not rules.status_check):
+                stop = (node.path, ENOENT)  # device_tree_get_meminfo: no reg
+                break
             banks = _banks(tree, node, "reg", xen_cells(tree, node), rules)
             ram += banks
             if rules.empty_memory_bank == "abort-scan" and len(banks) < len(
                     meminfo(tree, node, "reg", xen_cells(tree, node))):
-                break  # process_memory_node's -EINVAL ends boot_fdt_info's walk
+                stop = (node.path, EINVAL)  # process_memory_node: a zero-size bank
+                break
         elif node.depth == 1 and node.name.lower() == "reserved-memory":
             for child in tree.descendants(node):
                 if child.get("reg") is not None:
@@ -139,14 +155,13 @@ def boot_info(tree: Tree, rules: HostRules,
             if rules.static_shm == "reserved" and bank.host is not None:
                 reserved.append(Bank(bank.host.base, bank.host.size,
                                      source=f"{node.path} xen,shared-mem"))
-    ordered = sorted(ram, key=lambda b: b.base)
-    for a, b in itertools.pairwise(ordered):
-        if a.overlaps(b):
-            raise _error(tree, f"memory banks overlap: {a.source} {a} and {b.source} {b}")
-    return BootInfo(tuple(ram), tuple(reserved), tuple(shm))
+    return BootInfo(tuple(ram), tuple(reserved), tuple(shm), stop)
 
 
-def _is_memory_node(node: Node, rules: HostRules) -> bool:
+def is_ram_node(node: Node, rules: HostRules) -> bool:
+    """Whether the early scan takes `node`'s reg for RAM (early_scan_node:
+    device_tree_node_matches(node, "memory") before 4.20,
+    device_tree_is_memory_node from 47d4d3cdc5, in 4.20.0)."""
     if node.base_name != "memory":
         return False
     if rules.memory_nodes == "name":

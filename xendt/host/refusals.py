@@ -9,11 +9,12 @@ rather than regions Xen never hands out. The switches are layout keys
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xendt.fdt.tree import Node, Tree
-from xendt.host import facts, xen_dt
-from xendt.host.bootinfo import BootInfo
+from xendt.host import bootinfo, facts, xen_dt
+from xendt.host.bootinfo import ENOENT, BootInfo
+from xendt.xen import layouts
 from xendt.xen.layout import HostRules, Layout
 
 #: DEVICE_TREE_MAX_DEPTH (xen/include/xen/device_tree.h @ RELEASE-4.19.0).
@@ -56,7 +57,8 @@ class HostFailure(Exception):
 
 
 def boot(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
-    """Failures of the early boot, before any domain exists."""
+    """Failures of the early boot, before any domain exists: the early
+    FDT scan (boot_fdt_info), then mapping RAM (xendt.host.setupmm)."""
     deep = next((n for n in tree.nodes() if n.depth >= MAX_DEPTH), None)
     if deep is not None and rules.deep_nodes == "hang":
         return Failure(deep.path, "device_tree_for_each_node",
@@ -64,22 +66,61 @@ def boot(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
                        f" forever: Xen hangs in the early FDT scan",
                        "fixed by \"bootfdt: Fix infinite loop in device_tree_for_each_node()\" in"
                        " 4.20.4, 4.21.2, 4.22.0")
-    if rules.unsorted_ram_banks == "panic" and info.ram:
-        low = next((b for b in info.ram[1:] if b.base < info.ram[0].base), None)
-        if low is not None:
-            return Failure(low.source.split(" ")[0], "setup_mm",
-                           f"RAM bank {low} lies below the first bank {info.ram[0]}: arm64"
-                           f" setup_xenheap_mappings panics",
-                           "fixed by \"xen/arm: bootfdt: Always sort memory banks\" in 4.14.3,"
-                           " 4.15.1, 4.16.0")
-    return _overlap(rules, info)
+    failure = _overlap(rules, info) or _stopped(tree, rules, info)
+    if failure is not None:
+        return failure
+    from xendt.host import setupmm
+
+    return setupmm.setup_mm(tree, rules, info)
+
+
+def _stopped(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
+    """An early_scan_node error: from 4.19 boot_fdt_info panics (before, the
+    scan just ends there: HostRules.scan_error)."""
+    if info.stop is None or rules.scan_error != "panic":
+        return None
+    path, rc = info.stop
+    node = tree.node(path)
+    name = node.name if node is not None else path
+    why = "a memory node without reg" if rc == ENOENT else "a zero-size RAM bank"
+    fixed = ""
+    if rules.memory_nodes == "name" and node is not None and not bootinfo.is_ram_node(
+            node, replace(rules, memory_nodes="name-depth-1-device-type")):
+        releases = ", ".join(layouts.first_releases("host", "memory-nodes",
+                                                    "name-depth-1-device-type"))
+        fixed = (f"not a memory node from {releases} (\"xen/arm: bootfdt: Fix device tree memory"
+                 f" node probing\"): it is not a top-level node with device_type \"memory\"")
+    return Failure(path, "boot_fdt_info", f"{why}: \"fdt: node `{name}': parsing failed\", then"
+                                          f" {_scan_failed(rules, rc)}", fixed)
+
+
+def _scan_failed(rules: HostRules, rc: int) -> str:
+    """What follows an early_scan_node error."""
+    if rules.scan_error == "panic":
+        return f"panic \"Early FDT parsing failed ({rc})\""
+    panics = ", ".join(layouts.first_releases("host", "scan-error", "panic"))
+    return ("the early scan ends there and Xen boots on without the nodes after it (their"
+            " reserved memory is taken for free RAM, their boot modules are missing); from"
+            f" {panics} Xen panics instead")
+
+
+def scan_notes(rules: HostRules, info: BootInfo) -> tuple[str, ...]:
+    """Where an early_scan_node error quietly ended the scan (before 4.19):
+    the nodes after it were never read."""
+    if info.stop is None or rules.scan_error != "ends-scan":
+        return ()
+    path, rc = info.stop
+    why = "a memory node without reg" if rc == ENOENT else "a zero-size RAM bank"
+    return (f"Xen's early scan ends at {path} ({why}, error {rc}): the nodes after it were"
+            f" never read",)
 
 
 def _overlap(rules: HostRules, info: BootInfo) -> Failure | None:
     """check_reserved_regions_overlap (4.18+): a reserved-memory region,
     static memory or heap overlapping one already recorded makes the early
-    scan fail; /memreserve/ entries (reserved_mem from 4.19) count too,
-    except (4.19.2+) for a region wholly inside one."""
+    scan fail (4.18: it ends there, HostRules.scan_error); /memreserve/
+    entries (reserved_mem from 4.19) count too, except (4.19.2+) for a
+    region wholly inside one."""
     if rules.reserved_overlap != "panic":
         return None
     seen = [b for b in info.reserved if b.source.startswith("/memreserve/")] \
@@ -100,8 +141,8 @@ def _overlap(rules: HostRules, info: BootInfo) -> Failure | None:
                          " with /memreserve/ ranges\"")
             return Failure(bank.source.split(" ")[0], "check_reserved_regions_overlap",
                            f"\"Region: [{bank.base:#x}, {bank.end:#x}) overlapping with"
-                           f" {other.source} [{other.base:#x}, {other.end:#x})\", then panic"
-                           f" \"Early FDT parsing failed (-22)\"", fixed)
+                           f" {other.source} [{other.base:#x}, {other.end:#x})\", then"
+                           f" {_scan_failed(rules, EINVAL)}", fixed)
         seen.append(bank)
     return None
 

@@ -128,6 +128,8 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
                               efi_dt_bootargs=rules.efi_dt_bootargs)
     decision = iommu.decide(tree, layout, options.iommu, cmdline)
     failure = refusals.boot(tree, rules, info)
+    if failure is not None:  # Xen stops before any domain exists
+        return _failed(tree, layout, ipa_bits, options, failure)
     try:
         domain = _domain(tree, layout, decision, options)
     except refusals.HostFailure as e:
@@ -140,15 +142,16 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
     why = decision.why if domain.iommu == decision.on or not domain.host_layout else (
         f"{decision.why}, but {domain.name} has no partial DT or passthrough = \"enabled\"")
     base = _empty(tree, layout, domain, ipa_bits, cmdline, why)
+    base = replace(base, notes=refusals.scan_notes(rules, info))
     if failure is not None:
         return replace(base, failure=failure)
     if cmdline.ext_regions is False:
         return replace(base, warnings=(f"{domain.name}: extended regions support is disabled"
                                        f" (ext_regions= on {cmdline.source})",))
     if fw.uefi and rules.efi_memory_nodes == "deleted" and domain.host_layout and domain.iommu:
-        base = replace(base, notes=("UEFI boot: Xen's EFI loader deleted the memory nodes"
-                                    " (fdt_add_uefi_nodes), so find_memory_holes sees host RAM"
-                                    " as a hole",))
+        base = replace(base, notes=(
+            *base.notes, "UEFI boot: Xen's EFI loader deleted the memory nodes"
+            " (fdt_add_uefi_nodes), so find_memory_holes sees host RAM as a hole"))
     if domain.name == "dom0" or domain.hardware:
         validate.dom0(domain, info.ram, ipa_bits)
     try:

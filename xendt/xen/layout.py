@@ -73,6 +73,10 @@ class HostRules:
     hardware_domain:
       whether a dom0less domain whose `capabilities` hold the hardware bit
       is the hardware domain, built from the host DT like dom0 (4.21+).
+    scan_error:
+      what an error of early_scan_node does (a memory node without reg,
+      -ENOENT): "ends-scan" (the nodes after it are never read) or "panic"
+      (boot_fdt_info: "Early FDT parsing failed").
 
     The keys below are what point releases change (xendt.xen.points); each
     names the behaviour, never a version.
@@ -85,6 +89,13 @@ class HostRules:
       "abort-scan" (a zero-size /memory reg ends the early scan) or "skip".
     unsorted_ram_banks:
       "panic" (a RAM bank below the first one) or "sorted".
+    ram_mapping:
+      how arm64 setup_mm maps RAM banks, in the order boot_fdt_info leaves
+      them: "xenheap" (per bank, setup_xenheap_mappings rewrites whole
+      1 GiB entries, so a bank overlapping one already mapped maps again,
+      then init_boot_pages) or "directmap" (populate_boot_allocator for
+      every bank first, then setup_directmap_mappings per bank, whose
+      map_pages_to_xen refuses a page already mapped).
     efi_runtime_ram:
       UEFI boot: whether EFI_MEMORY_RUNTIME RAM descriptors are host RAM.
     efi_memory_nodes:
@@ -143,9 +154,11 @@ class HostRules:
     enhanced: tuple[str, ...]
     passthrough_iommu: bool
     hardware_domain: bool
+    scan_error: str
     rangeset_subtract: str
     empty_memory_bank: str
     unsorted_ram_banks: str
+    ram_mapping: str
     efi_runtime_ram: bool
     efi_memory_nodes: str
     efi_dt_bootargs: bool

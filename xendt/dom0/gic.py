@@ -23,15 +23,15 @@ Nothing else of the host node, and none of its children, is copied.
 
 from __future__ import annotations
 
-import struct
-
 from xendt.dom0less import hostview
 from xendt.dom0less.writer import Writer
-from xendt.errors import BuildError, ConfigError
+from xendt.errors import BuildError, ConfigError, XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
 
 V2M_COMPATIBLE = "arm,gic-v2m-frame"
+#: V2M_MIN_SPI, V2M_MAX_SPI (xen/arch/arm/gic-v2.c @ RELEASE-4.21.0).
+V2M_MIN_SPI, V2M_MAX_SPI = 32, 1019
 
 
 def phandle(node: Node) -> int:
@@ -106,15 +106,27 @@ def _v2m(w: Writer, tree: Tree, gic: Node, v2m_spis: tuple[tuple[int, int], ...]
 
 
 def spis(tree: Tree, frame: Node, given: tuple[int, int] | None) -> tuple[int, int]:
-    """A frame's SPI base and count: arm,msi-base-spi and arm,msi-num-spis
-    where the DT has both (gicv2m_init's override), else what its MSI_TYPER
-    register says, which only --v2m-spis can tell."""
+    """A frame's SPI base and count (gicv2m_init and
+    gicv2_add_v2m_frame_to_list): arm,msi-base-spi and arm,msi-num-spis
+    when the DT has both and neither is 0, else what the frame's MSI_TYPER
+    register says, which only --v2m-spis can tell. XenFailure where Xen
+    panics on them."""
     values = [frame.get(p) for p in ("arm,msi-base-spi", "arm,msi-num-spis")]
-    if all(v is not None and len(v) >= 4 for v in values):
-        return tuple(struct.unpack(">I", v[:4])[0] for v in values)  # type: ignore[return-value, index]
-    if given is None:
+    cells = [int.from_bytes(v[:4], "big") if v is not None and len(v) >= 4 else 0
+             for v in values]
+    if all(cells):
+        base, count = cells
+    elif given is None:
         raise ConfigError(f"{frame.path} in {tree.file} has no arm,msi-base-spi and"
                           f" arm,msi-num-spis: Xen reads them from the frame's MSI_TYPER"
                           f" register (its console prints \"gic_v2m_spi_base\" and"
                           f" \"gic_v2m_num_spis\"): give them with --v2m-spis BASE:COUNT")
-    return given
+    else:
+        base, count = given
+    if base < V2M_MIN_SPI:
+        raise XenFailure(f"{frame.path} in {tree.file}: Xen panics \"GICv2: Invalid v2m base"
+                         f" SPI:{base}\"")
+    if count == 0 or base + count > V2M_MAX_SPI:
+        raise XenFailure(f"{frame.path} in {tree.file}: Xen panics \"GICv2: Number of v2m SPIs"
+                         f" ({count}) exceed maximum ({V2M_MAX_SPI - V2M_MIN_SPI + 1})\"")
+    return base, count

@@ -95,8 +95,9 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
         if explain:
             raise click.UsageError("--explain goes with an xl guest; for a dom0less domain's"
                                    " regions: xendt host-regions --domain NAME --explain")
-        return _dom0less(xen, sizes, host_dtb, domains, partial_dtb, iommu, uboot_script,
-                         uboot_file, output, fmt, flags)
+        _dom0less(xen, sizes, host_dtb, domains, partial_dtb, iommu, uboot_script,
+                  uboot_file, output, fmt, flags)
+        return None
     for name, given in (("--partial-dtb", partial_dtb), ("--iommu", iommu is not None),
                         ("--uboot-script", uboot_script), ("--uboot-file", uboot_file)):
         if given:

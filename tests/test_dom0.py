@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, dtb_to_dts, dts_node, dts_to_dtb, run_cli
+from conftest import DATA, ROOT, dtb_to_dts, dts_node, dts_to_dtb, run_cli
 
 REFERENCE = DATA / "reference-dom0"
 RUNS = sorted(p.parent for p in REFERENCE.glob("*/dom0.dtb"))
@@ -232,3 +232,39 @@ def test_dom0_needs_its_banks(tmp_path, capsysbinary):
                          tmp_path=tmp_path, capsysbinary=capsysbinary)
     assert code == 2
     assert err.startswith("xendt: --dom0 needs --dom0-mem: Xen's console prints dom0's banks")
+
+
+def test_a_platform_blacklist_keeps_its_nodes_from_dom0(tmp_path, capsysbinary):
+    # platform_device_is_blacklisted with brcm-raspberry-pi.c's rpi4
+    # blacklist (xen/arch/arm/platforms @ RELEASE-4.19.0) on a root
+    # compatible with "brcm,bcm2711".
+    host = _host("t1", lambda s: s.replace('compatible = "linux,dummy-virt";',
+                                           'compatible = "brcm,bcm2711";', 1)
+                 .replace('\t\tcompatible = "virtio,mmio";\n',
+                          '\t\tcompatible = "brcm,bcm2835-aux";\n', 1))
+    text = _dom0_dts(host, "t1", "4.19", tmp_path, capsysbinary)
+    assert "brcm,bcm2835-aux" not in text
+    assert text.count("virtio_mmio@") == dtb_to_dts(host).count("virtio_mmio@") - 1
+
+
+def test_a_host_hypervisor_node_is_copied_with_xens_warning(tmp_path, capsysbinary):
+    # handle_node's reserved_matches only warn (domain_build.c @ RELEASE-4.17.0).
+    host = _host("t1", lambda s: s.replace("\tchosen {", "\thypervisor {\n\t};\n\n\tchosen {", 1))
+    args = console_inputs(REFERENCE / "t1")
+    code, out, err = build(host, *args, "--format", "dts", tmp_path=tmp_path,
+                           capsysbinary=capsysbinary)
+    assert code == 0
+    assert out.decode().count("\thypervisor {") == 2
+    assert ("xendt: warning: WARNING: Path /hypervisor is reserved, skip the node as we may"
+            " re-use the path. (Xen copies it: dom0 gets two)\n") in err
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    readme = (ROOT / "README.md").read_text().split("## Dom0's device tree", 1)[1]
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "dom0-host.dtb").write_bytes((REFERENCE / "t1" / "host.dtb").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "dom0.dtb").read_bytes() == (REFERENCE / "t1" / "dom0.dtb").read_bytes()
+    assert capsys.readouterr().out == ("(Range(base=1077936128, size=532676608),"
+                                       " Range(base=2147483648, size=1073741824))\n")

@@ -99,16 +99,21 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     if any(s.owner == "/chosen" for s in info.shm):
         raise ConfigError(f"{tree.file}: dom0 has static shared memory; xendt does not build"
                           f" dom0's /reserved-memory for it yet")
+    if inputs.option(cmdline.text, "pci-passthrough") in ("", "1", "on", "yes", "true",
+                                                         "enable"):
+        raise ConfigError(f"pci-passthrough on Xen's command line ({cmdline.source}): xendt"
+                          f" does not write the linux,pci-domain Xen then adds to host bridges")
     plan = _plan(tree, layout, given, image.bits, dom0_mem, gnttab, found)
     size = (int.from_bytes(host_dtb[4:8], "big") + rules.fdt_extra_size
             + rules.fdt_extra_per_bank * layout.host.max)
-    blob = _write(tree, rules, plan, given, v2m_spis, _reserved(info, rules), layout, size)
+    warnings = list(found.warnings)
+    blob = _write(tree, rules, plan, given, v2m_spis, _reserved(info, rules), layout, size,
+                  warnings)
     initrd_size = given.ramdisk.reg.size if given.ramdisk else 0
     place = modules.place(image, dom0_mem[0], len(blob), initrd_size, dfacts)
     initrd = Range(place.initrd, initrd_size) if given.ramdisk and initrd_size else None
     if initrd is not None:
         blob = fill_initrd(blob, initrd.base, initrd.end)
-    warnings = list(found.warnings)
     if image.assumed:
         warnings.append("no --kernel given: an arm64 Image with text_offset 0 was assumed for"
                         " the kernel and initrd placement")
@@ -153,8 +158,9 @@ def _timer_ppis(tree: Tree) -> tuple[int, int, int]:
 
 def _write(tree: Tree, rules: Dom0Rules, plan: Plan, given: inputs.Inputs,
            v2m_spis: tuple[tuple[int, int], ...], reserved: tuple[Range, ...],
-           layout: Layout, size: int) -> bytes:
-    """prepare_dtb_hwdom's sequential writes on a `size`-byte buffer, packed."""
+           layout: Layout, size: int, warnings: list[str]) -> bytes:
+    """prepare_dtb_hwdom's sequential writes on a `size`-byte buffer, packed
+    (Xen's warnings added to `warnings`)."""
     w = Writer(size, overflow=f"dom0's device tree does not fit Xen's {size}-byte buffer (the"
                               f" host DT's totalsize + DOM0_FDT_EXTRA_SIZE): Xen prints"
                               f" \"Device tree generation failed\" and panics")
@@ -169,9 +175,20 @@ def _write(tree: Tree, rules: Dom0Rules, plan: Plan, given: inputs.Inputs,
     assert gic is not None  # _plan refused a host without one
     known = frozenset(c for d in layout.iommu_drivers if d.default for c in d.compatibles)
     walk = copy.Copy(tree, rules, plan, gic, given.console, known, given.kernel.bootargs,
-                     given.ramdisk is not None and given.ramdisk.reg.size > 0, v2m_spis, tail)
+                     given.ramdisk is not None and given.ramdisk.reg.size > 0, v2m_spis, tail,
+                     blacklist(tree, rules))
     walk.node(w, tree.root)
+    warnings.extend(walk.warnings)
     return w.finish()
+
+
+def blacklist(tree: Tree, rules: Dom0Rules) -> frozenset[str]:
+    """The blacklist of the first platform whose compatibles the root's
+    match (platform_init, dt_machine_is_compatible)."""
+    for platforms, nodes in rules.blacklists:
+        if any(tree.root.is_compatible(p) for p in platforms):
+            return frozenset(nodes)
+    return frozenset()
 
 
 def _reserved(info: bootinfo.BootInfo, rules: Dom0Rules) -> tuple[Range, ...]:

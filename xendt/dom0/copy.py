@@ -20,15 +20,16 @@ is not in it):
    linux,initrd-start/-end placeholders. Children follow; the root ends
    with Xen's own nodes (xendt.dom0.tail).
 
-Platform blacklists (platform_device_is_blacklisted) apply only on the
-boards whose platform code has one (Exynos 5, sunxi, ThunderX, Raspberry Pi
-4); xendt does not model them.
+A node a platform blacklist names is skipped too (platform_device_is_blacklisted,
+[dom0] blacklists: the board's root compatible picks the platform). A host
+node at /psci, /memory or /hypervisor is copied, with Xen's warning that it
+reuses the path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xendt.dom0 import gic as gic_node
 from xendt.dom0less.writer import Plan, Writer, write_node
@@ -37,6 +38,8 @@ from xendt.host import facts, refusals
 from xendt.xen.layout import Dom0Rules
 
 _IOMMU_PROPERTIES = ("iommus", "iommu-map", "iommu-map-mask")
+#: handle_node's reserved_matches: paths Xen writes itself.
+_RESERVED_PATHS = ("/psci", "/memory", "/hypervisor")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class Copy:
       GICv2m frames' (SPI base, count) as read from their registers.
     tail:
       writes the root's closing nodes.
+    blacklist:
+      compatibles of the nodes the board's platform blacklists.
+    warnings:
+      Xen's warnings, filled by the walk.
     """
 
     tree: Tree
@@ -74,10 +81,12 @@ class Copy:
     initrd: bool
     v2m_spis: tuple[tuple[int, int], ...]
     tail: Callable[[Writer], None]
+    blacklist: frozenset[str] = frozenset()
+    warnings: list[str] = field(default_factory=list)
 
     def node(self, w: Writer, node: Node) -> None:
         """handle_node."""
-        if self._skipped(node):
+        if self._skipped(node) or any(c in self.blacklist for c in node.compatible):
             return
         if any(c in facts.GIC_COMPATIBLES for c in node.compatible):
             if node is self.gic:
@@ -90,6 +99,9 @@ class Copy:
         if node.path == self.console or self._is_iommu(node) \
                 or refusals.uses_ppi(self.tree, node, self.gic):
             return
+        if node.path in _RESERVED_PATHS:
+            self.warnings.append(f"WARNING: Path {node.path} is reserved, skip the node as we"
+                                 f" may re-use the path. (Xen copies it: dom0 gets two)")
         w.begin(node.blob_name)
         self._properties(w, node)
         for child in node.children:

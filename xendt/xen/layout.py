@@ -277,6 +277,9 @@ class Dom0Rules:
       buffer is the host totalsize plus this.
     fdt_extra_per_bank:
       bytes DOM0_FDT_EXTRA_SIZE adds per NR_MEM_BANKS (0 before 4.22).
+    blacklists:
+      the platform blacklists of a default arm64 build: (the platform's
+      root compatibles, the compatibles of the nodes dom0 does not get).
     """
 
     skip_compatibles: tuple[str, ...]
@@ -287,6 +290,7 @@ class Dom0Rules:
     memory_skip: tuple[str, ...]
     fdt_extra_size: int
     fdt_extra_per_bank: int
+    blacklists: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

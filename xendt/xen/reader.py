@@ -238,7 +238,9 @@ class Reader:
         values: dict[str, Any] = {}
         for key, field in keys.items():
             kind = str(fields[field].type)
-            if field in choices:
+            if field == "blacklists":
+                values[field] = self._blacklists(table, where, key)
+            elif field in choices:
                 values[field] = self.choice(table, where, key, choices[field])
             elif kind == "tuple[str, ...]":
                 items = self.get(table, where, key, list)
@@ -252,6 +254,20 @@ class Reader:
             raise self.fail(f"{where}.memory-skip should list static-domain or fdt-resvmem,"
                             f" got {list(rules.memory_skip)}")
         return rules
+
+    def _blacklists(self, table: dict[str, Any], where: str,
+                    key: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+        """[dom0] blacklists: tables of `platforms` and `nodes` string lists."""
+        out = []
+        for entry in self.get(table, where, key, list):
+            lists = entry if isinstance(entry, dict) else {}
+            if set(lists) != {"platforms", "nodes"} or not all(
+                    isinstance(v, list) and v and all(isinstance(i, str) and i for i in v)
+                    for v in lists.values()):
+                raise self.fail(f"{where}.{key} entries should be {{ platforms = [...], nodes ="
+                                f" [...] }} string lists, got {entry!r}")
+            out.append((tuple(lists["platforms"]), tuple(lists["nodes"])))
+        return tuple(out)
 
     def iommu_drivers(self) -> tuple[IommuDriver, ...]:
         """The [iommu] table: Kconfig symbol -> {default, gate, compatibles}."""

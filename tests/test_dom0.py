@@ -268,3 +268,15 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "dom0.dtb").read_bytes() == (REFERENCE / "t1" / "dom0.dtb").read_bytes()
     assert capsys.readouterr().out == ("(Range(base=1077936128, size=532676608),"
                                        " Range(base=2147483648, size=1073741824))\n")
+
+
+def test_more_dom0_vcpus_than_a_gicv2_takes_is_xens_panic(tmp_path, capsysbinary):
+    # arch_sanitise_domain_config refuses max_vcpus above the vGIC's (8 for
+    # GICv2, xen/arch/arm/domain.c @ RELEASE-4.21.0); create_dom0 panics.
+    host = REFERENCE / "V4-4210-gicv2" / "host.dtb"
+    code, out, err = build(host, *console_inputs(REFERENCE / "V4-4210-gicv2"),
+                           "--xen-cmdline", "dom0_max_vcpus=9", "--kernel", str(DUMPER),
+                           tmp_path=tmp_path, capsysbinary=capsysbinary)
+    assert (code, out) == (1, b"")
+    assert err == (f"xendt: error: {host}: dom0 would have 9 vCPUs, over the GICv2 vGIC's 8:"
+                   f" Xen panics \"Error creating domain 0\"\n")

@@ -79,6 +79,7 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     rules = layout.dom0
     if rules is None:
         raise ConfigError(f"xendt has no [dom0] rules for Xen {layout.version}")
+    dom0_mem = tuple(sorted(dom0_mem, key=lambda r: r.base))
     if not dom0_mem:
         raise ConfigError("dom0's RAM banks are needed (--dom0-mem BASE:SIZE[,...]: Xen's"
                           " console prints them as BANK[n])")
@@ -134,6 +135,10 @@ def _plan(tree: Tree, layout: Layout, given: inputs.Inputs, bits: int,
                          f" device tree\"")
     compatible, clock = hostview.cpu(tree)
     version = hostview.gic(tree).version
+    if given.vcpus > layout.max_vcpus[version]:
+        raise XenFailure(f"{tree.file}: dom0 would have {given.vcpus} vCPUs, over the GIC{version}"
+                         f" vGIC's {layout.max_vcpus[version]}: Xen panics \"Error creating"
+                         f" domain 0\"")
     handle = gic_node.phandle(gic)
     return Plan(
         facts=dom0less_facts(layout.release), bootargs=None, initrd_placeholders=False,
@@ -161,9 +166,10 @@ def _write(tree: Tree, rules: Dom0Rules, plan: Plan, given: inputs.Inputs,
            layout: Layout, size: int, warnings: list[str]) -> bytes:
     """prepare_dtb_hwdom's sequential writes on a `size`-byte buffer, packed
     (Xen's warnings added to `warnings`)."""
-    w = Writer(size, overflow=f"dom0's device tree does not fit Xen's {size}-byte buffer (the"
-                              f" host DT's totalsize + DOM0_FDT_EXTRA_SIZE): Xen prints"
-                              f" \"Device tree generation failed\" and panics")
+    w = Writer(size, overflow=XenFailure(
+        f"{tree.file}: dom0's device tree does not fit Xen's {size}-byte buffer (the host DT's"
+        f" totalsize + DOM0_FDT_EXTRA_SIZE): Xen prints \"Device tree generation failed\" and"
+        f" panics \"Could not set up DOM0 guest OS\""))
 
     def tail(w: Writer) -> None:
         for part in ("hypervisor", "psci", "cpus", "memory"):

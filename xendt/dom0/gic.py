@@ -71,7 +71,10 @@ def write(w: Writer, tree: Tree, gic: Node, name: str, vcpus: int,
         w.prop("reg", reg[:2 * entry])
         _v2m(w, tree, gic, v2m_spis)
     else:
-        regions = len(hostview.direct_mapped_redistributors(host, vcpus))
+        try:
+            regions = len(hostview.direct_mapped_redistributors(host, vcpus))
+        except BuildError as e:
+            raise XenFailure(f"{gic.path} in {tree.file}: {e}") from None
         w.prop("compatible", compatible)
         w.cell("#redistributor-regions", regions)
         if len(reg) < (regions + 1) * entry:

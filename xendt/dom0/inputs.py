@@ -130,8 +130,14 @@ def _reg(tree: Tree, node: Node) -> Range:
 
 def vcpus(tree: Tree, text: str) -> int:
     """dom0_max_vcpus=, or the CPUs of /cpus; at most MAX_VIRT_CPUS."""
-    given = option(text, "dom0_max_vcpus")
-    count = int(given, 0) if given and given.isdigit() else 0
+    given = option(text, "dom0_max_vcpus") or "0"
+    try:
+        count = int(given, 0)
+    except ValueError:  # simple_strtoll: the leading digits
+        digits = given[:len(given) - len(given.lstrip("0123456789"))]
+        count = int(digits) if digits else 0
+    if count < 0:  # an unsigned int: above any limit
+        count = MAX_VIRT_CPUS
     if count == 0:
         cpus = tree.node("/cpus")
         count = sum(1 for c in (cpus.children if cpus is not None else ())

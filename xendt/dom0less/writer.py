@@ -104,7 +104,7 @@ class Plan:
 class _Writer:
     """libfdt's sequential-write calls on a fixed buffer."""
 
-    def __init__(self, size: int, overflow: str = "") -> None:
+    def __init__(self, size: int, overflow: BuildError | None = None) -> None:
         import libfdt
 
         self._fdt = libfdt
@@ -114,8 +114,8 @@ class _Writer:
         self._check(libfdt.fdt_finish_reservemap(self.buf), "fdt_finish_reservemap")
 
     def _check(self, err: int, what: str) -> None:
-        if err == -self._fdt.NOSPACE and self._overflow:
-            raise BuildError(self._overflow)
+        if err == -self._fdt.NOSPACE and self._overflow is not None:
+            raise self._overflow
         if err == -self._fdt.NOSPACE:
             raise BuildError(f"the domU device tree does not fit Xen's {len(self.buf)}-byte"
                              f" buffer (DOMU_DTB_SIZE): \"Device tree generation failed\","

@@ -352,6 +352,9 @@ class Layout:
       extended regions from the host DT (see HostRules).
     iommu_drivers:
       the IOMMU drivers, and which a default build has.
+    dom0:
+      how the hypervisor rewrites the host DT for dom0 (see Dom0Rules);
+      None for a layout file without a [dom0] table.
     """
 
     version: str

@@ -280,3 +280,14 @@ def test_more_dom0_vcpus_than_a_gicv2_takes_is_xens_panic(tmp_path, capsysbinary
     assert (code, out) == (1, b"")
     assert err == (f"xendt: error: {host}: dom0 would have 9 vCPUs, over the GICv2 vGIC's 8:"
                    f" Xen panics \"Error creating domain 0\"\n")
+
+
+def test_chosen_bootargs_are_xens_when_dom0_has_its_own(tmp_path, capsysbinary):
+    # boot_fdt_cmdline (xen/arch/arm/bootfdt.c @ RELEASE-4.19.0): without
+    # xen,xen-bootargs, /chosen bootargs is Xen's command line when
+    # xen,dom0-bootargs is there; dom0_max_vcpus=2 then gives two vCPUs.
+    host = _host("V2-4190", lambda s: re.sub(r'\t\txen,xen-bootargs = "[^"]*";\n',
+                                             '\t\tbootargs = "dom0_max_vcpus=2";\n', s))
+    text = _dom0_dts(host, "V2-4190", "4.19", tmp_path, capsysbinary)
+    assert re.findall(r"\t\tcpu@(\d) \{", dts_node(text, "/cpus")) == ["0", "1"]
+    assert 'bootargs = "console=hvc0 from=xen,dom0-bootargs";' in dts_node(text, "/chosen")

@@ -85,15 +85,15 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
                           " console prints them as BANK[n])")
     tree = firmware.prepare(host_dtb, host_name, firmware.Firmware(), layout.host)
     ipa = address.ipa_bits(layout, address.AddressSize.of(pa_bits, ipa_bits))
-    cmdline = iommu.from_host(tree, xen_cmdline, uefi=False,
-                              efi_dt_bootargs=layout.host.efi_dt_bootargs)
+    cmdline = _xen_cmdline(tree, xen_cmdline, layout)
     given = inputs.read(tree, cmdline)
     dfacts = dom0less_facts(xen)
     image = (modules.probe(kernel, given.kernel.reg.size, given.kernel.reg.base, dfacts,
                            "the kernel") if kernel is not None
              else modules.assumed_kernel(given.kernel.reg.size))
     found = regions.compute(tree, layout, ipa, DomainOptions(
-        dom0_ram=dom0_mem, grant_table=gnttab, cmdline=xen_cmdline, bits=image.bits))
+        dom0_ram=dom0_mem, grant_table=gnttab, cmdline=cmdline.text if cmdline.source else None,
+        bits=image.bits))
     if found.failure is not None:
         raise XenFailure(f"{tree.file}: Xen {layout.release} fails: {found.failure}")
     info = bootinfo.boot_info(tree, layout.host)
@@ -122,6 +122,21 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
                   regions=found.regions, ipa_bits=ipa, vcpus=plan.vcpus, bits=image.bits,
                   kernel=place.kernel, dtb=Range(place.dtb, len(blob)), initrd=initrd,
                   bootargs=_chosen_bootargs(blob), warnings=tuple(warnings))
+
+
+def _xen_cmdline(tree: Tree, given: str | None, layout: Layout) -> iommu.Cmdline:
+    """Xen's command line (boot_fdt_cmdline, xen/arch/arm/bootfdt.c @
+    RELEASE-4.17.0): --xen-cmdline, else /chosen xen,xen-bootargs, else
+    /chosen bootargs when dom0 has its own (xen,dom0-bootargs, or the kernel
+    module's bootargs)."""
+    found = iommu.from_host(tree, given, uefi=False, efi_dt_bootargs=layout.host.efi_dt_bootargs)
+    chosen = tree.node("/chosen")
+    if found.source or chosen is None or chosen.get("bootargs") is None:
+        return found
+    kernel, _ = inputs.modules(tree)
+    if chosen.get("xen,dom0-bootargs") is not None or kernel.bootargs:
+        return iommu.parse(chosen.string("bootargs") or "", f"{tree.file}: /chosen bootargs")
+    return found
 
 
 def _plan(tree: Tree, layout: Layout, given: inputs.Inputs, bits: int,

@@ -1,8 +1,8 @@
 """What Xen reads from the host DT before it writes dom0's: its own command
 line, dom0's boot modules and command line, the CPUs, the console UART.
 
-- the boot modules: /chosen children compatible with "multiboot,module"
-  (or "xen,multiboot-module"), kind from "multiboot,kernel" /
+- the boot modules: nodes under /chosen (depth 3 or less) compatible with
+  "multiboot,module" (or "xen,multiboot-module"), kind from "multiboot,kernel" /
   "multiboot,ramdisk" (or the legacy "xen,linux-zimage" / "xen,linux-initrd"),
   else guessed by order, the first a kernel and the second a ramdisk
   (process_multiboot_node, ``xen/arch/arm/bootfdt.c`` @ RELEASE-4.17.0; the
@@ -85,19 +85,23 @@ def option(text: str, name: str) -> str | None:
 
 
 def modules(tree: Tree) -> tuple[Module, Module | None]:
-    """dom0's kernel and ramdisk: the first kernel and ramdisk modules
-    directly under /chosen (modules of xen,domain nodes are the domUs')."""
+    """dom0's kernel and ramdisk: the first kernel and ramdisk modules the
+    early scan registers (at depth 3 or less under /chosen, in DT order,
+    the order guess counting every module) outside xen,domain nodes."""
     chosen = tree.node("/chosen")
     kernel: Module | None = None
     ramdisk: Module | None = None
     guess = 0
-    for node in chosen.children if chosen is not None else ():
-        if not any(node.is_compatible(c) for c in _MODULE):
+    for node in tree.descendants(chosen) if chosen is not None else ():
+        if node.depth > 3 or not any(node.is_compatible(c) for c in _MODULE):
             continue
         kind = _kind(node)
         if kind == "unknown":
             kind = ("kernel", "ramdisk")[guess] if guess < 2 else "other"
             guess += 1
+        parent = tree.parent(node)
+        if parent is not None and parent.is_compatible("xen,domain"):
+            continue
         if kind == "kernel" and kernel is None:
             raw = node.get("bootargs")
             kernel = Module(node.path, _reg(tree, node),

@@ -291,3 +291,20 @@ def test_chosen_bootargs_are_xens_when_dom0_has_its_own(tmp_path, capsysbinary):
     text = _dom0_dts(host, "V2-4190", "4.19", tmp_path, capsysbinary)
     assert re.findall(r"\t\tcpu@(\d) \{", dts_node(text, "/cpus")) == ["0", "1"]
     assert 'bootargs = "console=hvc0 from=xen,dom0-bootargs";' in dts_node(text, "/chosen")
+
+
+def test_a_host_dt_xen_cannot_build_dom0_from_exits_1_with_xens_message(tmp_path, capsysbinary):
+    # handle_device's dt_device_get_paddr fails on a reg outside its bus's
+    # ranges (domain_build.c @ RELEASE-4.17.0), as xendt host-regions says.
+    bus = ("\tbus {\n\t\t#address-cells = <0x01>;\n\t\t#size-cells = <0x01>;\n"
+           "\t\tranges = <0x00 0x00 0x10000000 0x1000000>;\n\n"
+           "\t\tdev@2000000 {\n\t\t\treg = <0x2000000 0x1000>;\n\t\t};\n\t};\n\n")
+    host = _host("t1", lambda s: s.replace("\tchosen {", bus + "\tchosen {", 1))
+    code, out, err = build(host, *console_inputs(REFERENCE / "t1"), tmp_path=tmp_path,
+                           capsysbinary=capsysbinary)
+    assert (code, out) == (1, b"")
+    assert err == (f"xendt: error: {tmp_path}/host.dtb: Xen 4.17.7 fails: /bus/dev@2000000:"
+                   f" handle_device: \"Unable to retrieve address 0 for /bus/dev@2000000\""
+                   f" (/bus/dev@2000000 address 0 (0x2000000) does not translate to a CPU address"
+                   f" through its parents' ranges), then panic \"Could not set up DOM0 guest OS\""
+                   f" (no release builds dom0 on this DT)\n")

@@ -308,3 +308,15 @@ def test_a_host_dt_xen_cannot_build_dom0_from_exits_1_with_xens_message(tmp_path
                    f" (/bus/dev@2000000 address 0 (0x2000000) does not translate to a CPU address"
                    f" through its parents' ranges), then panic \"Could not set up DOM0 guest OS\""
                    f" (no release builds dom0 on this DT)\n")
+
+
+def test_a_module_command_line_over_1024_bytes_is_xens_panic(tmp_path, capsysbinary):
+    # add_boot_cmdline panics past BOOTMOD_MAX_CMDLINE, naming the module's
+    # parent (xen/arch/arm/setup.c @ RELEASE-4.17.0).
+    host = _host("t1", lambda s: s.replace('bootargs = "console=hvc0 earlycon=xen"',
+                                           f'bootargs = "{"x" * 1025}"'))
+    code, out, err = build(host, *console_inputs(REFERENCE / "t1"), tmp_path=tmp_path,
+                           capsysbinary=capsysbinary)
+    assert (code, out) == (1, b"")
+    assert err == (f"xendt: error: /chosen/module@49000000 in {tmp_path}/host.dtb: bootargs of"
+                   f" 1025 bytes: Xen panics \"module chosen command line too long\"\n")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.errors import DtbError
+from xendt.errors import DtbError, XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import iommu, refusals, xen_dt
 from xendt.ranges import Range
@@ -32,6 +32,8 @@ _MODULE = ("multiboot,module", "xen,multiboot-module")
 _KERNEL = ("multiboot,kernel", "xen,linux-zimage")
 _RAMDISK = ("multiboot,ramdisk", "xen,linux-initrd")
 _OTHER = ("xen,xsm-policy", "multiboot,device-tree")
+#: BOOTMOD_MAX_CMDLINE (xen/arch/arm/include/asm/setup.h @ RELEASE-4.17.0).
+MAX_CMDLINE = 1024
 #: MAX_VIRT_CPUS (xen/arch/arm/include/asm/config.h @ RELEASE-4.17.0).
 MAX_VIRT_CPUS = 128
 
@@ -102,10 +104,14 @@ def modules(tree: Tree) -> tuple[Module, Module | None]:
         parent = tree.parent(node)
         if parent is not None and parent.is_compatible("xen,domain"):
             continue
+        raw = node.get("bootargs")
+        text = None if raw is None else raw.split(b"\0", 1)[0]
+        if text is not None and len(text) > MAX_CMDLINE:
+            parent_name = parent.name if parent is not None else ""
+            raise XenFailure(f"{node.path} in {tree.file}: bootargs of {len(text)} bytes: Xen"
+                             f" panics \"module {parent_name} command line too long\"")
         if kind == "kernel" and kernel is None:
-            raw = node.get("bootargs")
-            kernel = Module(node.path, _reg(tree, node),
-                            None if raw is None else raw.split(b"\0", 1)[0])
+            kernel = Module(node.path, _reg(tree, node), text)
         elif kind == "ramdisk" and ramdisk is None:
             ramdisk = Module(node.path, _reg(tree, node))
     if kernel is None:

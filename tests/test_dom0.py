@@ -320,3 +320,15 @@ def test_a_module_command_line_over_1024_bytes_is_xens_panic(tmp_path, capsysbin
     assert (code, out) == (1, b"")
     assert err == (f"xendt: error: /chosen/module@49000000 in {tmp_path}/host.dtb: bootargs of"
                    f" 1025 bytes: Xen panics \"module chosen command line too long\"\n")
+
+
+@pytest.mark.parametrize("xen, kept", [("4.17", True), ("4.18", False)])
+def test_the_console_uart_is_xens_only_when_a_driver_matches_it(xen, kept, tmp_path,
+                                                                capsysbinary):
+    # dt_uart_init's device_init (xen/drivers/char/arm-uart.c): pl011.c
+    # matches "arm,sbsa-uart" from RELEASE-4.18.0 (42473bae23); before, the node
+    # dtuart= names is nobody's and dom0 gets it.
+    host = _host("t1", lambda s: s.replace('compatible = "arm,pl011\\0arm,primecell";',
+                                           'compatible = "arm,sbsa-uart";', 1))
+    text = _dom0_dts(host, "t1", xen, tmp_path, capsysbinary)
+    assert ("\tpl011@9000000 {" in text) is kept

@@ -86,7 +86,7 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     tree = firmware.prepare(host_dtb, host_name, firmware.Firmware(), layout.host)
     ipa = address.ipa_bits(layout, address.AddressSize.of(pa_bits, ipa_bits))
     cmdline = _xen_cmdline(tree, xen_cmdline, layout)
-    given = inputs.read(tree, cmdline)
+    given = inputs.read(tree, cmdline, rules.uart_compatibles)
     dfacts = dom0less_facts(xen)
     image = (modules.probe(kernel, given.kernel.reg.size, given.kernel.reg.base, dfacts,
                            "the kernel") if kernel is not None

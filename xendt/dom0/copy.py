@@ -9,7 +9,8 @@ is not in it):
    ([dom0] skip-compatibles), it is /cpus, or its device_type is "memory";
 2. a node a GIC driver matches becomes make_gic_node's (xendt.dom0.gic),
    once: a secondary GIC is dropped; a timer node becomes make_timer_node's;
-3. skipped: the UART Xen keeps (dt_device_used_by == DOMID_XEN), a node an
+3. skipped: the UART Xen keeps (dt_device_used_by == DOMID_XEN: the node
+   dtuart= or stdout-path names, when a serial driver matches it), a node an
    IOMMU driver of a default build matches, a node with a GIC PPI;
 4. otherwise copied under its own name: every property in order except, in
    /chosen, [dom0] chosen-drop and bootargs / xen,dom0-bootargs;

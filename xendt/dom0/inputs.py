@@ -69,10 +69,12 @@ class Inputs:
     console: str | None
 
 
-def read(tree: Tree, cmdline: iommu.Cmdline) -> Inputs:
-    """dom0's inputs from the host `tree`, with Xen's command line `cmdline`."""
+def read(tree: Tree, cmdline: iommu.Cmdline, uarts: tuple[str, ...]) -> Inputs:
+    """dom0's inputs from the host `tree`, with Xen's command line `cmdline`
+    and the compatibles its serial drivers match (`uarts`)."""
     kernel, ramdisk = modules(tree)
-    return Inputs(cmdline, kernel, ramdisk, vcpus(tree, cmdline.text), console(tree, cmdline.text))
+    return Inputs(cmdline, kernel, ramdisk, vcpus(tree, cmdline.text),
+                  console(tree, cmdline.text, uarts))
 
 
 def option(text: str, name: str) -> str | None:
@@ -155,10 +157,19 @@ def vcpus(tree: Tree, text: str) -> int:
     return min(count, MAX_VIRT_CPUS)
 
 
-def console(tree: Tree, text: str) -> str | None:
+def console(tree: Tree, text: str, uarts: tuple[str, ...]) -> str | None:
     """The node dt_uart_init takes: dtuart= (before any ':'), else
-    /chosen stdout-path, a path or an /aliases name; None when console=
-    does not name dtuart or nothing is found."""
+    /chosen stdout-path, a path or an /aliases name, when a serial driver
+    matches it (device_init); None when console= does not name dtuart or
+    no such node is found."""
+    path = _console_path(tree, text)
+    node = tree.node(path) if path else None
+    if node is None or not any(node.is_compatible(c) for c in uarts):
+        return None
+    return path
+
+
+def _console_path(tree: Tree, text: str) -> str | None:
     consoles = option(text, "console")
     if consoles is not None and "dtuart" not in consoles.split(","):
         return None

@@ -280,6 +280,9 @@ class Dom0Rules:
     blacklists:
       the platform blacklists of a default arm64 build: (the platform's
       root compatibles, the compatibles of the nodes dom0 does not get).
+    uart_compatibles:
+      what the serial drivers of a default arm64 build match: the console
+      node Xen keeps must be one of them.
     """
 
     skip_compatibles: tuple[str, ...]
@@ -291,6 +294,7 @@ class Dom0Rules:
     fdt_extra_size: int
     fdt_extra_per_bank: int
     blacklists: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    uart_compatibles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

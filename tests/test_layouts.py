@@ -111,3 +111,17 @@ def test_a_cached_layout_is_the_one_the_file_gives(tmp_path, monkeypatch):
     path.write_text(path.read_text().replace('tag = "RELEASE-4.21.0"', 'tag = "RELEASE-4.21.0-x"'))
     changed = cache.cached(str(path), "4.21.0", lambda: layouts.load_file(path))
     assert changed.tag == "RELEASE-4.21.0-x"
+
+
+def test_an_unknown_dom0_memory_skip_kind_is_refused(tmp_path):
+    path = broken(tmp_path, "4.19", r'^memory-skip = \["static-domain", "fdt-resvmem"\]',
+                  'memory-skip = ["static-heap"]')
+    with pytest.raises(LayoutError, match=r"4.19.toml: \[dom0\]\.memory-skip should list"
+                                          r" static-domain or fdt-resvmem, got \['static-heap'\]"):
+        layouts.load_file(path)
+
+
+def test_the_dom0_gic_node_takes_the_host_name_from_4_21():
+    # 0c4b0e6236 "xen/arm: Create GIC node using the node name from host dt"
+    assert [layouts.load(v).dom0.gic_name for v in VERSIONS] == ["interrupt-controller"] * 7 + [
+        "host", "host"]

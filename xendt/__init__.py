@@ -13,6 +13,7 @@ The public, stable API (see xendt.api for each function)::
     xendt.address_map(tree), xendt.check(tree), xendt.diff(tree, other)
     xendt.host_regions("board.dtb", xen="4.19")   # what Xen gives dom0
     xendt.build_dom0less(host_dtb, "domU1")       # the DT Xen builds for a dom0less domain
+    xendt.build_dom0(host_dtb, banks, gnttab)     # the DT Xen writes for dom0
 
 Everything a user can get wrong raises xendt.XendtError with a one-line message.
 
@@ -30,6 +31,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "xendt.api": ("address_map", "build", "build_xl", "check", "diff", "host_regions",
                   "load_xl_config", "read_dtb", "versions"),
     "xendt.dom0less.api": ("build_dom0less", "dom0less_domains"),
+    "xendt.dom0.api": ("build_dom0",),
     "xendt.guest.builder": ("GuestDT",),
     "xendt.guest.jsonio": ("guest_from_json", "guest_to_json"),
     "xendt.guest.model": ("GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment",

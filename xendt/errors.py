@@ -46,3 +46,8 @@ class Undecodable(DtbError):
     """A value of a readable tree does not mean what its name says (a `reg`
     of the wrong length, a dangling phandle ...). Raised by the decoders;
     callers turn it into a note or a finding naming the node and property."""
+
+
+class XenFailure(BuildError):
+    """The Xen hypervisor itself fails on these inputs (it panics or does
+    not build the domain); the message is Xen's, and the CLI exits 1."""

@@ -47,6 +47,22 @@ if TYPE_CHECKING:
 @click.option("--explain", is_flag=True,
               help="Say where each extended region comes from and what cut it (stderr, or an"
                    " \"explain\" list in --format json).")
+@click.option("--dom0", is_flag=True,
+              help="With --host-dtb: dom0's DT, as the hypervisor rewrites the host DT at boot"
+                   " (--kernel: the dom0 kernel module's file).")
+@click.option("--dom0-mem", metavar="BASE:SIZE[,...]",
+              help="--dom0: dom0's RAM banks. Xen's allocator places them at boot, not the DT:"
+                   " its console prints them as BANK[n].")
+@click.option("--gnttab", metavar="BASE:SIZE",
+              help="--dom0: dom0's grant table, where Xen itself was loaded, not in the DT: its"
+                   " console prints it as \"Grant table range\".")
+@click.option("--xen-cmdline", metavar="TEXT",
+              help="--dom0: Xen's command line (dom0_max_vcpus=, dtuart=, console=, iommu=,"
+                   " ext_regions=). [default: /chosen xen,xen-bootargs]")
+@click.option("--v2m-spis", multiple=True, metavar="BASE:COUNT",
+              help="--dom0: a GICv2m frame's SPI base and count when its DT node lacks"
+                   " arm,msi-base-spi/-num-spis (Xen reads the frame's register; its console"
+                   " prints gic_v2m_spi_base/num_spis). One per frame, in DT order.")
 @click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
               help="Where to write; - is standard output.")
 @click.option("--format", "fmt", type=click.Choice(["dtb", "dts", "json"]), default="dtb",
@@ -54,23 +70,34 @@ if TYPE_CHECKING:
 def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | None,
           host_dtb: str | None, domains: tuple[str, ...], partial_dtb: tuple[str, ...],
           iommu: bool | None, uboot_script: str | None, uboot_file: tuple[str, ...],
-          explain: bool, output: str, fmt: str, **flags: Any) -> None:
+          explain: bool, dom0: bool, dom0_mem: str | None, gnttab: str | None,
+          xen_cmdline: str | None, v2m_spis: tuple[str, ...], output: str, fmt: str,
+          **flags: Any) -> int | None:
     """Build the device tree Xen gives an Arm guest (libxl's, or dom0less).
 
     An xl guest comes from an xl.cfg file, flags, or both (flags win), or
     --guest-json; with none, xl's defaults apply: 32 MiB, one vCPU, the
     host's GIC, no devices. Host facts are flags, or come from the board's
     DTB with --host-dtb. With --host-dtb and --domain NAME|all, the DT Xen
-    itself builds at boot for those dom0less domains.
+    itself builds at boot for those dom0less domains; with --dom0, the DT
+    it writes for dom0.
     """
     from xendt.guest import builder
 
+    dom0_flags = {"--dom0-mem": dom0_mem, "--gnttab": gnttab, "--xen-cmdline": xen_cmdline,
+                  "--v2m-spis": v2m_spis}
+    if dom0:
+        return _dom0(xen, sizes, host_dtb, domains, explain, dom0_flags, output, fmt, flags)
+    for name, value in dom0_flags.items():
+        if value:
+            raise click.UsageError(f"{name} goes with --dom0")
     if domains:
         if explain:
             raise click.UsageError("--explain goes with an xl guest; for a dom0less domain's"
                                    " regions: xendt host-regions --domain NAME --explain")
-        return _dom0less(xen, sizes, host_dtb, domains, partial_dtb, iommu, uboot_script,
-                         uboot_file, output, fmt, flags)
+        _dom0less(xen, sizes, host_dtb, domains, partial_dtb, iommu, uboot_script,
+                  uboot_file, output, fmt, flags)
+        return None
     for name, given in (("--partial-dtb", partial_dtb), ("--iommu", iommu is not None),
                         ("--uboot-script", uboot_script), ("--uboot-file", uboot_file)):
         if given:
@@ -115,6 +142,31 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
 
         data = memory_map_json(result.memory_map, notes).encode()
     write(output_, data, binary=fmt == "dtb")
+    return None
+
+
+def _dom0(xen: str | None, sizes: tuple[AddressSize, ...], host_dtb: str | None,
+          domains: tuple[str, ...], explain: bool, dom0: dict[str, Any], output: str,
+          fmt: str, flags: dict[str, Any]) -> int:
+    """The --dom0 path of build (xendt.cli.dom0): xl.cfg flags do not apply,
+    --kernel is dom0's kernel module file."""
+    from xendt.cli.dom0 import build_dom0
+
+    ctx = click.get_current_context()
+    if host_dtb is None:
+        raise click.UsageError("--dom0 needs --host-dtb: the host DTB Xen boots with", ctx)
+    if domains or explain:
+        raise click.UsageError(f"{'--domain' if domains else '--explain'} does not go with"
+                               f" --dom0", ctx)
+    for name in flags:
+        if name != "kernel" and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(f"--{name.replace('_', '-')} is an xl.cfg option; dom0 is"
+                                   f" described by the host DT", ctx)
+    if len(sizes) > 1:
+        raise click.UsageError("--dom0 takes one --pa-bits or --ipa-bits", ctx)
+    return build_dom0(host_dtb, xen, sizes[0] if sizes else None, dom0["--dom0-mem"],
+                      dom0["--gnttab"], dom0["--xen-cmdline"], flags.get("kernel"),
+                      dom0["--v2m-spis"], output, fmt)
 
 
 #: Host flags among the build options: the Host field each sets, and how.

@@ -76,6 +76,9 @@ class Plan:
       the secure, non-secure and virtual timer PPIs.
     buffer:
       the fdt_create size.
+    cells:
+      the root's (#address-cells, #size-cells) the /hypervisor reg is
+      written in: the guest's 2 and 2, or the host root's for dom0.
     """
 
     facts: Facts
@@ -95,20 +98,24 @@ class Plan:
     evtchn_ppi: int
     timer_ppis: tuple[int, int, int]
     buffer: int
+    cells: tuple[int, int] = ROOT_CELLS
 
 
 class _Writer:
     """libfdt's sequential-write calls on a fixed buffer."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, overflow: BuildError | None = None) -> None:
         import libfdt
 
         self._fdt = libfdt
+        self._overflow = overflow
         self.buf = bytearray(size)
         self._check(libfdt.fdt_create(self.buf, size), "fdt_create")
         self._check(libfdt.fdt_finish_reservemap(self.buf), "fdt_finish_reservemap")
 
     def _check(self, err: int, what: str) -> None:
+        if err == -self._fdt.NOSPACE and self._overflow is not None:
+            raise self._overflow
         if err == -self._fdt.NOSPACE:
             raise BuildError(f"the domU device tree does not fit Xen's {len(self.buf)}-byte"
                              f" buffer (DOMU_DTB_SIZE): \"Device tree generation failed\","
@@ -148,9 +155,14 @@ def write(plan: Plan) -> bytes:
     return w.finish()
 
 
-def _reg(*ranges: Range) -> bytes:
-    """dt_child_set_range in the guest root's 2+2 cells."""
-    return b"".join(struct.pack(">QQ", r.base, r.size) for r in ranges)
+def _reg(*ranges: Range, cells: tuple[int, int] = ROOT_CELLS) -> bytes:
+    """dt_child_set_range in the guest root's 2+2 cells (or `cells`, 1 or
+    2 each: a value is cut to its low 32 bits in one cell)."""
+    if cells == ROOT_CELLS:
+        return b"".join(struct.pack(">QQ", r.base, r.size) for r in ranges)
+    fmt = ">" + "".join("I" if n == 1 else "Q" for n in cells)
+    masks = [(1 << (32 * n)) - 1 for n in cells]
+    return b"".join(struct.pack(fmt, r.base & masks[0], r.size & masks[1]) for r in ranges)
 
 
 def _irq(ppi_or_spi: int, trigger: int) -> bytes:
@@ -212,7 +224,7 @@ def _memory(w: _Writer, plan: Plan) -> None:
     w.begin(f"memory@{plan.ram[0].base:x}")
     w.string("device_type", "memory")
     banks = plan.ram + (tuple(r for r, _ in plan.shm) if plan.facts.shm_in_memory else ())
-    w.prop("reg", _reg(*banks))
+    w.prop("reg", _reg(*banks, cells=plan.cells))
     w.end()
 
 
@@ -308,7 +320,7 @@ def _hypervisor(w: _Writer, plan: Plan) -> None:
     grant, regions = plan.hypervisor
     w.begin("hypervisor")
     w.prop("compatible", f"xen,xen-{plan.facts.version}\0xen,xen\0".encode())
-    w.prop("reg", _reg(grant, *regions))
+    w.prop("reg", _reg(grant, *regions, cells=plan.cells))
     w.prop("interrupts", _irq(plan.evtchn_ppi, LEVEL_LOW))
     w.cell("interrupt-parent", plan.gic.phandle)
     w.end()
@@ -326,6 +338,17 @@ _NODES = {
     "vpl011": _vpl011,
     "hypervisor": _hypervisor,
 }
+
+
+#: The sequential writer and the node makers prepare_dtb_hwdom shares with
+#: prepare_dtb_domU (make_hypervisor_node, make_psci_node, make_cpus_node,
+#: make_timer_node): xendt.dom0 writes dom0's tree with them.
+Writer = _Writer
+
+
+def write_node(w: _Writer, plan: Plan, part: str) -> None:
+    """The node maker `part` (a name of Dom0lessRules.order) on `w`."""
+    _NODES[part](w, plan)
 
 
 def fill_initrd(blob: bytes, start: int, end: int) -> bytes:

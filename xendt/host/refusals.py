@@ -151,7 +151,7 @@ def dom0(tree: Tree, layout: Layout, iommu_compatibles: set[str]) -> Failure | N
     """Failures building the hardware domain from the host DT: handle_node
     over the whole tree (domain_build.c @ RELEASE-4.19.0), and
     make_memory_node's bound."""
-    walk = _Walk(tree, layout, iommu_compatibles, _xen_console(tree), facts.gic_node(tree))
+    walk = _Walk(tree, layout, iommu_compatibles, xen_console(tree), facts.gic_node(tree))
     failure = walk.node(tree.root)
     if failure is not None:
         return failure
@@ -186,7 +186,7 @@ class _Walk:
         if node is self.gic or any(node.is_compatible(c) for c in facts.TIMER_COMPATIBLES):
             return None
         if node.path == self.console or any(c in self.iommus for c in node.compatible) \
-                or _uses_ppi(self.tree, node, self.gic):
+                or uses_ppi(self.tree, node, self.gic):
             return None
         failure = _handle_device(self.tree, node, self.layout)
         for child in node.children:
@@ -218,7 +218,7 @@ def _handle_device(tree: Tree, node: Node, layout: Layout) -> Failure | None:
     return None
 
 
-def _uses_ppi(tree: Tree, node: Node, gic: Node | None) -> bool:
+def uses_ppi(tree: Tree, node: Node, gic: Node | None) -> bool:
     """Whether one of the node's interrupts is a GIC PPI (IDs 16-31): the
     vGIC cannot route those, so handle_node skips the node."""
     value = node.get("interrupts")
@@ -242,7 +242,7 @@ def _interrupt_parent(tree: Tree, node: Node) -> Node | None:
     return None
 
 
-def _xen_console(tree: Tree) -> str | None:
+def xen_console(tree: Tree) -> str | None:
     """The node Xen takes for its console (/chosen stdout-path, through
     /aliases), which dom0 does not get."""
     chosen = tree.node("/chosen")

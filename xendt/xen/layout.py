@@ -292,6 +292,54 @@ class Dom0lessRules:
 
 
 @dataclass(frozen=True)
+class Dom0Rules:
+    """What one Xen version's prepare_dtb_hwdom and its helpers do when the
+    hypervisor rewrites the host DT for dom0; the [dom0] table of a layout
+    file (see xendt.dom0 for what each rule does).
+
+    skip_compatibles:
+      handle_node's skip_matches compatibles: the node and its subtree are
+      left out.
+    chosen_drop:
+      the /chosen properties write_properties leaves out.
+    gic_name:
+      the GIC node's name: "interrupt-controller", or "host" (the host
+      node's own name).
+    iommu_map_master:
+      whether a node whose iommu-map names a Xen IOMMU also loses its
+      IOMMU properties (not only one whose iommus does).
+    memory_first:
+      which reserved bank names the second /memory node: "any" (the first),
+      "not-static-domain" or "default" (the first of type MEMBANK_DEFAULT).
+    memory_skip:
+      the reserved bank kinds left out of that node's reg: "static-domain",
+      "fdt-resvmem".
+    fdt_extra_size:
+      DOM0_FDT_EXTRA_SIZE without its NR_MEM_BANKS term; the fdt_create
+      buffer is the host totalsize plus this.
+    fdt_extra_per_bank:
+      bytes DOM0_FDT_EXTRA_SIZE adds per NR_MEM_BANKS (0 before 4.22).
+    blacklists:
+      the platform blacklists of a default arm64 build: (the platform's
+      root compatibles, the compatibles of the nodes dom0 does not get).
+    uart_compatibles:
+      what the serial drivers of a default arm64 build match: the console
+      node Xen keeps must be one of them.
+    """
+
+    skip_compatibles: tuple[str, ...]
+    chosen_drop: tuple[str, ...]
+    gic_name: str
+    iommu_map_master: bool
+    memory_first: str
+    memory_skip: tuple[str, ...]
+    fdt_extra_size: int
+    fdt_extra_per_bank: int
+    blacklists: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    uart_compatibles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Layout:
     """One Xen version's guest memory map and libxl device-tree behaviour,
     loaded from layouts/<version>.toml.
@@ -350,6 +398,9 @@ class Layout:
       extended regions from the host DT (see HostRules).
     iommu_drivers:
       the IOMMU drivers, and which a default build has.
+    dom0:
+      how the hypervisor rewrites the host DT for dom0 (see Dom0Rules);
+      None for a layout file without a [dom0] table.
     """
 
     version: str
@@ -389,6 +440,7 @@ class Layout:
     points: tuple[Point, ...] = ()
     newest_point: int = 0
     iommu_drivers: tuple[IommuDriver, ...] = ()
+    dom0: Dom0Rules | None = None
 
     @cached_property
     def _by_name(self) -> dict[str, Region]:

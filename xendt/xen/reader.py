@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from xendt.errors import LayoutError
 from xendt.ranges import Region
 from xendt.xen import points
-from xendt.xen.layout import Dom0lessRules, HostRules, IommuDriver, Irqs, Layout
+from xendt.xen.layout import Dom0lessRules, Dom0Rules, HostRules, IommuDriver, Irqs, Layout
 
 _SCHEMES = ("none", "banks", "banks-minus-iomem")
 _XEN_IOMMU = ("none", "before-first-granted-disk", "after-virtio")
@@ -67,7 +67,7 @@ class Reader:
         top = self.data
         self.no_extra(top, "the file", {"version", "tag", "regions", "irqs", "phandles", "limits",
                                          "ipa", "extended-regions", "placement", "dt", "host",
-                                         "iommu", "releases", "point", "dom0less"})
+                                         "iommu", "releases", "point", "dom0less", "dom0"})
         version = self.get(top, "the file", "version", str)
         if version + ".toml" != os.path.basename(self.path):
             raise self.fail(f"version {version!r} does not match the file name")
@@ -149,6 +149,7 @@ class Reader:
             points=points.applied(known, z),
             newest_point=newest,
             iommu_drivers=self.iommu_drivers(),
+            dom0=self.dom0_rules(),
         )
         self.check(layout)
         return layout
@@ -227,6 +228,52 @@ class Reader:
         if not set(rules.enhanced_needs_xenstore) <= set(rules.enhanced):
             raise self.fail(f"{where}.enhanced-needs-xenstore should be among {where}.enhanced")
         return rules
+
+    def dom0_rules(self) -> Dom0Rules | None:
+        """The [dom0] table, if the file has one: how the hypervisor
+        rewrites the host DT for dom0 (None: xendt cannot build dom0's DT
+        for this version)."""
+        if "dom0" not in self.data:
+            return None
+        table, where = self.table("dom0"), "[dom0]"
+        fields = Dom0Rules.__dataclass_fields__
+        keys = {f.replace("_", "-"): f for f in fields}
+        self.no_extra(table, where, set(keys))
+        choices = {"gic_name": ("interrupt-controller", "host"),
+                   "memory_first": ("any", "not-static-domain", "default")}
+        values: dict[str, Any] = {}
+        for key, field in keys.items():
+            kind = str(fields[field].type)
+            if field == "blacklists":
+                values[field] = self._blacklists(table, where, key)
+            elif field in choices:
+                values[field] = self.choice(table, where, key, choices[field])
+            elif kind == "tuple[str, ...]":
+                items = self.get(table, where, key, list)
+                if not all(isinstance(i, str) and i for i in items):
+                    raise self.fail(f"{where}.{key} should list strings, got {items!r}")
+                values[field] = tuple(items)
+            else:
+                values[field] = self.get(table, where, key, {"int": int, "bool": bool}[kind])
+        rules = Dom0Rules(**values)
+        if set(rules.memory_skip) - {"static-domain", "fdt-resvmem"}:
+            raise self.fail(f"{where}.memory-skip should list static-domain or fdt-resvmem,"
+                            f" got {list(rules.memory_skip)}")
+        return rules
+
+    def _blacklists(self, table: dict[str, Any], where: str,
+                    key: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+        """[dom0] blacklists: tables of `platforms` and `nodes` string lists."""
+        out = []
+        for entry in self.get(table, where, key, list):
+            lists = entry if isinstance(entry, dict) else {}
+            if set(lists) != {"platforms", "nodes"} or not all(
+                    isinstance(v, list) and v and all(isinstance(i, str) and i for i in v)
+                    for v in lists.values()):
+                raise self.fail(f"{where}.{key} entries should be {{ platforms = [...], nodes ="
+                                f" [...] }} string lists, got {entry!r}")
+            out.append((tuple(lists["platforms"]), tuple(lists["nodes"])))
+        return tuple(out)
 
     def iommu_drivers(self) -> tuple[IommuDriver, ...]:
         """The [iommu] table: Kconfig symbol -> {default, gate, compatibles}."""

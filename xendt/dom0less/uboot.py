@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from xendt.dom0less.uboot_fdt import FdtCommands
 from xendt.dom0less.uboot_syntax import (
@@ -85,13 +86,16 @@ _INERT = frozenset({"echo", "printenv", "mmc", "usb", "scsi", "sata", "nvme", "p
 
 def apply_script(host_dtb: bytes, script_text: str, name: str,
                  files: Mapping[str, int] | None = None,
-                 dtb_name: str | None = None) -> bytes:
+                 dtb_name: str | None = None, uboot_version: str | None = None) -> bytes:
     """The DTB after running script_text (named name in messages) on host_dtb.
 
     files maps a file name the script loads to its size in bytes; dtb_name is
     the name the script loads host_dtb from (when given, ``fdt addr`` must
-    point where that file was loaded). Raises ConfigError, one line naming
-    name:line, for anything U-Boot would refuse or xendt cannot know."""
+    point where that file was loaded). Without uboot_version: the DTB as the
+    script leaves it when it boots (or ends). With it (U-Boot's
+    PLAIN_VERSION): the DTB Xen receives, after the edits the script's
+    ``booti`` makes (xendt.dom0less.uboot_boot). Raises ConfigError, one line
+    naming name:line, for anything U-Boot would refuse or xendt cannot know."""
     if len(script_text.encode()) > MAX_SCRIPT_BYTES:
         raise ConfigError(f"{name}: script is larger than {MAX_SCRIPT_BYTES} bytes")
     lines = script_text.split("\n")
@@ -117,7 +121,25 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
                 break
         except ConfigError as e:
             raise ConfigError(f"{name}:{command.line}: {e}") from None
-    return bytes(board.blob) if board.blob is not None else bytes(host_dtb)
+    if uboot_version is None:
+        return bytes(board.blob) if board.blob is not None else bytes(host_dtb)
+    if board.boot is None:
+        raise ConfigError(f"{name}: the script never boots (no booti), so U-Boot hands Xen"
+                          " no DT")
+    from xendt.dom0less.uboot_boot import booti_edits
+
+    try:
+        return booti_edits(board, board.boot.argv, board.env, board._known, uboot_version)
+    except ConfigError as e:
+        raise ConfigError(f"{name}:{board.boot.line}: {e}") from None
+
+
+@dataclass(frozen=True)
+class _Boot:
+    """The boot command the script ended with: its line and argv."""
+
+    line: int
+    argv: list[str]
 
 
 class _Board(FdtCommands):
@@ -147,6 +169,7 @@ class _Board(FdtCommands):
         self.scratch = bytearray(SCRATCHPAD)
         self.line = 0
         self.expanded = 0
+        self.boot: _Boot | None = None
 
     # -- variables ---------------------------------------------------------
 
@@ -222,6 +245,7 @@ class _Board(FdtCommands):
         elif cmd in _NET_LOADS:
             self._net_load(argv)
         elif cmd in _BOOTS:
+            self.boot = _Boot(command.line, argv)
             return False
         elif cmd not in _INERT:
             raise ConfigError(f"{cmd}: unknown command (xendt cannot tell what it changes)")

@@ -127,22 +127,16 @@ class FdtCommands:
         if len(data) < 40 or libfdt.fdt_check_header(data) < 0:
             raise DtbError(f"{label} is not a valid DTB (fdt addr would refuse it)")
         total = libfdt.fdt_totalsize(data)
-        self._bounded(total, "fdt addr")
+        check_size(total, "fdt addr")
         if total > len(data):
             raise DtbError(f"{label} is truncated: {len(data)} of {total} bytes")
         return bytearray(data[:total])
 
     def _reopen(self, length: int, what: str) -> None:
-        self._bounded(length, what)
+        check_size(length, what)
         new = bytearray(length)
         self._check(what, libfdt.fdt_open_into(self.blob, new, length), "the DTB")
         self.blob = new
-
-    @staticmethod
-    def _bounded(size: int, what: str) -> None:
-        if size > HOST_DTB_MAX:
-            raise ConfigError(f"{what}: a DTB of {size:#x} bytes is more than Xen takes as the"
-                              f" host DT ({HOST_DTB_MAX:#x} bytes, MAX_FDT_SIZE)")
 
     def _fdt_set(self, sub: str, argv: list[str]) -> None:
         assert self.blob is not None
@@ -189,29 +183,48 @@ class FdtCommands:
                               "delete <index>")
 
     def _fdt_resize(self, extra: int) -> None:
-        # fdt_shrink_to_minimum: drop the reservation of the DTB's own
-        # address, size the DTB to its end of strings plus 5 reservation
-        # slots plus extra, rounded so it ends on a 4 KiB page boundary, and
-        # reserve the DTB again at that size if it was reserved before.
-        blob, addr = self.blob, self.blob_addr
-        assert blob is not None and addr is not None
-        reserved = False
+        assert self.blob is not None and self.blob_addr is not None
+        shrink_to_minimum(self.blob, self.blob_addr, extra, "fdt resize")
+
+
+def check_size(size: int, what: str) -> None:
+    """Refuse a DTB larger than Xen takes as the host DT."""
+    if size > HOST_DTB_MAX:
+        raise ConfigError(f"{what}: a DTB of {size:#x} bytes is more than Xen takes as the"
+                          f" host DT ({HOST_DTB_MAX:#x} bytes, MAX_FDT_SIZE)")
+
+
+def shrink_to_minimum(blob: bytearray, addr: int | None, extra: int, what: str) -> None:
+    """fdt_shrink_to_minimum (common/fdt_support.c @ v2023.01) on blob, at
+    addr (None: a page-aligned address where no reservation starts).
+
+    It drops the reservation of the DTB's own address, sizes the DTB to its
+    end of strings plus 5 reservation slots plus extra, rounded so it ends
+    on a 4 KiB page boundary, and reserves the DTB again at that size if it
+    was reserved before. blob becomes exactly the new totalsize bytes."""
+    reserved = False
+    if addr is not None:
         for index in range(libfdt.fdt_num_mem_rsv(blob)):
             if libfdt.fdt_get_mem_rsv(blob, index)[1] == addr:
-                self._check("fdt resize", libfdt.fdt_del_mem_rsv(blob, index), "reservation")
+                _fail(what, libfdt.fdt_del_mem_rsv(blob, index))
                 reserved = True
                 break
-        end = libfdt.fdt_off_dt_strings(blob) + libfdt.fdt_size_dt_strings(blob)
-        size = (end + 5 * 16 + extra) & 0xFFFFFFFF
-        low = addr & 0xFFF
-        size = (((size + low + 0xFFF) & ~0xFFF) - low) & 0xFFFFFFFF
-        self._bounded(size, "fdt resize")
-        if size < end or libfdt.fdt_off_dt_struct(blob) + libfdt.fdt_size_dt_struct(blob) > end:
-            raise ConfigError("fdt resize: the DTB's blocks are not in libfdt's order")
-        if size > len(blob):
-            blob.extend(bytes(size - len(blob)))
-        else:
-            del blob[size:]
-        libfdt.fdt_set_totalsize(blob, size)
-        if reserved:
-            self._check("fdt resize", libfdt.fdt_add_mem_rsv(blob, addr, size), "reservation")
+    end = libfdt.fdt_off_dt_strings(blob) + libfdt.fdt_size_dt_strings(blob)
+    size = (end + 5 * 16 + extra) & 0xFFFFFFFF
+    low = (addr or 0) & 0xFFF
+    size = (((size + low + 0xFFF) & ~0xFFF) - low) & 0xFFFFFFFF
+    check_size(size, what)
+    if size < end or libfdt.fdt_off_dt_struct(blob) + libfdt.fdt_size_dt_struct(blob) > end:
+        raise ConfigError(f"{what}: the DTB's blocks are not in libfdt's order")
+    if size > len(blob):
+        blob.extend(bytes(size - len(blob)))
+    else:
+        del blob[size:]
+    libfdt.fdt_set_totalsize(blob, size)
+    if reserved:
+        _fail(what, libfdt.fdt_add_mem_rsv(blob, addr, size))
+
+
+def _fail(what: str, err: int) -> None:
+    if err < 0:
+        raise ConfigError(f"{what}: the DTB's own reservation: {libfdt.fdt_strerror(err)}")

@@ -304,6 +304,21 @@ def test_a_script_over_one_mib_is_refused() -> None:
     assert refusal("#" * (1 << 20) + "\n") == "boot.source: script is larger than 1048576 bytes"
 
 
+def test_a_dtb_grown_again_gets_back_the_bytes_memory_kept() -> None:
+    # `fdt rm` moves what follows the property down and leaves the old last
+    # bytes where they were; a shrinking `fdt resize` only lowers totalsize
+    # (fdt_shrink_to_minimum writes the header alone), so a growing one
+    # brings the bytes past the page boundary back into the DTB's free space.
+    sets = "".join(f"fdt set /chosen p{i} {'y' * 1000}\n" for i in range(4))
+    before = run(f"fdt addr 0x1000\nfdt resize 0x2000\n{sets}")
+    after = run(f"fdt addr 0x1000\nfdt resize 0x2000\n{sets}"
+                + "".join(f"fdt rm /chosen p{i}\n" for i in range(4))
+                + "fdt resize\nfdt resize 0x2000\n")
+    end = header(before)["off_dt_strings"] + header(before)["size_dt_strings"]
+    assert header(after)["off_dt_strings"] + header(after)["size_dt_strings"] < 0x1000 < end
+    assert after[0x1000:end] == before[0x1000:end] != bytes(end - 0x1000)
+
+
 # -- bounds: every unit of work a script asks for -----------------------------------
 
 

@@ -122,7 +122,7 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
         except ConfigError as e:
             raise ConfigError(f"{name}:{command.line}: {e}") from None
     if uboot_version is None:
-        return bytes(board.blob) if board.blob is not None else bytes(host_dtb)
+        return board.dtb() or bytes(host_dtb)
     if board.boot is None:
         raise ConfigError(f"{name}: the script never boots (no booti), so U-Boot hands Xen"
                           " no DT")
@@ -147,7 +147,7 @@ class _Board(FdtCommands):
 
     env / local: U-Boot environment and hush local variables; values may hold
       unknown-value markers (\\x00N\\x01, N indexing unknown).
-    blob: the working DTB (exactly totalsize bytes), None before ``fdt addr``.
+    blob: the memory at the working DTB's address (FdtCommands).
     blob_addr: the address ``fdt addr`` selected; dtb_addr: where dtb_name
       was last loaded (None if not, or at an unknown address: dtb_loaded).
     scratch: ``fdt set``'s static buffer, which keeps bytes between commands.

@@ -58,13 +58,15 @@ def booti_edits(board: FdtCommands, argv: list[str], env: Mapping[str, str],
     addr = hextoul(known(argv[3], cmd))
     blob = _boot_blob(board, addr, cmd)
     in_place = _in_place(env.get("fdt_high"), addr, cmd)
-    length = libfdt.fdt_totalsize(blob) + SYS_FDT_PAD
-    work = bytearray(length)
-    if in_place:
-        work[:len(blob)] = blob
+    total = libfdt.fdt_totalsize(blob)
+    length = total + SYS_FDT_PAD
+    if in_place:  # memory past the DTB becomes its free space
+        work = bytearray(blob) + bytes(max(length - len(blob), 0))
         libfdt.fdt_set_totalsize(work, length)
-    else:
-        _check(libfdt.fdt_open_into(blob, work, length), "boot_relocate_fdt", "the DTB")
+    else:  # a fresh block (its bytes unknown to xendt: taken as zeros)
+        work = bytearray(length)
+        _check(libfdt.fdt_open_into(bytearray(blob[:total]), work, length), "boot_relocate_fdt",
+               "the DTB")
     serial = env.get("serial#")
     if serial is not None:
         _setprop(work, 0, "serial-number", known(serial, cmd), "fdt_root")
@@ -79,7 +81,7 @@ def booti_edits(board: FdtCommands, argv: list[str], env: Mapping[str, str],
     _memory(work)
     _no_ethernet_aliases(work)
     shrink_to_minimum(work, addr if in_place else None, 0, cmd)
-    return bytes(work)
+    return bytes(work[:libfdt.fdt_totalsize(work)])
 
 
 def _boot_blob(board: FdtCommands, addr: int, cmd: str) -> bytearray:

@@ -19,7 +19,9 @@ from xendt.inputs import HOST_DTB_MAX
 class FdtCommands:
     """``fdt`` subcommands, mixed into the interpreter's board state.
 
-    blob: the working DTB (exactly totalsize bytes), None before ``fdt addr``.
+    blob: the memory at the working DTB's address, None before ``fdt addr``:
+      its first totalsize bytes are the DTB; bytes past it are kept (a later
+      ``fdt resize`` brings them back into the DTB, as on the board).
     blob_addr: the address ``fdt addr`` selected; dtb_addr: where dtb_name
       was last loaded (None if not, or at an unknown address: dtb_loaded).
     scratch: ``fdt set``'s static buffer, which keeps bytes between commands.
@@ -118,7 +120,7 @@ class FdtCommands:
         self.blob_addr = addr
         if len(args) >= 2:
             length = hextoul(args[1])
-            if length >= len(self.blob):
+            if length >= libfdt.fdt_totalsize(self.blob):
                 self._reopen(length, "fdt addr")
 
     def _fresh_blob(self) -> bytearray:
@@ -133,10 +135,20 @@ class FdtCommands:
         return bytearray(data[:total])
 
     def _reopen(self, length: int, what: str) -> None:
+        # fdt_open_into(blob, blob, len), in place: the blocks stay where
+        # they are; the bytes past them are what memory held.
         check_size(length, what)
-        new = bytearray(length)
-        self._check(what, libfdt.fdt_open_into(self.blob, new, length), "the DTB")
-        self.blob = new
+        blob = self.blob
+        assert blob is not None
+        if length > len(blob):
+            blob.extend(bytes(length - len(blob)))
+        self._check(what, libfdt.fdt_open_into(blob, blob, length), "the DTB")
+
+    def dtb(self) -> bytes | None:
+        """The working DTB (its totalsize bytes), None before ``fdt addr``."""
+        if self.blob is None:
+            return None
+        return bytes(self.blob[:libfdt.fdt_totalsize(self.blob)])
 
     def _fdt_set(self, sub: str, argv: list[str]) -> None:
         assert self.blob is not None
@@ -201,7 +213,9 @@ def shrink_to_minimum(blob: bytearray, addr: int | None, extra: int, what: str) 
     It drops the reservation of the DTB's own address, sizes the DTB to its
     end of strings plus 5 reservation slots plus extra, rounded so it ends
     on a 4 KiB page boundary, and reserves the DTB again at that size if it
-    was reserved before. blob becomes exactly the new totalsize bytes."""
+    was reserved before. blob is the memory at the DTB's address: it grows
+    (with zeros) to hold the new size and never shrinks, as memory keeps the
+    bytes past a smaller DTB."""
     reserved = False
     if addr is not None:
         for index in range(libfdt.fdt_num_mem_rsv(blob)):
@@ -218,8 +232,6 @@ def shrink_to_minimum(blob: bytearray, addr: int | None, extra: int, what: str) 
         raise ConfigError(f"{what}: the DTB's blocks are not in libfdt's order")
     if size > len(blob):
         blob.extend(bytes(size - len(blob)))
-    else:
-        del blob[size:]
     libfdt.fdt_set_totalsize(blob, size)
     if reserved:
         _fail(what, libfdt.fdt_add_mem_rsv(blob, addr, size))

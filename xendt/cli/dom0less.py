@@ -167,10 +167,12 @@ def host_dt(host_dtb: str, uboot_script: str | None, uboot_file: tuple[str, ...]
 
     Without --uboot-version: the board's DTB with the script's commands
     applied, as it is when the script reaches booti (its /chosen/domU*
-    nodes; totalsize as the script's last `fdt resize` set it). With
+    nodes; totalsize as its `fdt resize` or `fdt addr` left it). With
     --uboot-version: the DTB Xen receives, after booti's own edits too:
-    /chosen/u-boot,version (and bootargs, if the script sets that variable),
-    the memory node's device_type, and totalsize shrunk to the minimum."""
+    /chosen/u-boot,version (and /chosen/bootargs, /serial-number if the
+    script sets bootargs, serial#), the memory node's device_type, and
+    totalsize shrunk to the minimum. Without --uboot-script: the board's
+    DTB as it is."""
     if uboot_version is not None:
         _check_version(uboot_version)
     path = output_path(output)

@@ -5,7 +5,9 @@ from a boot script (boot.source / boot.cmd), usually one written by Xen's
 ImageBuilder (scripts/uboot-script-gen): it loads Xen, kernels and the host
 DTB, then runs ``fdt addr``, ``fdt resize``, ``fdt mknod``, ``fdt set`` and
 ``fdt rm`` on that DTB before ``booti``. apply_script runs those commands as
-U-Boot v2026.07 does and returns the DTB Xen would receive.
+U-Boot v2026.07 does and returns the DTB as the script leaves it at
+``booti``; given U-Boot's version, it also makes ``booti``'s own edits and
+returns the DTB Xen receives (xendt.dom0less.uboot_boot, U-Boot v2023.01).
 
 What is modelled (U-Boot v2026.07 unless stated):
 
@@ -22,14 +24,17 @@ What is modelled (U-Boot v2026.07 unless stated):
   moved to the new size), ``fdt mknod``, ``fdt set`` (fdt_parse_prop),
   ``fdt rm``, ``fdt rsvmem add|delete``, ``fdt bootcpu`` (cmd/fdt.c);
 - boot commands (``booti``, ``bootm``...) end the script; commands that
-  neither touch the DTB nor set variables are skipped.
+  neither touch the DTB nor set variables are skipped;
+- the ``fdt`` commands themselves: xendt.dom0less.uboot_fdt.
 
 A variable the script never sets is taken to hold an unknown board value:
 using it where the result depends on it (an ``fdt`` argument, a load
 address...) is refused, as is every command that would fail on the board,
 every construct xendt does not model, and every libfdt error. The DTB never
 grows by itself: as on the board, libfdt works inside the size the DTB has
-after ``fdt addr``/``fdt resize`` (free space reads as zero bytes here).
+after ``fdt addr``/``fdt resize`` (memory xendt does not know reads as zero
+bytes here). Every unit of work has a bound (MAX_* below), refused in one
+line that names it.
 """
 
 from __future__ import annotations

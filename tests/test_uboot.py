@@ -389,8 +389,12 @@ def test_a_line_over_the_line_bound_is_refused() -> None:
         "boot.source:1: line is longer than 16384 characters (xendt's bound)")
 
 
+def test_a_script_of_65536_lines_is_read() -> None:
+    assert run("\n" * 65535 + "fdt addr 0x1000\n") == dts_to_dtb(HOST)
+
+
 def test_a_script_of_too_many_lines_is_refused() -> None:
-    assert refusal("\n" * 65536) == "boot.source: script has more than 65536 lines (xendt's bound)"
+    assert refusal("\n" * 65537) == "boot.source: script has more than 65536 lines (xendt's bound)"
 
 
 def test_thousands_of_resizes_stop_at_the_command_bound() -> None:

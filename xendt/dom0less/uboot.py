@@ -70,6 +70,9 @@ MAX_LINES = 1 << 16
 MAX_COMMANDS = 10_000
 #: xendt's: one command's text once hush has pasted its variables in (so
 #: also a variable's length), and the pasted text of all commands together.
+#: hush itself has no bound but its malloc arena (CONFIG_SYS_MALLOC_LEN, 16
+#: MiB in configs/qemu_arm64_defconfig): when that runs out, xmalloc prints
+#: "ERROR : xmalloc failed" and spins forever (common/cli_hush.c @ v2023.01).
 MAX_EXPANSION = MAX_LINE_CHARS
 MAX_EXPANSION_TOTAL = MAX_SCRIPT_BYTES
 #: U-Boot's: the environment's hash table is created with
@@ -104,6 +107,8 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
     if len(script_text.encode()) > MAX_SCRIPT_BYTES:
         raise ConfigError(f"{name}: script is larger than {MAX_SCRIPT_BYTES} bytes")
     lines = script_text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline ending the last line starts no line
     if len(lines) > MAX_LINES:
         raise ConfigError(f"{name}: script has more than {MAX_LINES} lines (xendt's bound)")
     for number, text in enumerate(lines, 1):

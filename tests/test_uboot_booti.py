@@ -109,12 +109,32 @@ def test_booti_edits_the_dtb_the_script_edited() -> None:
     (IN_PLACE + "fdt addr 0x2000\nbooti 0x80000 - 0x3000\n",
      "boot.source:3: booti: 0x3000 is not 0x2000, where the script edited the host DTB"),
     ("booti 0x80000 - 0x1800\n", "boot.source:1: booti: fdt_high is not set by the script, and"
-                                 " whether U-Boot moves the DTB decides its size"),
+                                 " whether U-Boot moves the DTB (the board's fdt_high) changes"
+                                 " what Xen gets"),
     (IN_PLACE + "booti 0x80000 - ${fdt_addr_r}\n",
      "boot.source:2: booti: ${fdt_addr_r} is not set by the script"),
 ])
 def test_booti_refuses(script: str, message: str) -> None:
     assert refusal(script) == message
+
+
+def test_without_fdt_high_a_dtb_on_a_page_is_the_same_moved_or_not() -> None:
+    assert boot("booti 0x80000 - 0x2000\n") == boot(IN_PLACE + "booti 0x80000 - 0x2000\n")
+
+
+def test_without_fdt_high_bytes_an_earlier_dtb_left_are_refused() -> None:
+    # Four 1000-byte properties take the DTB past its first page; removed,
+    # they leave their last bytes after the shrunk 4 KiB DTB. booti's long
+    # bootargs then take it past the page again: in place those bytes are
+    # its free space, in a copy zeros are.
+    script = ("fdt addr 0x2000\nfdt resize 0x2000\n"
+              + "".join(f"fdt set /chosen p{i} {'y' * 1000}\n" for i in range(4))
+              + "".join(f"fdt rm /chosen p{i}\n" for i in range(4))
+              + "fdt resize\nsetenv bootargs " + "z" * 3900 + "\nbooti 0x80000 - 0x2000\n")
+    assert boot(IN_PLACE + script) != boot("setenv fdt_high 0\n" + script)
+    assert refusal(script) == (
+        "boot.source:13: booti: fdt_high is not set by the script, and whether U-Boot moves"
+        " the DTB (the board's fdt_high) changes what Xen gets")
 
 
 def test_a_dt_without_a_memory_node_is_refused() -> None:

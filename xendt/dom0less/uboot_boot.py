@@ -41,7 +41,6 @@ from xendt.errors import ConfigError
 #: CONFIG_SYS_FDT_PAD's default (lib/Kconfig @ v2023.01), what
 #: boot_relocate_fdt adds to the DTB before image_setup_libfdt edits it.
 SYS_FDT_PAD = 0x3000
-_BOOTS_MODELLED = frozenset({"booti", "bootz"})
 
 
 def booti_edits(board: FdtCommands, argv: list[str], env: Mapping[str, str],
@@ -49,7 +48,7 @@ def booti_edits(board: FdtCommands, argv: list[str], env: Mapping[str, str],
     """The DTB Xen receives from ``argv`` (the boot command), given the
     script's environment env; known(text, what) refuses an unknown value."""
     cmd = argv[0]
-    if cmd not in _BOOTS_MODELLED:
+    if cmd != "booti":
         raise ConfigError(f"{cmd}: what it does to the DTB is not modelled (booti is)")
     if len(argv) < 4:
         raise ConfigError(f"{cmd}: no DT address: Xen would get no device tree")
@@ -57,30 +56,46 @@ def booti_edits(board: FdtCommands, argv: list[str], env: Mapping[str, str],
         raise ConfigError(f"{cmd}: an initrd ({argv[2]}) is not modelled: give '-'")
     addr = hextoul(known(argv[3], cmd))
     blob = _boot_blob(board, addr, cmd)
-    in_place = _in_place(env.get("fdt_high"), addr, cmd)
+    serial, bootargs = env.get("serial#"), env.get("bootargs")
+    texts = (version, None if serial is None else known(serial, cmd),
+             None if bootargs is None else known(bootargs, cmd))
+    fdt_high = env.get("fdt_high")
+    if fdt_high is not None and "\x00" not in fdt_high:
+        return _edited(blob, addr if hextoul(fdt_high) == ULONG_MASK else None, *texts)
+    # The board's own fdt_high decides whether the DTB moves; often it makes
+    # no difference (a DTB on a page, no bytes of an earlier DTB after it).
+    kept, moved = _edited(blob, addr, *texts), _edited(blob, None, *texts)
+    if kept != moved:
+        raise ConfigError("booti: fdt_high is not set by the script, and whether U-Boot moves"
+                          " the DTB (the board's fdt_high) changes what Xen gets")
+    return kept
+
+
+def _edited(blob: bytearray, addr: int | None, version: str, serial: str | None,
+            bootargs: str | None) -> bytes:
+    """boot_relocate_fdt and image_setup_libfdt on blob: in place at addr,
+    or (None) copied to a fresh page-aligned block."""
     total = libfdt.fdt_totalsize(blob)
     length = total + SYS_FDT_PAD
-    if in_place:  # memory past the DTB becomes its free space
+    if addr is not None:  # memory past the DTB becomes its free space
         work = bytearray(blob) + bytes(max(length - len(blob), 0))
         libfdt.fdt_set_totalsize(work, length)
     else:  # a fresh block (its bytes unknown to xendt: taken as zeros)
         work = bytearray(length)
         _check(libfdt.fdt_open_into(bytearray(blob[:total]), work, length), "boot_relocate_fdt",
                "the DTB")
-    serial = env.get("serial#")
     if serial is not None:
-        _setprop(work, 0, "serial-number", known(serial, cmd), "fdt_root")
+        _setprop(work, 0, "serial-number", serial, "fdt_root")
     chosen = libfdt.fdt_subnode_offset(work, 0, "chosen")
     if chosen == -libfdt.NOTFOUND:
         chosen = libfdt.fdt_add_subnode(work, 0, "chosen")
     _check(chosen, "fdt_chosen", "/chosen")
-    bootargs = env.get("bootargs")
     if bootargs is not None:
-        _setprop(work, chosen, "bootargs", known(bootargs, cmd), "fdt_chosen")
+        _setprop(work, chosen, "bootargs", bootargs, "fdt_chosen")
     _setprop(work, chosen, "u-boot,version", version, "fdt_chosen")
     _memory(work)
     _no_ethernet_aliases(work)
-    shrink_to_minimum(work, addr if in_place else None, 0, cmd)
+    shrink_to_minimum(work, addr, 0, "booti")
     return bytes(work[:libfdt.fdt_totalsize(work)])
 
 
@@ -94,18 +109,6 @@ def _boot_blob(board: FdtCommands, addr: int, cmd: str) -> bytearray:
     if board.dtb_name is not None and (not board.dtb_loaded or board.dtb_addr != addr):
         raise ConfigError(f"{cmd}: {addr:#x} is not where {board.dtb_name!r} was loaded")
     return board._fresh_blob()
-
-
-def _in_place(fdt_high: str | None, addr: int, cmd: str) -> bool:
-    """Whether boot_relocate_fdt leaves the DTB at addr (fdt_high all ones)."""
-    if fdt_high is not None and "\x00" not in fdt_high:
-        return hextoul(fdt_high) == ULONG_MASK
-    if addr & 0xFFF:
-        # A copy starts on a page; in place, the DTB's own page offset
-        # changes the size fdt_shrink_to_minimum gives it.
-        raise ConfigError(f"{cmd}: fdt_high is not set by the script, and whether U-Boot"
-                          " moves the DTB decides its size")
-    return False
 
 
 def _memory(blob: bytearray) -> None:

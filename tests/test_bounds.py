@@ -53,6 +53,7 @@ ENTRY_POINTS = {
     "host-regions --dom0-dtb": ["host-regions", "--host-dtb", "HOST", "--iommu", "--dom0-dtb", "{}"],
     "host-regions --partial-dtb": ["host-regions", "--host-dtb", "HOST", "--iommu", "--domain", "d",
                                    "--partial-dtb", "{}"],
+    "host-dt --uboot-script": ["host-dt", "--host-dtb", "HOST", "--uboot-script", "{}"],
 }
 SOURCES = ("/dev/zero", "fifo of zeros", "8 GiB sparse file")
 
@@ -191,6 +192,55 @@ def test_a_fifo_with_a_header_claiming_64_mib_is_read_within_512_mib(tmp_path):
     threading.Thread(target=feed, daemon=True).start()
     code, _, err = _run(["show", str(fifo)])
     assert code == 2 and err.count("\n") == 1, err[-2000:]
+
+
+# --- hostile U-Boot scripts ---------------------------------------------------------
+
+#: Scripts that once hung xendt or ran it out of memory, each refused with one
+#: line naming the bound it passes (xendt.dom0less.uboot). Each loads the
+#: host DTB (host.dtb) at 0x1000 first, as a boot script does.
+HOSTILE_SCRIPTS = {
+    "doubling a variable": ("setenv a x\n" + "setenv a ${a}${a}\n" * 200,
+                            "the command expands to more than 16384 characters (xendt's bound)"),
+    "a line of 4000 references": ("setenv a " + "x" * 8000 + "\necho " + "${a}" * 4000 + "\n",
+                                  "the command expands to more than 16384 characters"),
+    "expansions adding up": ("setenv a " + "x" * 16000 + "\n" + "echo ${a}\n" * 200,
+                             "expand to more than 1048576 characters in all (xendt's bound)"),
+    "20000 resizes": ("fdt addr 0x1000\n" + "fdt resize 0x1ff000\nfdt resize 0\n" * 10000,
+                      "more than 10000 commands (xendt's bound)"),
+    "a 3 MiB resize": ("fdt addr 0x1000\nfdt resize 0x2ff000\n",
+                       "a DTB of 0x300000 bytes is more than Xen takes as the host DT"),
+    "a 63 MiB resize": ("fdt addr 0x1000\nfdt resize 0x3eff000\n",
+                        "a DTB of 0x3f00000 bytes is more than Xen takes as the host DT"),
+    "rsvmem delete ffffffff": ("fdt addr 0x1000\nfdt rsvmem delete ffffffff\n",
+                               "index ffffffff is -1 as libfdt's int"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_results(tmp_path_factory) -> dict[str, tuple[int, str, str]]:
+    tmp = tmp_path_factory.mktemp("uboot")
+    host = tmp / "host.dtb"
+    host.write_bytes(dts_to_dtb(HOST_DTS))
+    jobs = {}
+    for i, (name, (script, _)) in enumerate(HOSTILE_SCRIPTS.items()):
+        path = tmp / f"boot-{i}.source"
+        path.write_text("tftpb 0x1000 host.dtb\n" + script + "booti 0x80000 - 0x1000\n")
+        jobs[name] = ["host-dt", "--host-dtb", str(host), "--uboot-script", str(path),
+                      "--uboot-version", "2023.01"]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        futures = {name: pool.submit(_run, args) for name, args in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("name", HOSTILE_SCRIPTS)
+def test_a_hostile_u_boot_script_is_one_line_naming_its_bound_within_512_mib(name,
+                                                                             hostile_results):
+    code, out, err = hostile_results[name]
+    assert (code, out) == (2, ""), err[-2000:]
+    assert err.startswith("xendt: ") and err.count("\n") == 1, err[-2000:]
+    assert ".source:" in err  # the script and line it stopped at
+    assert HOSTILE_SCRIPTS[name][1] in err
 
 
 # --- output ------------------------------------------------------------------

@@ -201,3 +201,66 @@ def test_build_flags_give_a_tree_or_one_line_and_status_2(flags):
     else:
         assert all(line.startswith(("xendt: warning: ", "xendt: fleet: "))
                    for line in text.splitlines()), (args, text)
+
+
+# --- U-Boot boot scripts (host-dt / build --uboot-script) ------------------------
+
+#: Script lines: ImageBuilder's commands and hostile ones (doubling variables,
+#: long expansions, resizes near and past Xen's 2 MiB, rsvmem indexes that are
+#: negative as an int, boot commands); {n} and {s} are filled per line.
+UBOOT_LINES = st.sampled_from([
+    "fdt addr 0x1000", "fdt addr 0x1000 {n:x}", "fdt addr {n:x}", "fdt resize", "fdt resize {n:x}",
+    "fdt mknod /chosen d{n}", "fdt mknod /chosen/d{n} m", "fdt set /chosen/d{n} p <{n} 0x{n:x}>",
+    'fdt set /chosen p "{s}"', "fdt set /chosen p [{n:x} 00]", "fdt set / p <?>", "fdt rm /chosen p",
+    "fdt rm /chosen/d{n}", "fdt rsvmem add {n:x} {n:x}", "fdt rsvmem delete {n:x}",
+    "fdt bootcpu {n:x}", "fdt print", "setenv a ${{a}}${{a}}", "setenv a {s}", "setenv a{n} {n}",
+    "setexpr a ${{a}} + {n:x}", "setexpr a {n:x} {s} {n:x}", "echo ${{a}}${{a}}${{a}}${{a}}",
+    "a=${{a}}${{a}}", "b=${{a:-{s}}}", "tftpb 0x{n:x} f", "tftpb {s}",
+    "load mmc 0:1 0x{n:x} f {n:x} {n:x}", "setenv fdt_high {n:x}", "setenv bootargs {s}",
+    "booti 0x80000 - 0x1000", "booti 0x80000 - {n:x}", "booti {s}", "{s}"])
+UBOOT_NUMBERS = st.one_of(st.sampled_from([0, 1, 3, 0x1000, 0x1FF000, 0x200000, 0x3F00000,
+                                           0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, (1 << 64) - 1]),
+                          st.integers(0, 1 << 70))
+
+
+@st.composite
+def uboot_scripts(draw) -> str:  # type: ignore[no-untyped-def]
+    """A few script lines, each possibly repeated up to 3000 times."""
+    out = []
+    for _ in range(draw(st.integers(1, 8))):
+        line = draw(UBOOT_LINES).format(n=draw(UBOOT_NUMBERS), s=draw(st.text(max_size=12)))
+        out += [line] * draw(st.one_of(st.just(1), st.integers(1, 3000)))
+    return "\n".join(out) + "\n"
+
+
+@contextlib.contextmanager
+def address_space(extra: int):  # type: ignore[no-untyped-def]
+    """At most `extra` more bytes of address space than the process has now
+    (test_bounds.py gives each CLI run 512 MiB the same way): a runaway
+    allocation is a MemoryError, not a machine swapping."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = used + extra if hard == resource.RLIM_INFINITY else min(used + extra, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@fuzz(40)
+@given(script=uboot_scripts(), version=st.sampled_from([None, "2023.01"]))
+def test_a_u_boot_script_gives_a_dt_or_one_line_within_512_mib(script, version):
+    from xendt.dom0less.uboot import apply_script
+    from xendt.inputs import HOST_DTB_MAX
+
+    try:
+        with address_space(512 << 20):
+            out = apply_script(BOARD, script, "fuzz.source", {"f": 4096}, uboot_version=version)
+    except XendtError as e:
+        one_line(e)
+    else:
+        assert len(out) <= HOST_DTB_MAX

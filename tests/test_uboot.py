@@ -304,10 +304,111 @@ def test_a_script_over_one_mib_is_refused() -> None:
     assert refusal("#" * (1 << 20) + "\n") == "boot.source: script is larger than 1048576 bytes"
 
 
-def test_an_oversized_resize_is_refused() -> None:
-    assert refusal("fdt addr 0x1000\nfdt resize 8000000\n") == (
-        "boot.source:2: fdt resize: 0x8001000 bytes is more than xendt's "
-        "0x4000000-byte limit for a DTB")
+def test_a_dtb_grown_again_gets_back_the_bytes_memory_kept() -> None:
+    # `fdt rm` moves what follows the property down and leaves the old last
+    # bytes where they were; a shrinking `fdt resize` only lowers totalsize
+    # (fdt_shrink_to_minimum writes the header alone), so a growing one
+    # brings the bytes past the page boundary back into the DTB's free space.
+    sets = "".join(f"fdt set /chosen p{i} {'y' * 1000}\n" for i in range(4))
+    before = run(f"fdt addr 0x1000\nfdt resize 0x2000\n{sets}")
+    after = run(f"fdt addr 0x1000\nfdt resize 0x2000\n{sets}"
+                + "".join(f"fdt rm /chosen p{i}\n" for i in range(4))
+                + "fdt resize\nfdt resize 0x2000\n")
+    end = header(before)["off_dt_strings"] + header(before)["size_dt_strings"]
+    assert header(after)["off_dt_strings"] + header(after)["size_dt_strings"] < 0x1000 < end
+    assert after[0x1000:end] == before[0x1000:end] != bytes(end - 0x1000)
+
+
+# -- bounds: every unit of work a script asks for -----------------------------------
+
+
+@pytest.mark.parametrize(("extra", "size"), [("0x2ff000", "0x300000"), ("0x3eff000", "0x3f00000")])
+def test_a_resize_past_xens_host_dt_bound_is_refused(extra: str, size: str) -> None:
+    # HOST's blob ends its strings well inside one page: end + 80 + extra,
+    # rounded up to 4 KiB, is 0x1000 + extra. Xen maps at most MAX_FDT_SIZE =
+    # SZ_2M of host DT (xen/arch/arm/include/asm/setup.h, early_fdt_map in
+    # xen/arch/arm/mmu/setup.c @ RELEASE-4.21.0), as for --host-dtb.
+    assert refusal(f"fdt addr 0x1000\nfdt resize {extra}\n") == (
+        f"boot.source:2: fdt resize: a DTB of {size} bytes is more than Xen takes as the"
+        " host DT (0x200000 bytes, MAX_FDT_SIZE)")
+
+
+def test_a_resize_to_exactly_2_mib_is_accepted() -> None:
+    out = run("fdt addr 0x1000\nfdt resize 0x1ff000\n")
+    assert header(out)["totalsize"] == 0x200000 and len(out) == 0x200000
+
+
+def test_an_fdt_addr_length_past_xens_host_dt_bound_is_refused() -> None:
+    assert refusal("fdt addr 0x1000 0x200001\n") == (
+        "boot.source:1: fdt addr: a DTB of 0x200001 bytes is more than Xen takes as the"
+        " host DT (0x200000 bytes, MAX_FDT_SIZE)")
+
+
+@pytest.mark.parametrize(("index", "as_int"), [("ffffffff", -1), ("80000000", -2147483648),
+                                              ("1ffffffff", -1)])
+def test_rsvmem_delete_of_an_index_negative_as_an_int_is_refused(index: str, as_int: int) -> None:
+    # cmd/fdt.c hands hextoul's unsigned long to fdt_del_mem_rsv's int n: its
+    # low 32 bits, signed; libfdt checks only n < count (fdt_rw.c @ v2023.01).
+    assert refusal(f"fdt addr 0x1000\nfdt rsvmem delete {index}\n") == (
+        f"boot.source:2: fdt rsvmem delete: index {index} is {as_int} as libfdt's int;"
+        " U-Boot would corrupt the DTB header (indexes are 0 to the number of"
+        " reservations - 1)")
+
+
+def test_rsvmem_delete_past_the_last_reservation_is_refused() -> None:
+    assert refusal("fdt addr 0x1000 0x2000\nfdt rsvmem add 0 1000\nfdt rsvmem delete 1\n") == (
+        "boot.source:3: fdt rsvmem delete: reservation 1 does not exist")
+
+
+def test_doubling_a_variable_stops_at_the_expansion_bound() -> None:
+    # Line n >= 2 pastes a of 2^(n-2) characters twice; with "setenv", "a"
+    # and a separator per piece the line needs 14 + 2 * 2^(n-2) characters,
+    # more than 16384 first on line 15 (a is 8192 characters there).
+    script = "setenv a x\n" + "setenv a ${a}${a}\n" * 40
+    assert refusal(script) == (
+        "boot.source:15: the command expands to more than 16384 characters (xendt's bound)")
+
+
+def test_a_line_of_many_references_stops_at_the_expansion_bound() -> None:
+    script = "setenv a " + "x" * 1000 + "\necho " + "${a}" * 4000 + "\n"
+    assert refusal(script) == (
+        "boot.source:2: the command expands to more than 16384 characters (xendt's bound)")
+
+
+def test_expansions_in_all_stop_at_the_total_bound() -> None:
+    # Each echo pastes 16000 characters (plus 6 for "echo" and the word
+    # separators): the 66th passes 1048576 in all (65 * 16006 = 1040390).
+    script = "setenv a " + "x" * 16000 + "\n" + "echo ${a}\n" * 100
+    assert refusal(script) == (
+        "boot.source:67: the script's commands expand to more than 1048576 characters"
+        " in all (xendt's bound)")
+
+
+def test_a_line_over_the_line_bound_is_refused() -> None:
+    assert refusal("echo " + "x" * 16380 + "\n") == (
+        "boot.source:1: line is longer than 16384 characters (xendt's bound)")
+
+
+def test_a_script_of_65536_lines_is_read() -> None:
+    assert run("\n" * 65535 + "fdt addr 0x1000\n") == dts_to_dtb(HOST)
+
+
+def test_a_script_of_too_many_lines_is_refused() -> None:
+    assert refusal("\n" * 65537) == "boot.source: script has more than 65536 lines (xendt's bound)"
+
+
+def test_thousands_of_resizes_stop_at_the_command_bound() -> None:
+    script = "fdt addr 0x1000\n" + "fdt resize 0x1ff000\nfdt resize 0\n" * 5000
+    assert refusal(script) == "boot.source:10001: more than 10000 commands (xendt's bound)"
+
+
+def test_the_513th_variable_is_refused() -> None:
+    # U-Boot's environment table: CONFIG_ENV_MAX_ENTRIES = 512 entries
+    # (env/Kconfig; himport_r, lib/hashtable.c @ v2023.01).
+    script = "".join(f"setenv v{i} 1\n" for i in range(513))
+    assert refusal(script) == (
+        "boot.source:513: v512: more than 512 variables: U-Boot's environment is full"
+        " (CONFIG_ENV_MAX_ENTRIES)")
 
 
 def test_board_variables_in_a_load_interface_do_not_matter() -> None:

@@ -35,14 +35,17 @@ def named_files(values: tuple[str, ...], what: str, domains: tuple[str, ...]) ->
     return out
 
 
-def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...]) -> tuple[bytes, str]:
-    """The host DTB, after the U-Boot script's fdt edits when one is given."""
+def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...],
+              uboot_version: str | None = None) -> tuple[bytes, str]:
+    """The host DTB, after the U-Boot script's fdt edits when one is given
+    (and after its booti's edits, with uboot_version)."""
     from xendt.fdt.read import read_blob
 
     data, name = read_blob(host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE")
     if script is None:
-        if files:
-            raise click.UsageError("--uboot-file goes with --uboot-script")
+        for option, given in (("--uboot-file", files), ("--uboot-version", uboot_version)):
+            if given:
+                raise click.UsageError(f"{option} goes with --uboot-script")
         return data, name
     from xendt.dom0less.uboot import MAX_SCRIPT_BYTES, apply_script
     from xendt.inputs import read_capped
@@ -61,7 +64,8 @@ def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...]) -> tupl
         source = text.decode()
     except UnicodeDecodeError as e:
         raise ConfigError(f"{script_name}: not text (byte {e.start} is not UTF-8)") from None
-    edited = apply_script(data, source, script_name, sizes, dtb_name=os.path.basename(host_dtb))
+    edited = apply_script(data, source, script_name, sizes, dtb_name=os.path.basename(host_dtb),
+                          uboot_version=uboot_version)
     return edited, f"{name} as {script_name} leaves it"
 
 
@@ -166,14 +170,37 @@ def _read(path: str | None, cap: int, what: str) -> bytes | None:
                    " commands edit the DTB before Xen reads it.")
 @click.option("--uboot-file", multiple=True, metavar="[NAME=]PATH",
               help="A file the script loads, for its ${filesize} (NAME as the script names it).")
+@click.option("--uboot-version", metavar="VERSION",
+              help="The U-Boot that runs the script, as its banner prints it after \"U-Boot \""
+                   " (e.g. 2023.01+dfsg-2+deb12u3): also apply what its booti does to the DTB"
+                   " (U-Boot 2023.01's edits), giving the DTB Xen receives byte for byte.")
 @click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
               help="Where to write; - is standard output.")
 @click.option("--format", "fmt", type=click.Choice(["dts", "dtb"]), default="dts",
               show_default=True, help="DTS text (as dtc prints it) or the DTB.")
-def host_dt(host_dtb: str, uboot_script: str | None, uboot_file: tuple[str, ...], output: str,
-            fmt: str) -> None:
-    """Print the host device tree as Xen will read it: the board's DTB with
-    a U-Boot boot script's fdt edits applied (its /chosen/domU* nodes)."""
+def host_dt(host_dtb: str, uboot_script: str | None, uboot_file: tuple[str, ...],
+            uboot_version: str | None, output: str, fmt: str) -> None:
+    """Print the host device tree a U-Boot script leaves for Xen.
+
+    Without --uboot-version: the board's DTB with the script's commands
+    applied, as it is when the script reaches booti (its /chosen/domU*
+    nodes; totalsize as its `fdt resize` or `fdt addr` left it). With
+    --uboot-version: the DTB Xen receives, after booti's own edits too:
+    /chosen/u-boot,version (and /chosen/bootargs, /serial-number if the
+    script sets bootargs, serial#), the memory node's device_type, and
+    totalsize shrunk to the minimum. Without --uboot-script: the board's
+    DTB as it is."""
+    if uboot_version is not None:
+        _check_version(uboot_version)
     path = output_path(output)
-    data, _ = host_blob(host_dtb, uboot_script, uboot_file)
+    data, _ = host_blob(host_dtb, uboot_script, uboot_file, uboot_version)
     write(path, _formatted(data, fmt), binary=fmt == "dtb")
+
+
+def _check_version(version: str) -> None:
+    if version.startswith("U-Boot "):
+        raise click.UsageError(f"--uboot-version {version!r}: give it without \"U-Boot \""
+                               f" ({version[7:]!r}): that is U-Boot's PLAIN_VERSION, the value"
+                               " of /chosen/u-boot,version")
+    if not version or len(version) > 256 or not version.isprintable():
+        raise click.UsageError("--uboot-version: a version is 1 to 256 printable characters")

@@ -5,7 +5,9 @@ from a boot script (boot.source / boot.cmd), usually one written by Xen's
 ImageBuilder (scripts/uboot-script-gen): it loads Xen, kernels and the host
 DTB, then runs ``fdt addr``, ``fdt resize``, ``fdt mknod``, ``fdt set`` and
 ``fdt rm`` on that DTB before ``booti``. apply_script runs those commands as
-U-Boot v2026.07 does and returns the DTB Xen would receive.
+U-Boot v2026.07 does and returns the DTB as the script leaves it at
+``booti``; given U-Boot's version, it also makes ``booti``'s own edits and
+returns the DTB Xen receives (xendt.dom0less.uboot_boot, U-Boot v2023.01).
 
 What is modelled (U-Boot v2026.07 unless stated):
 
@@ -22,39 +24,63 @@ What is modelled (U-Boot v2026.07 unless stated):
   moved to the new size), ``fdt mknod``, ``fdt set`` (fdt_parse_prop),
   ``fdt rm``, ``fdt rsvmem add|delete``, ``fdt bootcpu`` (cmd/fdt.c);
 - boot commands (``booti``, ``bootm``...) end the script; commands that
-  neither touch the DTB nor set variables are skipped.
+  neither touch the DTB nor set variables are skipped;
+- the ``fdt`` commands themselves: xendt.dom0less.uboot_fdt.
 
 A variable the script never sets is taken to hold an unknown board value:
 using it where the result depends on it (an ``fdt`` argument, a load
 address...) is refused, as is every command that would fail on the board,
 every construct xendt does not model, and every libfdt error. The DTB never
 grows by itself: as on the board, libfdt works inside the size the DTB has
-after ``fdt addr``/``fdt resize`` (free space reads as zero bytes here).
+after ``fdt addr``/``fdt resize`` (memory xendt does not know reads as zero
+bytes here). Every unit of work has a bound (MAX_* below), refused in one
+line that names it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-import libfdt
-
+from xendt.dom0less.uboot_fdt import FdtCommands
 from xendt.dom0less.uboot_syntax import (
     SCRATCHPAD,
     ULONG_MASK,
     Command,
+    TooLong,
     expand,
     hextoul,
-    parse_prop,
     parse_script,
     strtoul,
 )
-from xendt.errors import ConfigError, DtbError
+from xendt.errors import ConfigError
 
+# Bounds on the work a script can ask for. U-Boot's own where it has one;
+# otherwise xendt's, far above any real boot script (ImageBuilder writes
+# about 20 short commands a domain) and small enough that the worst script
+# runs in about a second.
 MAX_SCRIPT_BYTES = 1 << 20
-# No board DTB comes near this; a larger `fdt resize` or `fdt addr` length is
-# a typo, refused before xendt allocates it.
-MAX_DTB_BYTES = 64 << 20
+#: xendt's: a line holds at most this many characters; `fdt set` takes at
+#: most SCRATCHPAD (1 KiB) of value, so a real line is far shorter.
+MAX_LINE_CHARS = 16 * SCRATCHPAD
+MAX_LINES = 1 << 16
+#: xendt's: commands run, in all (a script has no loops: `if`/`for`/`while`
+#: are refused, so this also bounds what a script can ask for).
+MAX_COMMANDS = 10_000
+#: xendt's: one command's text once hush has pasted its variables in (so
+#: also a variable's length), and the pasted text of all commands together.
+#: hush itself has no bound but its malloc arena (CONFIG_SYS_MALLOC_LEN, 16
+#: MiB in configs/qemu_arm64_defconfig): when that runs out, xmalloc prints
+#: "ERROR : xmalloc failed" and spins forever (common/cli_hush.c @ v2023.01).
+MAX_EXPANSION = MAX_LINE_CHARS
+MAX_EXPANSION_TOTAL = MAX_SCRIPT_BYTES
+#: U-Boot's: the environment's hash table is created with
+#: CONFIG_ENV_MAX_ENTRIES = 512 entries (env/Kconfig, himport_r in
+#: lib/hashtable.c @ v2023.01) and is full before a script adds that many, as
+#: the board's own variables are in it too. hush's local variables get the
+#: same bound (xendt's).
+MAX_VARIABLES = 512
 
 _UNKNOWN = re.compile("\x00([0-9]+)\x01")
 _FS_LOADS = frozenset({"load", "fatload", "ext2load", "ext4load"})
@@ -68,16 +94,27 @@ _INERT = frozenset({"echo", "printenv", "mmc", "usb", "scsi", "sata", "nvme", "p
 
 def apply_script(host_dtb: bytes, script_text: str, name: str,
                  files: Mapping[str, int] | None = None,
-                 dtb_name: str | None = None) -> bytes:
+                 dtb_name: str | None = None, uboot_version: str | None = None) -> bytes:
     """The DTB after running script_text (named name in messages) on host_dtb.
 
     files maps a file name the script loads to its size in bytes; dtb_name is
     the name the script loads host_dtb from (when given, ``fdt addr`` must
-    point where that file was loaded). Raises ConfigError, one line naming
-    name:line, for anything U-Boot would refuse or xendt cannot know."""
+    point where that file was loaded). Without uboot_version: the DTB as the
+    script leaves it when it boots (or ends). With it (U-Boot's
+    PLAIN_VERSION): the DTB Xen receives, after the edits the script's
+    ``booti`` makes (xendt.dom0less.uboot_boot). Raises ConfigError, one line
+    naming name:line, for anything U-Boot would refuse or xendt cannot know."""
     if len(script_text.encode()) > MAX_SCRIPT_BYTES:
         raise ConfigError(f"{name}: script is larger than {MAX_SCRIPT_BYTES} bytes")
-    for number, text in enumerate(script_text.split("\n"), 1):
+    lines = script_text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline ending the last line starts no line
+    if len(lines) > MAX_LINES:
+        raise ConfigError(f"{name}: script has more than {MAX_LINES} lines (xendt's bound)")
+    for number, text in enumerate(lines, 1):
+        if len(text) > MAX_LINE_CHARS:
+            raise ConfigError(f"{name}:{number}: line is longer than {MAX_LINE_CHARS}"
+                              " characters (xendt's bound)")
         bad = next((c for c in text if c < " " and c != "\t"), None)
         if bad is not None:
             raise ConfigError(f"{name}:{number}: control character {bad!r}")
@@ -86,21 +123,41 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
     except ConfigError as e:
         raise ConfigError(f"{name}: {e}") from None
     board = _Board(host_dtb, name, dict(files or {}), dtb_name)
-    for command in commands:
+    for count, command in enumerate(commands):
         try:
+            if count == MAX_COMMANDS:
+                raise ConfigError(f"more than {MAX_COMMANDS} commands (xendt's bound)")
             if not board.run(command):
                 break
         except ConfigError as e:
             raise ConfigError(f"{name}:{command.line}: {e}") from None
-    return bytes(board.blob) if board.blob is not None else bytes(host_dtb)
+    if uboot_version is None:
+        return board.dtb() or bytes(host_dtb)
+    if board.boot is None:
+        raise ConfigError(f"{name}: the script never boots (no booti), so U-Boot hands Xen"
+                          " no DT")
+    from xendt.dom0less.uboot_boot import booti_edits
+
+    try:
+        return booti_edits(board, board.boot.argv, board.env, board._known, uboot_version)
+    except ConfigError as e:
+        raise ConfigError(f"{name}:{board.boot.line}: {e}") from None
 
 
-class _Board:
+@dataclass(frozen=True)
+class _Boot:
+    """The boot command the script ended with: its line and argv."""
+
+    line: int
+    argv: list[str]
+
+
+class _Board(FdtCommands):
     """The state a script changes: variables, loads, the working DTB.
 
     env / local: U-Boot environment and hush local variables; values may hold
       unknown-value markers (\\x00N\\x01, N indexing unknown).
-    blob: the working DTB (exactly totalsize bytes), None before ``fdt addr``.
+    blob: the memory at the working DTB's address (FdtCommands).
     blob_addr: the address ``fdt addr`` selected; dtb_addr: where dtb_name
       was last loaded (None if not, or at an unknown address: dtb_loaded).
     scratch: ``fdt set``'s static buffer, which keeps bytes between commands.
@@ -121,6 +178,8 @@ class _Board:
         self.dtb_loaded = False
         self.scratch = bytearray(SCRATCHPAD)
         self.line = 0
+        self.expanded = 0
+        self.boot: _Boot | None = None
 
     # -- variables ---------------------------------------------------------
 
@@ -141,10 +200,22 @@ class _Board:
             if value == "":
                 value = rest[1:]
                 if rest[0] == "=":
-                    self.local[var] = value
+                    self._assign(var, value)
             elif rest[0] == "+":
                 value = ""
         return value
+
+    def _set(self, var: str, value: str) -> None:
+        if var not in self.env and len(self.env) == MAX_VARIABLES:
+            raise ConfigError(f"{var}: more than {MAX_VARIABLES} variables: U-Boot's environment"
+                              " is full (CONFIG_ENV_MAX_ENTRIES)")
+        self.env[var] = value
+
+    def _assign(self, var: str, value: str) -> None:
+        if var not in self.local and len(self.local) == MAX_VARIABLES:
+            raise ConfigError(f"{var}: more than {MAX_VARIABLES} local variables (xendt's bound)")
+        self.expanded += len(value)
+        self.local[var] = value
 
     def _known(self, text: str, what: str = "") -> str:
         found = _UNKNOWN.search(text)
@@ -158,7 +229,17 @@ class _Board:
     def run(self, command: Command) -> bool:
         """Run one command; False once it boots (nothing after it runs)."""
         self.line = command.line
-        argv = expand(command, self._lookup, self.local.__setitem__)
+        room = min(MAX_EXPANSION, MAX_EXPANSION_TOTAL - self.expanded)
+        try:
+            argv = expand(command, self._lookup, self._assign, room)
+        except TooLong:
+            if room == MAX_EXPANSION:
+                raise ConfigError(f"the command expands to more than {MAX_EXPANSION}"
+                                  " characters (xendt's bound)") from None
+            raise ConfigError(f"the script's commands expand to more than"
+                              f" {MAX_EXPANSION_TOTAL} characters in all (xendt's bound)") from None
+        if command.var_refs:
+            self.expanded += sum(len(a) + 1 for a in argv)
         if not argv:
             return True
         cmd = self._known(argv[0])
@@ -174,6 +255,7 @@ class _Board:
         elif cmd in _NET_LOADS:
             self._net_load(argv)
         elif cmd in _BOOTS:
+            self.boot = _Boot(command.line, argv)
             return False
         elif cmd not in _INERT:
             raise ConfigError(f"{cmd}: unknown command (xendt cannot tell what it changes)")
@@ -190,7 +272,7 @@ class _Board:
         if len(args) == 1:
             self.env.pop(var, None)
         else:
-            self.env[var] = " ".join(args[1:])
+            self._set(var, " ".join(args[1:]))
 
     def _setexpr(self, argv: list[str]) -> None:
         if argv[0].endswith(".s"):
@@ -207,11 +289,11 @@ class _Board:
             raise ConfigError("setexpr: '*' reads board memory, which xendt does not have")
         marked = next((m for m in map(_UNKNOWN.search, values) if m), None)
         if marked:
-            self.env[var] = marked.group(0)
+            self._set(var, marked.group(0))
             return
         a = hextoul(values[0])
         if len(argv) == 3:
-            self.env[var] = f"{a:x}"
+            self._set(var, f"{a:x}")
             return
         op, b = argv[3], hextoul(values[1])
         if len(op) != 1 or op not in "|&+^-*/%":
@@ -220,7 +302,7 @@ class _Board:
             raise ConfigError("setexpr: division by zero")
         result = {"|": a | b, "&": a & b, "+": a + b, "^": a ^ b, "-": a - b,
                   "*": a * b, "/": a // b if b else 0, "%": a % b if b else 0}[op]
-        self.env[var] = f"{result & ULONG_MASK:x}"
+        self._set(var, f"{result & ULONG_MASK:x}")
 
     def _fs_load(self, argv: list[str]) -> None:
         cmd = argv[0]
@@ -279,186 +361,13 @@ class _Board:
                                       f"{filename!r} ({size} bytes)")
                 length = size - pos if not nbytes else min(nbytes, size - pos)
                 filesize = f"{length:x}"
-        self.env["filesize"] = filesize
+        self._set("filesize", filesize)
         if addr is None:
             return
         known_addr = None if _UNKNOWN.search(addr) else hextoul(addr)
-        self.env["fileaddr"] = addr if known_addr is None else f"{known_addr:x}"
+        self._set("fileaddr", addr if known_addr is None else f"{known_addr:x}")
         if filename == self.dtb_name:
             # A reload brings the file's original bytes back.
             self.dtb_addr, self.dtb_loaded = known_addr, True
             if known_addr is not None and known_addr == self.blob_addr:
                 self.blob = None
-
-    # -- fdt -----------------------------------------------------------------
-
-    def _fdt(self, argv: list[str]) -> None:
-        if len(argv) < 2:
-            raise ConfigError("fdt: usage: fdt <subcommand> ...")
-        sub = argv[1]
-        # do_fdt matches subcommands by these prefixes, in this order.
-        if sub.startswith("ad"):
-            self._fdt_addr(argv[2:])
-            return
-        if sub.startswith("mo"):
-            raise ConfigError("fdt move: not supported")
-        if self.blob is None:
-            raise ConfigError(f"fdt {sub}: no working DTB (run 'fdt addr' first)")
-        blob = self.blob
-        if sub.startswith(("sys", "me", "boa", "cho", "che", "ap")) or sub[:1] == "g":
-            raise ConfigError(f"fdt {sub}: not supported")
-        if sub.startswith("mk"):
-            self._need(argv, 4, "fdt mknod <path> <node>")
-            self._check(f"fdt {sub}", libfdt.fdt_add_subnode(
-                blob, self._node(sub, argv[2]), argv[3]), f"{argv[2]}/{argv[3]}")
-        elif sub.startswith("se"):
-            self._need(argv, 4, "fdt set <path> <prop> [<val>]")
-            self._fdt_set(sub, argv)
-        elif sub[:1] in ("p", "l") or sub[:1] == "h":
-            return
-        elif sub.startswith("rm"):
-            self._need(argv, 3, "fdt rm <path> [<prop>]")
-            node = self._node(sub, argv[2])
-            if len(argv) > 3:
-                self._check("fdt rm", libfdt.fdt_delprop(blob, node, argv[3]),
-                            f"{argv[2]} property {argv[3]}")
-            else:
-                self._check("fdt rm", libfdt.fdt_del_node(blob, node), argv[2])
-        elif sub.startswith("boo"):
-            if len(argv) != 3:
-                raise ConfigError("fdt bootcpu: usage: fdt bootcpu <id>")
-            libfdt.fdt_set_boot_cpuid_phys(blob, hextoul(argv[2]) & 0xFFFFFFFF)
-        elif sub.startswith("rs"):
-            self._fdt_rsvmem(argv)
-        elif sub.startswith("re"):
-            self._fdt_resize(hextoul(argv[2]) & 0xFFFFFFFF if len(argv) > 2 else 0)
-        else:
-            raise ConfigError(f"fdt {sub}: unknown subcommand")
-
-    @staticmethod
-    def _need(argv: list[str], count: int, usage: str) -> None:
-        if len(argv) < count:
-            raise ConfigError(f"fdt {argv[1]}: usage: {usage}")
-
-    def _check(self, what: str, err: int, item: str) -> int:
-        if err == -libfdt.NOSPACE:
-            raise ConfigError(f"{what}: no room left in the DTB for {item} "
-                              "(FDT_ERR_NOSPACE); the script needs a larger 'fdt resize'")
-        if err == -libfdt.EXISTS:
-            raise ConfigError(f"{what}: {item} already exists")
-        if err == -libfdt.NOTFOUND:
-            raise ConfigError(f"{what}: {item} does not exist")
-        if err < 0:
-            raise ConfigError(f"{what}: {item}: {libfdt.fdt_strerror(err)}")
-        return err
-
-    def _node(self, sub: str, path: str) -> int:
-        assert self.blob is not None
-        return self._check(f"fdt {sub}", libfdt.fdt_path_offset(self.blob, path), path)
-
-    def _fdt_addr(self, args: list[str]) -> None:
-        while args and args[0].startswith("-"):
-            if "c" in args[0]:
-                raise ConfigError("fdt addr -c: U-Boot's own control DTB is not modelled")
-            args = args[1:]
-        if not args:
-            return
-        addr = hextoul(args[0])
-        if self.dtb_name is not None and (not self.dtb_loaded or self.dtb_addr != addr):
-            where = (f"at {self.dtb_addr:#x}" if self.dtb_addr is not None
-                     else "at an unknown address" if self.dtb_loaded else "not loaded yet")
-            raise ConfigError(f"fdt addr: {addr:#x} is not where {self.dtb_name!r} "
-                              f"was loaded ({where})")
-        if self.blob is not None and self.blob_addr != addr:
-            raise ConfigError(f"fdt addr: {addr:#x} is not {self.blob_addr:#x}, "
-                              "where the host DTB was selected before")
-        if self.blob is None:
-            self.blob = self._fresh_blob()
-        self.blob_addr = addr
-        if len(args) >= 2:
-            length = hextoul(args[1])
-            if length >= len(self.blob):
-                self._reopen(length, "fdt addr")
-
-    def _fresh_blob(self) -> bytearray:
-        label = self.dtb_name or "the host DTB"
-        data = bytearray(self.host_dtb)
-        if len(data) < 40 or libfdt.fdt_check_header(data) < 0:
-            raise DtbError(f"{label} is not a valid DTB (fdt addr would refuse it)")
-        total = libfdt.fdt_totalsize(data)
-        if total > len(data):
-            raise DtbError(f"{label} is truncated: {len(data)} of {total} bytes")
-        return bytearray(data[:total])
-
-    def _reopen(self, length: int, what: str) -> None:
-        if length > MAX_DTB_BYTES:
-            raise ConfigError(f"{what}: {length:#x} bytes is more than xendt's "
-                              f"{MAX_DTB_BYTES:#x}-byte limit for a DTB")
-        new = bytearray(length)
-        self._check(what, libfdt.fdt_open_into(self.blob, new, length), "the DTB")
-        self.blob = new
-
-    def _fdt_set(self, sub: str, argv: list[str]) -> None:
-        assert self.blob is not None
-        node = self._node(sub, argv[2])
-        length = 0
-        if len(argv) > 4:
-            old, old_len = libfdt.fdt_getprop(self.blob, node, argv[3])
-            if old_len > SCRATCHPAD:
-                raise ConfigError(f"fdt set: {argv[2]} property {argv[3]} ({old_len} bytes) "
-                                  f"does not fit U-Boot's {SCRATCHPAD}-byte buffer")
-            if old is not None:
-                self.scratch[:old_len] = old
-            try:
-                length = parse_prop(argv[4:], self.scratch)
-            except ConfigError as e:
-                raise ConfigError(f"fdt set: {argv[2]} {argv[3]}: {e}") from None
-        self._check("fdt set", libfdt.fdt_setprop(
-            self.blob, node, argv[3], bytes(self.scratch[:length]), length),
-            f"{argv[2]} property {argv[3]}")
-
-    def _fdt_rsvmem(self, argv: list[str]) -> None:
-        assert self.blob is not None
-        kind = argv[2][:1] if len(argv) > 2 else ""
-        if kind == "p":
-            return
-        if kind == "a" and len(argv) >= 5:
-            err = libfdt.fdt_add_mem_rsv(self.blob, strtoul(argv[3], 16)[0],
-                                         strtoul(argv[4], 16)[0])
-            self._check("fdt rsvmem add", err, "the reservation")
-        elif kind == "d" and len(argv) >= 4:
-            err = libfdt.fdt_del_mem_rsv(self.blob, hextoul(argv[3]) & 0xFFFFFFFF)
-            self._check("fdt rsvmem delete", err, f"reservation {argv[3]}")
-        else:
-            raise ConfigError("fdt rsvmem: usage: fdt rsvmem print|add <addr> <size>|"
-                              "delete <index>")
-
-    def _fdt_resize(self, extra: int) -> None:
-        # fdt_shrink_to_minimum: drop the reservation of the DTB's own
-        # address, size the DTB to its end of strings plus 5 reservation
-        # slots plus extra, rounded so it ends on a 4 KiB page boundary, and
-        # reserve the DTB again at that size if it was reserved before.
-        blob, addr = self.blob, self.blob_addr
-        assert blob is not None and addr is not None
-        reserved = False
-        for index in range(libfdt.fdt_num_mem_rsv(blob)):
-            if libfdt.fdt_get_mem_rsv(blob, index)[1] == addr:
-                self._check("fdt resize", libfdt.fdt_del_mem_rsv(blob, index), "reservation")
-                reserved = True
-                break
-        end = libfdt.fdt_off_dt_strings(blob) + libfdt.fdt_size_dt_strings(blob)
-        size = (end + 5 * 16 + extra) & 0xFFFFFFFF
-        low = addr & 0xFFF
-        size = (((size + low + 0xFFF) & ~0xFFF) - low) & 0xFFFFFFFF
-        if size > MAX_DTB_BYTES:
-            raise ConfigError(f"fdt resize: {size:#x} bytes is more than xendt's "
-                              f"{MAX_DTB_BYTES:#x}-byte limit for a DTB")
-        if size < end or libfdt.fdt_off_dt_struct(blob) + libfdt.fdt_size_dt_struct(blob) > end:
-            raise ConfigError("fdt resize: the DTB's blocks are not in libfdt's order")
-        if size > len(blob):
-            blob.extend(bytes(size - len(blob)))
-        else:
-            del blob[size:]
-        libfdt.fdt_set_totalsize(blob, size)
-        if reserved:
-            self._check("fdt resize", libfdt.fdt_add_mem_rsv(blob, addr, size), "reservation")

@@ -213,16 +213,22 @@ def parse_script(text: str) -> list[Command]:
     return _Parser(text, reparsing=False).parse()
 
 
+class TooLong(ConfigError):
+    """An expansion went past the room expand() was given."""
+
+
 def expand(command: Command, lookup: Callable[[str], str],
-           assign: Callable[[str, str], None]) -> list[str]:
+           assign: Callable[[str, str], None], room: int) -> list[str]:
     """The argv U-Boot runs for command (empty for bare assignments).
 
     lookup(name) gives a variable's text; assign(name, value) sets a hush
-    local variable (a leading ``name=value`` word)."""
+    local variable (a leading ``name=value`` word). Raises TooLong as soon as
+    the pasted text would pass room characters, before building more."""
     words = list(command.words)
     refs = command.var_refs
+    budget = [room]
     while words and _is_assignment(words[0].text):
-        text = _substitute(words[0].text, lookup)
+        text = _substitute(words[0].text, lookup, budget)
         if VAR_MARK in words[0].text:
             refs -= 1
         name, _, value = text.partition("=")
@@ -233,8 +239,8 @@ def expand(command: Command, lookup: Callable[[str], str],
     if refs <= 0:
         return [w.text for w in words]
     # make_string: paste the values, quote what was quoted, read again.
-    line = " ".join(f"'{_substitute(w.text, lookup)}'" if w.quoted
-                    else _substitute(w.text, lookup) for w in words)
+    line = " ".join(f"'{_substitute(w.text, lookup, budget)}'" if w.quoted
+                    else _substitute(w.text, lookup, budget) for w in words)
     reread = _Parser(line + "\n", reparsing=True).parse()
     return [w.text for w in reread[0].words] if reread else []
 
@@ -245,13 +251,19 @@ def _is_assignment(text: str) -> bool:
         c.isascii() and (c.isalnum() or c == "_") for c in name)
 
 
-def _substitute(text: str, lookup: Callable[[str], str]) -> str:
+def _substitute(text: str, lookup: Callable[[str], str], budget: list[int]) -> str:
+    """text with its references replaced; budget[0] is the room left, in
+    characters, for everything this command pastes."""
     parts = text.split(VAR_MARK)
-    if len(parts) == 1:
-        return text
+    out: list[str] = []
     # insert_var_value: odd parts are names; a newline in the result becomes a space.
-    out = "".join(lookup(p) if i % 2 else p for i, p in enumerate(parts))
-    return out.replace("\n", " ")
+    for i, part in enumerate(parts):
+        piece = lookup(part) if i % 2 else part
+        budget[0] -= len(piece) + 1
+        if budget[0] < 0:
+            raise TooLong("expansion too long")
+        out.append(piece)
+    return "".join(out).replace("\n", " ")
 
 
 def strtoul(text: str, base: int = 0) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 inspected offline.
 
 A thin shell over the Python API (xendt.build and friends). Expected user
-errors print one line, `xendt: <message>`, and exit with status 2.
+errors print one line, `xendt: <message>`, and exit with status 2; where
+Xen itself fails on the inputs (XenFailure), `xendt: error: <message>` and
+status 1.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 
 import click
 
-from xendt.errors import StdoutError, XendtError
+from xendt.errors import StdoutError, XendtError, XenFailure
 
 #: The commands, in the order `xendt --help` lists them: the module each
 #: lives in, imported only when that command runs (image builders start
@@ -86,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
         # No arguments at all: the overview, not a usage error.
         code = cli.main(args=args or ["--help"], prog_name="xendt", standalone_mode=False)
         sys.stdout.flush()
+    except XenFailure as e:
+        # Not bad input: Xen itself panics or gives up on these inputs.
+        click.echo(f"xendt: error: {e}", err=True)
+        sys.exit(1)
     except XendtError as e:
         if isinstance(e, StdoutError):
             _drop_stdout()

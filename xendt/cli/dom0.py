@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from xendt.cli.output import output_path, write
-from xendt.errors import ConfigError, XenFailure
+from xendt.errors import ConfigError
 from xendt.inputs import HOST_DTB_MAX
 from xendt.xen.address import AddressSize
 
@@ -37,12 +37,8 @@ def build_dom0(host_dtb: str, xen: str | None, size: AddressSize | None, dom0_me
     image = _read_kernel(kernel) if kernel else None
     host = Host(xen=xen, pa_bits=size.bits if size and size.kind == "pa" else None,
                 ipa_bits=size.bits if size and size.kind == "ipa" else None)
-    try:
-        result = build(data, banks, grant[0], host, xen_cmdline=xen_cmdline, kernel=image,
-                       v2m_spis=tuple(_spis(v) for v in v2m_spis), host_name=name)
-    except XenFailure as e:
-        click.echo(f"xendt: error: {e}", err=True)
-        return 1
+    result = build(data, banks, grant[0], host, xen_cmdline=xen_cmdline, kernel=image,
+                   v2m_spis=tuple(_spis(v) for v in v2m_spis), host_name=name)
     for warning in result.warnings:
         click.echo(f"xendt: warning: {warning}", err=True)
     if fmt == "dtb":

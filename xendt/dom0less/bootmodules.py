@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from xendt.dom0less import domains
-from xendt.errors import BuildError
+from xendt.errors import XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
 from xendt.xen.layout import HostRules
@@ -103,7 +103,7 @@ def scan(tree: Tree, rules: HostRules) -> Scan:
 def keep(tree: Tree, dom: domains.Domain, rules: HostRules, version: str,
          warnings: list[str]) -> tuple[domains.Domain, set[str]]:
     """The domain as kernel_probe finds it after the scan: a dropped kernel
-    is a BuildError (Xen panics), a dropped ramdisk or partial DT is left
+    is a XenFailure (Xen panics), a dropped ramdisk or partial DT is left
     out with a warning. Returns the domain and the kinds left out."""
     result = scan(tree, rules)
     gone: set[str] = set()
@@ -114,7 +114,7 @@ def keep(tree: Tree, dom: domains.Domain, rules: HostRules, version: str,
                     if m.kind == module.kind and m.base == module.address), "")
         if module.kind == "kernel":
             panic = rules.domu_panic.format(name=dom.name.split("@")[0], rc=ENOENT)
-            raise BuildError(f"{module.path}: Xen {version}'s early scan drops the kernel module"
+            raise XenFailure(f"{module.path}: Xen {version}'s early scan drops the kernel module"
                              f" ({why}): kernel_probe prints \"Missing kernel boot module?\", then"
                              f" panic \"{panic}\"")
         gone.add(module.kind)

@@ -23,7 +23,7 @@ from xendt.dom0less import bootmodules, domains, hostview, memory, modules, pass
 from xendt.dom0less.facts import Facts, supports
 from xendt.dom0less.facts import facts as version_facts
 from xendt.dom0less.writer import Gic, Plan, fill_initrd, write
-from xendt.errors import BuildError, ConfigError
+from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.ranges import Range, Region
 
@@ -121,7 +121,7 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     gic_host = hostview.gic(tree)
     _check_vcpus(dom, gic_host.version, layout.max_vcpus)
     if dom.kernel is None or not dom.kernel.size:
-        raise BuildError(f"{dom.path}: no multiboot,kernel module (Xen: \"Missing kernel boot"
+        raise XenFailure(f"{dom.path}: no multiboot,kernel module (Xen: \"Missing kernel boot"
                          f" module?\")")
     ram = memory.ram_banks(dom, layout, facts)
     shm = memory.shm_banks(dom)
@@ -186,7 +186,7 @@ def _refuse_unknown(dom: domains.Domain) -> None:
     """What Xen refuses in the domain node as a whole (domains.read leaves
     out what the version does not read)."""
     if dom.direct_map and not dom.static_mem:
-        raise BuildError(f"{dom.path}: direct-map without xen,static-mem (Xen panics: \"direct-map"
+        raise XenFailure(f"{dom.path}: direct-map without xen,static-mem (Xen panics: \"direct-map"
                          f" is not valid for domain … without static allocation\")")
     if dom.capabilities & CAPS_HARDWARE:
         raise ConfigError(f"{dom.path}: a hardware domain (capabilities) gets the host's tree as"
@@ -200,7 +200,7 @@ def _check_dom0(tree: Tree, layout, facts: Facts) -> None:
         from xendt.xen import layouts
 
         since = layouts.first(lambda later: not later.dom0less.dom0_required)
-        raise BuildError(f"{tree.file}: no dom0 kernel module under /chosen, and Xen"
+        raise XenFailure(f"{tree.file}: no dom0 kernel module under /chosen, and Xen"
                          f" {layout.release} builds dom0 before the dom0less domains (Xen:"
                          f" \"Missing kernel boot module?\", then panics"
                          f" \"{layout.host.dom0_panic.format(rc=-2)}\"); a boot without dom0"
@@ -211,7 +211,7 @@ def _check_vcpus(dom: domains.Domain, gic: str, limits: dict[str, int]) -> None:
     """domain_create: 1 ≤ cpus ≤ the vGIC's limit (vgic_max_vcpus)."""
     limit = limits[gic]
     if not 1 <= dom.vcpus <= limit:
-        raise BuildError(f"{dom.path}: cpus = {dom.vcpus}; a GIC{gic} domain has 1 to {limit}"
+        raise XenFailure(f"{dom.path}: cpus = {dom.vcpus}; a GIC{gic} domain has 1 to {limit}"
                          f" vCPUs (Xen panics: \"Error creating domain\")")
 
 
@@ -260,7 +260,7 @@ def _wants_hypervisor(dom: domains.Domain, facts: Facts, tree: Tree,
         return False
     if value in facts.enhanced_needs_xenstore and not _has_xenstore_domain(tree, facts):
         needs = "dom0" if not supports(facts.version, "capabilities") else "a xenstore domain"
-        raise BuildError(f"{dom.path}: xen,enhanced = {value!r} needs {needs} for xenstore, and"
+        raise XenFailure(f"{dom.path}: xen,enhanced = {value!r} needs {needs} for xenstore, and"
                          f" the host DT has none (Xen panics); use \"no-xenstore\"")
     return True
 
@@ -297,7 +297,7 @@ def _regions(tree: Tree, layout, dom: domains.Domain, bits: int, partial: bytes 
         domain=dom.name, iommu=iommu, bits=bits, passthrough=partial,
         passthrough_name=partial_name))
     if result.failure is not None:
-        raise BuildError(f"{tree.file}: Xen {layout.release} stops at boot before building"
+        raise XenFailure(f"{tree.file}: Xen {layout.release} stops at boot before building"
                          f" {dom.name}: {result.failure}")
     warnings.extend(w if w.startswith(f"{dom.name}:") else f"{dom.name}: {w}"
                     for w in result.warnings)

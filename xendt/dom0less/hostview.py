@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.errors import BuildError, DtbError
+from xendt.errors import DtbError, XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
 from xendt.ranges import Range
@@ -115,7 +115,7 @@ def direct_mapped_redistributors(host: HostGic, vcpus: int) -> tuple[Range, ...]
         covered += region.size // GICV3_GICR_SIZE
         if covered >= vcpus:
             return host.redistributors[:i + 1]
-    raise BuildError(f"the host's redistributor regions hold {covered} vCPUs, fewer than"
+    raise XenFailure(f"the host's redistributor regions hold {covered} vCPUs, fewer than"
                      f" {vcpus}: Xen would then expose a region past the end of its array")
 
 
@@ -132,7 +132,7 @@ def console_uart(tree: Tree) -> tuple[str, Range, int]:
     if not spec and chosen is not None:
         spec = chosen.string("stdout-path") or ""
     if not spec:
-        raise BuildError(f"{tree.file}: a direct-mapped domain's vpl011 takes Xen's console"
+        raise XenFailure(f"{tree.file}: a direct-mapped domain's vpl011 takes Xen's console"
                          f" UART, but neither dtuart= in xen,xen-bootargs nor /chosen"
                          f" stdout-path names one")
     path = spec.split(":", 1)[0]
@@ -140,20 +140,20 @@ def console_uart(tree: Tree) -> tuple[str, Range, int]:
         aliases = tree.node("/aliases")
         alias = aliases.string(path) if aliases is not None else None
         if alias is None:
-            raise BuildError(f"{tree.file}: Xen's console {path!r} is no alias")
+            raise XenFailure(f"{tree.file}: Xen's console {path!r} is no alias")
         path = alias
     node = tree.node(path)
     if node is None:
-        raise BuildError(f"{tree.file}: Xen's console UART {path!r} is not in the tree")
+        raise XenFailure(f"{tree.file}: Xen's console UART {path!r} is not in the tree")
     reg = _addresses(tree, node)
     interrupts = node.get("interrupts")
     if not reg or interrupts is None or len(interrupts) < 12:
-        raise BuildError(f"{node.path} in {tree.file}: Xen's console UART needs 'reg' and a"
+        raise XenFailure(f"{node.path} in {tree.file}: Xen's console UART needs 'reg' and a"
                          f" GIC 'interrupts' entry for a direct-mapped vpl011")
     kind, number = int.from_bytes(interrupts[:4], "big"), int.from_bytes(interrupts[4:8], "big")
     irq = number + (32 if kind == 0 else 16)
     if reg[0].size < PL011_SIZE:
-        raise BuildError(f"{node.path} in {tree.file}: Xen's console UART MMIO is"
+        raise XenFailure(f"{node.path} in {tree.file}: Xen's console UART MMIO is"
                          f" {reg[0].size:#x} bytes, under the vpl011's 4 KiB (Xen refuses)")
     return node.path, reg[0], irq
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from xendt.dom0less.domains import Domain
 from xendt.dom0less.facts import Facts
-from xendt.errors import BuildError
+from xendt.errors import XenFailure
 from xendt.ranges import Range
 from xendt.xen.layout import Layout
 
@@ -31,7 +31,7 @@ def ram_banks(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]
     """kinfo->mem for `domain`: the guest RAM banks in order."""
     where = f"{domain.path}"
     if domain.memory <= 0 or domain.memory % PAGE_SIZE:
-        raise BuildError(f"{where}: 'memory' must be a positive multiple of 4 KiB, got"
+        raise XenFailure(f"{where}: 'memory' must be a positive multiple of 4 KiB, got"
                          f" {domain.memory // 1024} KiB")
     if domain.static_mem:
         if domain.direct_map:
@@ -53,7 +53,7 @@ def _allocate(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]
             banks.append(Range(bank.base, size))
         left -= size
     if left:
-        raise BuildError(f"{domain.path}: 'memory' is {left // 1024} KiB more than the guest RAM"
+        raise XenFailure(f"{domain.path}: 'memory' is {left // 1024} KiB more than the guest RAM"
                          f" banks hold (Xen panics: \"Failed to allocate requested domain"
                          f" memory\")")
     return tuple(banks)
@@ -79,7 +79,7 @@ def _static(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
             if room >= size:
                 break
             if index + 1 >= len(guest):
-                raise BuildError(f"{domain.path}: xen,static-mem exceeds the guest RAM banks"
+                raise XenFailure(f"{domain.path}: xen,static-mem exceeds the guest RAM banks"
                                  f" (Xen panics: \"Exhausted all possible guest banks\")")
             size -= room
             counted_here = size
@@ -93,7 +93,7 @@ def _static(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
             fixed = layouts.first(lambda layout: not layout.dom0less.static_mem_split_bug)
             why = (f" (Xen {facts.version} counts only the part of a bank that spills into guest"
                    f" RAM bank 1; fixed in {fixed})")
-        raise BuildError(f"{domain.path}: 'memory' ({domain.memory // 1024} KiB) does not match"
+        raise XenFailure(f"{domain.path}: 'memory' ({domain.memory // 1024} KiB) does not match"
                          f" the xen,static-mem Xen counts ({counted // 1024} KiB){why}; Xen panics")
     return tuple(Range(g.base, f) for g, f in zip(guest[:index + 1], filled))
 
@@ -103,13 +103,13 @@ def _direct_map(domain: Domain, layout: Layout) -> tuple[Range, ...]:
     NR_MEM_BANKS of them (the layout's [host] max)."""
     limit = layout.host.max
     if len(domain.static_mem) > limit:
-        raise BuildError(f"{domain.path}: {len(domain.static_mem)} xen,static-mem banks, over"
+        raise XenFailure(f"{domain.path}: {len(domain.static_mem)} xen,static-mem banks, over"
                          f" Xen's {limit} (NR_MEM_BANKS); Xen panics")
     for host in domain.static_mem:
         _check_aligned(domain, host)
     total = sum(h.size for h in domain.static_mem)
     if total != domain.memory:
-        raise BuildError(f"{domain.path}: 'memory' ({domain.memory // 1024} KiB) does not match"
+        raise XenFailure(f"{domain.path}: 'memory' ({domain.memory // 1024} KiB) does not match"
                          f" the sum of xen,static-mem ({total // 1024} KiB); Xen panics")
     return domain.static_mem
 
@@ -117,7 +117,7 @@ def _direct_map(domain: Domain, layout: Layout) -> tuple[Range, ...]:
 def _check_aligned(domain: Domain, host: Range) -> None:
     """acquire_static_memory_bank refuses banks not aligned to pages."""
     if host.base % PAGE_SIZE or host.size % PAGE_SIZE:
-        raise BuildError(f"{domain.path}: xen,static-mem bank {host} is not page-aligned"
+        raise XenFailure(f"{domain.path}: xen,static-mem bank {host} is not page-aligned"
                          f" (Xen panics)")
 
 
@@ -126,6 +126,6 @@ def shm_banks(domain: Domain) -> tuple[Range, ...]:
     (process_shm → append_shm_bank_to_domain)."""
     for shm in domain.shm:
         if shm.guest.base % PAGE_SIZE or shm.guest.size % PAGE_SIZE:
-            raise BuildError(f"{shm.path}: xen,shared-mem {shm.guest} is not page-aligned"
+            raise XenFailure(f"{shm.path}: xen,shared-mem {shm.guest} is not page-aligned"
                              f" (Xen refuses the domain)")
     return tuple(s.guest for s in domain.shm)

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass
 
 from xendt.dom0less.facts import Facts
-from xendt.errors import BuildError, ImageError
+from xendt.errors import ImageError, XenFailure
 from xendt.ranges import MiB, Range, align_up
 
 ZIMAGE64_MAGIC_V0 = 0x14000008
@@ -177,7 +177,7 @@ def kernel_base(kernel: Kernel, bank0: Range, facts: Facts) -> int:
         return kernel.start
     end = min(bank0.base + 128 * MiB, bank0.end)
     if facts.zimage_window_check and end - bank0.base < kernel.length:
-        raise BuildError(f"the {kernel.length}-byte kernel does not fit the first 128 MiB of RAM"
+        raise XenFailure(f"the {kernel.length}-byte kernel does not fit the first 128 MiB of RAM"
                          f" bank 0 (Xen {facts.version} panics)")
     return (end - kernel.length) & ~(2 * MiB - 1)
 
@@ -194,7 +194,7 @@ def place(kernel: Kernel, bank0: Range, dtb_size: int, ramdisk_size: int,
     kernsize = align_up(end, 2 * MiB) - base
     ram128 = bank0.base + 128 * MiB
     if modsize + kernsize > bank0.size:
-        raise BuildError(f"RAM bank 0 ({bank0.size // MiB} MiB) cannot hold the kernel, DTB and"
+        raise XenFailure(f"RAM bank 0 ({bank0.size // MiB} MiB) cannot hold the kernel, DTB and"
                          f" initrd (Xen panics: \"Not enough memory in the first bank\")")
     if bank0.end >= ram128 + modsize and end < ram128:
         modbase = ram128
@@ -203,6 +203,6 @@ def place(kernel: Kernel, bank0: Range, dtb_size: int, ramdisk_size: int,
     elif base - bank0.base > modsize:
         modbase = base - modsize
     else:
-        raise BuildError("no room for the DTB and initrd in RAM bank 0 (Xen panics: \"Unable to"
+        raise XenFailure("no room for the DTB and initrd in RAM bank 0 (Xen panics: \"Unable to"
                          " find suitable location for dtb+initrd\")")
     return Placement(Range(base, kernel.length), modbase, modbase + dtb_len)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xendt.dom0less.facts import Facts
-from xendt.errors import BuildError, DtbError
+from xendt.errors import DtbError, XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
 from xendt.ranges import Range
@@ -82,7 +82,7 @@ class _Found:
 
 def read(partial: Tree, size: int, host: Tree, facts: Facts) -> Partial:
     """The partial DT `partial` (a module of `size` bytes in the host DT
-    `host`) as Xen `facts.version` reads it; BuildError where Xen gives up."""
+    `host`) as Xen `facts.version` reads it; XenFailure where Xen gives up."""
     nodes = []
     gic_phandle = None
     found = _Found([], [], [], [])
@@ -98,7 +98,7 @@ def read(partial: Tree, size: int, host: Tree, facts: Facts) -> Partial:
     if facts.max_partial_phandle:  # 0: this version does not check
         highest = max((_phandle(n) for n in partial.nodes()), default=0)
         if highest + 1 >= facts.max_partial_phandle:
-            raise BuildError(f"{partial.file}: phandle {highest:#x} leaves no room below"
+            raise XenFailure(f"{partial.file}: phandle {highest:#x} leaves no room below"
                              f" GUEST_PHANDLE_GIC ({GUEST_PHANDLE_GIC}); Xen {facts.version}"
                              f" refuses the partial device tree")
     return Partial(tuple(nodes), gic_phandle, tuple(found.devices), tuple(found.mapped),
@@ -158,18 +158,18 @@ def _passthrough_device(partial: Tree, node: Node, cells: tuple[int, int],
     where = f"{node.path} in {partial.file}"
     if reg is None:
         if path is not None:
-            raise BuildError(f"{where}: xen,path without xen,reg (Xen: \"xen,reg or xen,path"
+            raise XenFailure(f"{where}: xen,path without xen,reg (Xen: \"xen,reg or xen,path"
                              f" missing\", the domain is not built)")
         return
     if path is None and not force:
-        raise BuildError(f"{where}: xen,reg without xen,path or xen,force-assign-without-iommu"
+        raise XenFailure(f"{where}: xen,reg without xen,path or xen,force-assign-without-iommu"
                          f" (Xen: \"xen,reg or xen,path missing\")")
     na, ns = cells
     if na not in (1, 2) or ns not in (1, 2):
         # e16e18e312 "dom0less: Prevent division by zero in
         # handle_passthrough_prop()" (4.20.4, 4.21.1, 4.22): refused; before,
         # cells of 0 and 0 divide by zero and Xen crashes.
-        raise BuildError(f"{where}: xen,reg is read in its parent's #address-cells {na} and"
+        raise XenFailure(f"{where}: xen,reg is read in its parent's #address-cells {na} and"
                          f" #size-cells {ns}; Xen needs 1 or 2 (it refuses the domain or"
                          f" crashes)")
     entries = xen_dt.xen_reg(reg, na, ns)
@@ -181,7 +181,7 @@ def _passthrough_device(partial: Tree, node: Node, cells: tuple[int, int],
                            f" {rest} bytes")
     for i, (mstart, size, gstart) in enumerate(entries):
         if (mstart | size | gstart) % PAGE_SIZE:
-            raise BuildError(f"{where}: xen,reg entry {i} is not page-aligned (Xen: \"DomU"
+            raise XenFailure(f"{where}: xen,reg entry {i} is not page-aligned (Xen: \"DomU"
                              f" passthrough config has not page aligned addresses/sizes\")")
         found.mapped.append(Range(mstart, size))
         found.guest.append((where, i, Range(gstart, size)))
@@ -189,7 +189,7 @@ def _passthrough_device(partial: Tree, node: Node, cells: tuple[int, int],
     if path is not None:
         text = path.split(b"\0", 1)[0].decode("utf-8", "replace")
         if host.node(text) is None:
-            raise BuildError(f"{where}: xen,path {text!r} is not in the host DT {host.file}"
+            raise XenFailure(f"{where}: xen,path {text!r} is not in the host DT {host.file}"
                              f" (Xen: \"Couldn't find node\")")
     found.devices.append((node.path, text))
 
@@ -200,7 +200,7 @@ def over_ram(part: Partial, ram: tuple[Range, ...], loads: tuple[Range | None, .
     after allocate_memory and before the kernel, initrd and DTB are copied
     in (construct_domU), and no version compares it with the domain's RAM:
     the device replaces those RAM pages. A copy then meeting it fails
-    (copy_to_guest_phys finds no RAM page) and Xen panics: BuildError for
+    (copy_to_guest_phys finds no RAM page) and Xen panics: XenFailure for
     the first of `loads` (kernel, initrd, DTB; None: none) it meets, the
     message from `panics`; otherwise a warning per range over RAM."""
     what = ("kernel", "initrd", "DTB")
@@ -212,7 +212,7 @@ def over_ram(part: Partial, ram: tuple[Range, ...], loads: tuple[Range | None, .
             where, i, guest = hit
             left = load.size - max(0, guest.base - load.base)
             text = panic.format(domain="d<id>", left=left)
-            raise BuildError(f"{where}: xen,reg entry {i} maps the device at guest [{guest.base:#x},"
+            raise XenFailure(f"{where}: xen,reg entry {i} maps the device at guest [{guest.base:#x},"
                              f" {guest.end:#x}), over the {kind} Xen loads at [{load.base:#x},"
                              f" {load.end:#x}) in {domain}'s RAM; mapped first, it leaves no RAM"
                              f" to copy the {kind} into (Xen panics: \"{text}\")")

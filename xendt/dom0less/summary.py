@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from xendt.dom0less.build import Dom0lessDT, build, domain_names
-from xendt.errors import BuildError
+from xendt.errors import XenFailure
 from xendt.ranges import human_size
 
 
@@ -50,7 +50,7 @@ def across(built: tuple[Dom0lessDT, ...]) -> tuple[str, ...]:
             for x in a.static_mem:
                 for y in b.static_mem:
                     if x.overlaps(y):
-                        raise BuildError(f"{a.domain} and {b.domain} both claim static memory"
+                        raise XenFailure(f"{a.domain} and {b.domain} both claim static memory"
                                          f" {x} and {y}: Xen panics building {b.domain}")
     return tuple(warnings)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from xendt.dom0less.facts import Facts
 from xendt.dom0less.passthrough import PartialNode
-from xendt.errors import BuildError
+from xendt.errors import XenFailure
 from xendt.ranges import Range
 
 #: GUEST_ROOT_ADDRESS_CELLS, GUEST_ROOT_SIZE_CELLS (device_tree_defs.h).
@@ -104,7 +104,7 @@ class Plan:
 class _Writer:
     """libfdt's sequential-write calls on a fixed buffer."""
 
-    def __init__(self, size: int, overflow: BuildError | None = None) -> None:
+    def __init__(self, size: int, overflow: XenFailure | None = None) -> None:
         import libfdt
 
         self._fdt = libfdt
@@ -117,7 +117,7 @@ class _Writer:
         if err == -self._fdt.NOSPACE and self._overflow is not None:
             raise self._overflow
         if err == -self._fdt.NOSPACE:
-            raise BuildError(f"the domU device tree does not fit Xen's {len(self.buf)}-byte"
+            raise XenFailure(f"the domU device tree does not fit Xen's {len(self.buf)}-byte"
                              f" buffer (DOMU_DTB_SIZE): \"Device tree generation failed\","
                              f" Xen panics")
         if err < 0:

@@ -208,10 +208,8 @@ HOSTILE_SCRIPTS = {
                              "expand to more than 1048576 characters in all (xendt's bound)"),
     "20000 resizes": ("fdt addr 0x1000\n" + "fdt resize 0x1ff000\nfdt resize 0\n" * 10000,
                       "more than 10000 commands (xendt's bound)"),
-    "a 3 MiB resize": ("fdt addr 0x1000\nfdt resize 0x2ff000\n",
-                       "a DTB of 0x300000 bytes is more than Xen takes as the host DT"),
-    "a 63 MiB resize": ("fdt addr 0x1000\nfdt resize 0x3eff000\n",
-                        "a DTB of 0x3f00000 bytes is more than Xen takes as the host DT"),
+    "a 65 MiB resize": ("fdt addr 0x1000\nfdt resize 0x40ff000\n",
+                        "a working DTB of 0x4100000 bytes is more than xendt holds (0x4000000 bytes)"),
     "rsvmem delete ffffffff": ("fdt addr 0x1000\nfdt rsvmem delete ffffffff\n",
                                "index ffffffff is -1 as libfdt's int"),
 }

@@ -173,3 +173,20 @@ def test_a_version_without_a_script_is_refused(tmp_path, capsysbinary) -> None:
                              capsysbinary=capsysbinary)
     assert (code, out, err) == (2, b"", "xendt: --uboot-version goes with --uboot-script"
                                  " (see 'xendt host-dt --help')\n")
+
+
+def test_booti_hands_xen_the_shrunk_tree_of_a_script_that_resized_past_2_mib() -> None:
+    # fdt_shrink_to_minimum (common/fdt_support.c @ v2023.01) sizes the tree
+    # to its contents: Xen's 2 MiB MAX_FDT_SIZE is never reached.
+    out = boot(IN_PLACE + "fdt addr 0x1800\nfdt resize 0x2ff000\nbooti 0x80000 - 0x1800\n")
+    assert totalsize(out) == 0x800
+
+
+def test_booti_refuses_a_tree_whose_contents_pass_xens_2_mib() -> None:
+    # A 2 MiB - 64 byte property: with the header, blocks and the version
+    # string the shrunk tree is over MAX_FDT_SIZE (SZ_2M, early_fdt_map in
+    # xen/arch/arm/mmu/setup.c @ RELEASE-4.21.0 refuses it).
+    big = HOST.replace("\tchosen {\n", "\tchosen {\n\t\tbig = [" + "00" * (2 * 1024 * 1024 - 64) + "];\n")
+    assert refusal(IN_PLACE + "booti 0x80000 - 0x1800\n", big) == (
+        "boot.source:2: booti: the DTB Xen receives would be 0x200800 bytes, more than Xen takes as"
+        " the host DT (0x200000 bytes, MAX_FDT_SIZE)")

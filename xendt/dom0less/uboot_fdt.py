@@ -2,9 +2,11 @@
 
 FdtCommands is the part of xendt.dom0less.uboot's board model that runs
 ``fdt addr``, ``fdt resize``, ``fdt mknod``, ``fdt set``, ``fdt rm``, ``fdt
-rsvmem`` and ``fdt bootcpu``. The working DTB never grows past Xen's own
-bound for a host DT (MAX_FDT_SIZE, see xendt.inputs.HOST_DTB_MAX): a script
-that makes it larger is refused before xendt allocates it.
+rsvmem`` and ``fdt bootcpu``. The working DTB in U-Boot's memory never grows
+past xendt's bound for a DTB it reads (xendt.fdt.read.MAX_BLOB_SIZE): a script
+that makes it larger is refused before xendt allocates it. Xen's own bound
+(MAX_FDT_SIZE, xendt.inputs.HOST_DTB_MAX) is for the tree it receives, after
+``booti`` has shrunk the working DTB to its contents.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import libfdt
 
 from xendt.dom0less.uboot_syntax import SCRATCHPAD, hextoul, parse_prop, strtoul
 from xendt.errors import ConfigError, DtbError
+from xendt.fdt.read import MAX_BLOB_SIZE
 from xendt.inputs import HOST_DTB_MAX
 
 
@@ -200,10 +203,14 @@ class FdtCommands:
 
 
 def check_size(size: int, what: str) -> None:
-    """Refuse a DTB larger than Xen takes as the host DT."""
-    if size > HOST_DTB_MAX:
-        raise ConfigError(f"{what}: a DTB of {size:#x} bytes is more than Xen takes as the"
-                          f" host DT ({HOST_DTB_MAX:#x} bytes, MAX_FDT_SIZE)")
+    """Refuse a working DTB larger than xendt holds in its model of memory;
+    and, for the tree `booti` hands over, larger than Xen takes."""
+    if what == "booti" and size > HOST_DTB_MAX:
+        raise ConfigError(f"{what}: the DTB Xen receives would be {size:#x} bytes, more than Xen"
+                          f" takes as the host DT ({HOST_DTB_MAX:#x} bytes, MAX_FDT_SIZE)")
+    if size > MAX_BLOB_SIZE:
+        raise ConfigError(f"{what}: a working DTB of {size:#x} bytes is more than xendt holds"
+                          f" ({MAX_BLOB_SIZE:#x} bytes)")
 
 
 def shrink_to_minimum(blob: bytearray, addr: int | None, extra: int, what: str) -> None:

@@ -42,3 +42,19 @@ class Undecodable(DtbError):
     """A value of a readable tree does not mean what its name says (a `reg`
     of the wrong length, a dangling phandle ...). Raised by the decoders;
     callers turn it into a note or a finding naming the node and property."""
+
+
+class FieldError(ConfigError):
+    """A value of the guest model (GuestConfig, Host, Kernel ...) outside
+    what it can hold. `owner` is the class, `field` its field and `problem`
+    the reason, so that each route can say where the value came from (a
+    JSON path, a flag) around the same words."""
+
+    def __init__(self, owner: str, field: str, problem: str) -> None:
+        super().__init__(f"{owner}.{field}: {problem}")
+        self.owner, self.field, self.problem = owner, field, problem
+
+
+class FieldTypeError(FieldError, TypeError):
+    """A FieldError for a value of the wrong Python type: Python callers
+    may catch it as the TypeError it also is."""

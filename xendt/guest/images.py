@@ -45,11 +45,12 @@ import zlib
 from typing import BinaryIO
 
 from xendt.errors import ImageError
+from xendt.guest import validate
 from xendt.guest.model import Kernel
 from xendt.inputs import GUEST_PARTIAL_DTB_MAX, open_input, read_up_to, regular_size
 
 #: XC_DOM_DECOMPRESS_MAX: the largest kernel, ramdisk or decompressed kernel.
-MAX_FILE_SIZE = 1 << 30
+MAX_FILE_SIZE = validate.MAX_FILE_SIZE
 #: Bytes xc_dom_check_gzip adds to a gzip file's ISIZE for the kernel buffer.
 GZIP_SLACK = 16
 

@@ -321,11 +321,11 @@ def _memory(cfg: XlConfig, warnings: list[str]) -> int:
 
 
 def _vcpus(cfg: XlConfig) -> int:
-    """maxvcpus, defaulting to vcpus (tools/xl/xl_parse.c). vcpus = 0 gives
-    one vCPU (libxl's default); a negative vcpus is kept, for the builder
-    to refuse it as xl before 4.22 does (4.22 takes it as 1)."""
+    """maxvcpus, defaulting to vcpus (tools/xl/xl_parse.c). A vcpus below 1
+    is kept, for the builder to refuse or take it as 1 as the version's xl
+    and libxl do (with a warning)."""
     vcpus = _number(cfg, "vcpus", -_INT_MAX - 1, _INT_MAX)
-    vcpus = 1 if vcpus is None or vcpus == 0 else vcpus
+    vcpus = 1 if vcpus is None else vcpus
     maxvcpus = _number(cfg, "maxvcpus", -_INT_MAX - 1, _INT_MAX)
     if not maxvcpus:  # absent or 0: xl takes vcpus
         return vcpus

@@ -315,3 +315,31 @@ def test_unreadable_device_tree_is_an_image_error(tmp_path):
     with pytest.raises(ImageError, match=r"^guest\.cfg:1: partial device tree '.*nope\.dtb': cannot read"):
         guest(f'device_tree = "{tmp_path}/nope.dtb"', read_files=True)
 
+
+
+# --- bounds and the model's checks -------------------------------------------------
+
+def test_a_5000_digit_memory_is_refused_naming_its_range():
+    with pytest.raises(ConfigError) as e:
+        guest("memory = " + "9" * 5000)
+    assert str(e.value) == ("guest.cfg:1: memory = " + "9" * 40 + "... (5000 characters): expected"
+                            " a number from 0 to 9007199254740991")
+
+
+def test_a_5000_digit_backend_domid_is_refused():
+    with pytest.raises(ConfigError, match=r"backend='9+' is not a domain ID: expected 0 to 32751$"):
+        guest('disk = [ "vdev=xvda,specification=virtio,backend=' + "9" * 5000 + ',target=/x" ]')
+
+
+def test_a_nul_in_the_command_line_is_the_models_refusal_at_its_line():
+    with pytest.raises(ConfigError) as e:
+        guest('memory = 64\nextra = "a\0b"')
+    assert str(e.value) == ("guest.cfg:2: extra: a NUL character at offset 1: libxl's strings end"
+                            " at the first NUL")
+
+
+def test_a_nul_in_a_file_name_is_one_line():
+    with pytest.raises(ConfigError) as e:
+        xlcfg.guest_config(cfg('kernel = "k"\ndevice_tree = "a\0b"'), kernel=Kernel(size=4096))
+    assert str(e.value) == ("guest.cfg:2: partial device tree 'a\\x00b': cannot read: a file name"
+                            " has no NUL character")

@@ -65,7 +65,8 @@ def open_input(path: str, what: str, kind: type[XendtError] = DtbError,
         return
     prefix = label or path
     if "\0" in path:  # open() would raise ValueError: no file has such a name
-        raise kind(f"{prefix!r}: cannot read: a file name has no NUL character")
+        shown = prefix.replace("\0", "\\0")
+        raise kind(f"{shown}: cannot read: a file name has no NUL character")
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed below, after the checks)
     except OSError as e:

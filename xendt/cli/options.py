@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from xendt.errors import XendtError
+from xendt.errors import FieldError, XendtError
 from xendt.xen.address import IPA_BITS, PA_BITS, AddressSize
 
 if TYPE_CHECKING:
@@ -266,11 +266,12 @@ def _kernel_stand_in(size: int | None, text_offset: int | None, arch: str | None
         if text_offset is not None or arch is not None:
             raise click.UsageError("--text-offset and --guest-arch go with --kernel-size")
         return None
-    if text_offset is not None and not 0 <= text_offset < 1 << 64:
-        raise XendtError(f"--text-offset {text_offset}: the Image header's text_offset is an"
-                         " unsigned 64-bit field")
-    return Kernel(arch=arch or "arm64", size=checked_size(size, "--kernel-size"),
-                  text_offset=text_offset or 0)
+    try:
+        return Kernel(arch=arch or "arm64", size=checked_size(size, "--kernel-size"),
+                      text_offset=text_offset or 0)
+    except FieldError as e:  # the model's check, named by its flag
+        flag = {"text_offset": "--text-offset", "arch": "--guest-arch"}.get(e.field, e.field)
+        raise XendtError(f"{flag}: {e.problem}") from None
 
 
 def parse_rng_seed(text: str) -> bytes | None:

@@ -109,13 +109,25 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_SIZE_WHY = "libxenguest's limit, 1 GiB"
+def size_problem(size: int) -> str | None:
+    """What is wrong with a kernel or ramdisk of `size` bytes for
+    libxenguest's xc_dom_malloc_filemap (tools/libs/guest/xg_dom_core.c @
+    RELEASE-4.21.0), or None: the one wording of every route."""
+    if size == 0:
+        return "0 bytes: libxenguest refuses a zero-length file (\"zero length file\")"
+    if size < 0:
+        return f"{size} bytes: a size is not negative"
+    if size > MAX_FILE_SIZE:
+        return f"{size} bytes, more than libxenguest's limit of {MAX_FILE_SIZE} bytes (1 GiB)"
+    return None
 
 
 def kernel(k: object) -> None:
     c = _Checker(k)
     c.choice("arch", ARCHES)
-    c.integer("size", 0, MAX_FILE_SIZE, " bytes", _SIZE_WHY)
+    size = c.kind("size", int)
+    if size and size_problem(size):  # 0: no kernel known (its size matters only with a ramdisk)
+        raise c.fail("size", size_problem(size) or "")
     c.integer("text_offset", 0, U64_MAX, why="the Image header's 64-bit field")
 
 
@@ -154,10 +166,9 @@ def guest_config(g: object) -> None:
     c.text("cmdline", optional=True)
     if not isinstance(c.value("kernel"), Kernel):
         raise FieldTypeError(c.owner, "kernel", f"expected a Kernel, got {_shown(c.value('kernel'))}")
-    c.integer("ramdisk_size", 0, MAX_FILE_SIZE, " bytes", _SIZE_WHY, optional=True)
-    if c.value("ramdisk_size") == 0:  # xc_dom_malloc_filemap, xg_dom_core.c @ RELEASE-4.21.0
-        raise c.fail("ramdisk_size", "0 bytes: libxenguest refuses a zero-length file"
-                                     " (\"zero length file\")")
+    ramdisk = c.kind("ramdisk_size", int, optional=True)
+    if ramdisk is not None and size_problem(ramdisk):
+        raise c.fail("ramdisk_size", size_problem(ramdisk) or "")
     c.kind("partial_dtb", bytes, optional=True)
     c.text("partial_dtb_name")
     c.items("disks", VirtioDisk)

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from xendt.errors import ConfigError, ImageError
+from xendt.errors import ConfigError, FieldError, ImageError
 from xendt.guest import images
 from xendt.guest.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
 from xendt.guest.xlcfg.syntax import (
@@ -122,34 +122,38 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
             warnings.append(f"{cfg.where('virtio')}: virtio entry {i + 1} has no transport=mmio:"
                             " libxl gives it no virtio-mmio node")
 
-    guest = GuestConfig(
-        memory_mib=memory_mib,
-        max_vcpus=max_vcpus,
-        gic_version=gic,
-        vuart=vuart,
-        cmdline=kernel_cmdline(cmdline, root, extra),
-        kernel=kernel,
-        ramdisk_size=ramdisk_size,
+    fields = dict(
+        memory_mib=memory_mib, max_vcpus=max_vcpus, gic_version=gic, vuart=vuart,
+        cmdline=kernel_cmdline(cmdline, root, extra), kernel=kernel, ramdisk_size=ramdisk_size,
         partial_dtb=partial_dtb,
         partial_dtb_name=dtb_path if dtb_path is not None else
         ("<partial_dtb>" if partial_dtb is not None else ""),
-        disks=disks,
-        virtio=virtio,
-        pci_devices=len(_specs(cfg, "pci", _parse_pci)),
-        iomem=tuple(_specs(cfg, "iomem", _parse_iomem)),
-        tee=tee,
-        acpi=_flag(cfg, "acpi"),
-        nr_spis=_number(cfg, "nr_spis", 0, _UINT32_MAX),
-        vpmu=_flag(cfg, "vpmu"),
-    )
-    return guest, warnings
+        disks=disks, virtio=virtio, pci_devices=len(_specs(cfg, "pci", _parse_pci)),
+        iomem=tuple(_specs(cfg, "iomem", _parse_iomem)), tee=tee, acpi=_flag(cfg, "acpi"),
+        nr_spis=_number(cfg, "nr_spis", 0, _UINT32_MAX), vpmu=_flag(cfg, "vpmu"))
+    return _model(cfg, fields), warnings
+
+
+def _model(cfg: XlConfig, fields: dict[str, object]) -> GuestConfig:
+    """The GuestConfig of `fields`; the model's refusal located at the
+    setting the field came from."""
+    try:
+        return GuestConfig(**fields)  # type: ignore[arg-type]
+    except FieldError as e:
+        key = {"cmdline": next((k for k in ("cmdline", "root", "extra") if k in cfg), "cmdline"),
+               "partial_dtb_name": "device_tree", "memory_mib": "memory",
+               "max_vcpus": "vcpus"}.get(e.field, e.field)
+        where = cfg.where(key) if key in cfg else cfg.filename
+        raise ConfigError(f"{where}: {key}: {e.problem}") from None
 
 
 def _shown(cfg: XlConfig, key: str) -> str:
     s = cfg.setting(key)
     if isinstance(s.value, tuple):
-        return repr(list(s.value))
-    return s.text if isinstance(s.value, int) and s.text is not None else repr(s.text)
+        text = repr(list(s.value))
+    else:
+        text = s.text if isinstance(s.value, int) and s.text is not None else repr(s.text)
+    return text if len(text) <= 80 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _bad(cfg: XlConfig, key: str, expected: str) -> ConfigError:

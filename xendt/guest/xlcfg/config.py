@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xendt.errors import ConfigError, FieldError, ImageError
 from xendt.guest import images
@@ -122,8 +122,8 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
             warnings.append(f"{cfg.where('virtio')}: virtio entry {i + 1} has no transport=mmio:"
                             " libxl gives it no virtio-mmio node")
 
-    fields = dict(
-        memory_mib=memory_mib, max_vcpus=max_vcpus, gic_version=gic, vuart=vuart,
+    guest = _model(
+        cfg, memory_mib=memory_mib, max_vcpus=max_vcpus, gic_version=gic, vuart=vuart,
         cmdline=kernel_cmdline(cmdline, root, extra), kernel=kernel, ramdisk_size=ramdisk_size,
         partial_dtb=partial_dtb,
         partial_dtb_name=dtb_path if dtb_path is not None else
@@ -131,14 +131,14 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
         disks=disks, virtio=virtio, pci_devices=len(_specs(cfg, "pci", _parse_pci)),
         iomem=tuple(_specs(cfg, "iomem", _parse_iomem)), tee=tee, acpi=_flag(cfg, "acpi"),
         nr_spis=_number(cfg, "nr_spis", 0, _UINT32_MAX), vpmu=_flag(cfg, "vpmu"))
-    return _model(cfg, fields), warnings
+    return guest, warnings
 
 
-def _model(cfg: XlConfig, fields: dict[str, object]) -> GuestConfig:
+def _model(cfg: XlConfig, **fields: Any) -> GuestConfig:
     """The GuestConfig of `fields`; the model's refusal located at the
     setting the field came from."""
     try:
-        return GuestConfig(**fields)  # type: ignore[arg-type]
+        return GuestConfig(**fields)
     except FieldError as e:
         key = {"cmdline": next((k for k in ("cmdline", "root", "extra") if k in cfg), "cmdline"),
                "partial_dtb_name": "device_tree", "memory_mib": "memory",

@@ -111,3 +111,58 @@ def test_a_cached_layout_is_the_one_the_file_gives(tmp_path, monkeypatch):
     path.write_text(path.read_text().replace('tag = "RELEASE-4.21.0"', 'tag = "RELEASE-4.21.0-x"'))
     changed = cache.cached(str(path), "4.21.0", lambda: layouts.load_file(path))
     assert changed.tag == "RELEASE-4.21.0-x"
+
+
+# --- layout files from XENDT_LAYOUT_PATH: bounds ------------------------------------
+
+def test_a_layout_nested_deeper_than_16_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == (f"{path}: arrays and tables nested 100000 deep; a layout nests at"
+                            " most 16 deep")
+
+
+def test_brackets_in_toml_strings_and_comments_do_not_count(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_text('x = "' + "[" * 50 + '" # ' + "{" * 50 + "\ny = '''" + "[" * 50 + "'''\n")
+    with pytest.raises(LayoutError, match=r"4\.99\.toml: unknown key 'x' in the file$"):
+        layouts.load_file(path)
+
+
+def test_a_layout_linked_to_dev_zero_is_refused_unread(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.symlink_to("/dev/zero")
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: is a character device, not a layout file (a regular file)"
+
+
+def test_a_layout_over_1_mib_is_refused(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_text("#" * (1 << 20) + "\n")
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: more than the 1048576 bytes xendt reads for a layout file"
+
+
+def test_a_layout_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_bytes(b'version = "\xff"\n')
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: not UTF-8 text (byte 11), so not TOML"
+
+
+def test_a_fifo_in_the_layout_path_is_refused_without_hanging(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "4.99.toml")  # no writer: a blocking open would wait for ever
+    env = {**os.environ, "XENDT_LAYOUT_PATH": str(tmp_path), "XENDT_NO_CACHE": "1"}
+    run = subprocess.run([sys.executable, "-m", "xendt.cli", "build", "-o", os.devnull],
+                         capture_output=True, env=env, timeout=60)
+    assert (run.returncode, run.stderr.decode()) == (
+        2, f"xendt: {tmp_path / '4.99.toml'}: is a FIFO, not a layout file (a regular file)\n")

@@ -24,8 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
-from itertools import accumulate
 from typing import Any
 
 from xendt.errors import ConfigError, FieldError
@@ -102,9 +100,10 @@ def guest_from_json(text: str, name: str = "<json>") -> tuple[GuestConfig, Host 
 def _parse(text: str, name: str) -> Any:
     """json.loads within the bounds (depth, digits, no NaN or Infinity, no
     repeated key)."""
-    strings = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)  # brackets inside strings do not nest
-    steps = {"[": 1, "{": 1, "]": -1, "}": -1}
-    depth = max(accumulate(steps[c] for c in re.sub(r"[^][{}]", "", strings)), default=0)
+    from xendt.inputs import nesting
+
+    # Brackets inside strings do not nest (an unterminated string runs to the end).
+    depth = nesting(text, r'"(?:[^"\\]|\\[\s\S]?)*(?:"|\Z)')
     if depth > MAX_DEPTH:
         raise ConfigError(f"{name}: nested {depth} deep; a guest description nests at most"
                           f" {MAX_DEPTH} deep")

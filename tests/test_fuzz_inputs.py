@@ -1,8 +1,10 @@
 """Fuzzing every input path beyond show/check/diff (test_fuzz_inspect.py has
 those): host DTBs, dom0 DTBs and dom0less partial DTBs for host-regions, the
-guest's partial DTB for build --device-tree, xl.cfg text, and the build
-flags. Whatever comes in, the answer is a result or an XendtError of one
-line (exit status 2 from the CLI), never another exception.
+guest's partial DTB for build --device-tree, xl.cfg text, the build flags,
+guest JSON (documents and mutated text) and layout files. Whatever comes
+in, the answer is a result or an XendtError of one line (exit status 2 from
+the CLI), never another exception. (test_bounds.py runs the unending and
+deeply nested inputs under a 512 MiB address-space limit.)
 
 Small in CI; XENDT_FUZZ_EXAMPLES=N runs N examples per test (the long
 offline run, see /work/scratch/issue8/NOTE.md).
@@ -15,6 +17,7 @@ import io
 import os
 import struct
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -201,3 +204,101 @@ def test_build_flags_give_a_tree_or_one_line_and_status_2(flags):
     else:
         assert all(line.startswith(("xendt: warning: ", "xendt: fleet: "))
                    for line in text.splitlines()), (args, text)
+
+
+# --- guest JSON ----------------------------------------------------------------------
+
+def _fields(cls: type) -> list[str]:
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+JSON_KEYS = st.one_of(
+    st.sampled_from([*_fields(GuestConfig), *_fields(Kernel), "vdev", "backend_domid",
+                     "grant_usage", "type", "transport", "start", "pages", "gfn", "device_tree",
+                     *_fields(Host), "guest", "host"]),
+    st.text(max_size=8))
+JSON_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70),
+    st.sampled_from([0, 1, -1, 2 ** 31, 2 ** 32, 2 ** 63, 2 ** 64 - 1, 2 ** 64, 0x7FF0, 1 << 30,
+                     (1 << 30) + 1, 4096]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12), st.sampled_from(["arm64", "arm32", "v2", "v3", "default", "none",
+                                           "optee", "ffa", "mmio", "virtio,device22", "4.21",
+                                           "4.19.3", "a\0b", "00" * 128]))
+JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(JSON_KEYS, inner, max_size=5)), max_leaves=20)
+GUEST_DOCS = st.fixed_dictionaries(
+    {"guest": st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=6)},
+    optional={"host": st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=4)})
+
+
+@fuzz(150)
+@given(doc=st.one_of(GUEST_DOCS, JSON_VALUES))
+def test_a_guest_json_document_builds_or_is_one_line(doc):
+    import json
+
+    from xendt.guest.jsonio import guest_from_json
+
+    try:
+        guest, host = guest_from_json(json.dumps(doc), "fuzz.json")
+        build(guest, host or Host())
+    except XendtError as e:
+        one_line(e)
+
+
+GUEST_JSON = ('{"guest": {"memory_mib": 1024, "max_vcpus": 2, "kernel": {"size": 31457280},'
+              ' "disks": [{"vdev": "xvda", "backend_domid": 1}],'
+              ' "iomem": [{"start": 115856, "pages": 1, "gfn": 639120}]},'
+              ' "host": {"xen": "4.21", "pa_bits": 44}}')
+
+
+@st.composite
+def mutated_text(draw, seed: str) -> str:  # type: ignore[no-untyped-def]
+    """`seed` with 1 to 4 cuts, insertions (of brackets, quotes, digits or
+    anything) or deletions."""
+    text = seed
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(text)))
+        kind = draw(st.sampled_from(["insert", "brackets", "digits", "delete", "cut"]))
+        if kind == "insert":
+            text = text[:at] + draw(st.text(max_size=8)) + text[at:]
+        elif kind == "brackets":
+            text = text[:at] + draw(st.sampled_from(["[", "{", "]", "}", '"', "'", "#"])) \
+                * draw(st.integers(1, 3000)) + text[at:]
+        elif kind == "digits":
+            text = text[:at] + "9" * draw(st.integers(1, 6000)) + text[at:]
+        elif kind == "delete":
+            text = text[:at] + text[at + draw(st.integers(1, 8)):]
+        else:
+            text = text[:at]
+    return text
+
+
+@fuzz(150)
+@given(text=mutated_text(GUEST_JSON))
+def test_a_mutated_guest_json_text_builds_or_is_one_line(text):
+    from xendt.guest.jsonio import guest_from_json
+
+    try:
+        guest, host = guest_from_json(text, "fuzz.json")
+        build(guest, host or Host())
+    except XendtError as e:
+        one_line(e)
+
+
+# --- layout files ----------------------------------------------------------------------
+
+LAYOUT = (Path(layouts.layout_dir()) / "4.21.toml").read_text()
+
+
+@fuzz(80)
+@given(text=mutated_text(LAYOUT))
+def test_a_mutated_layout_file_loads_or_is_one_line(text, tmp_path_factory):
+    path = tmp_path_factory.mktemp("layout") / "4.21.toml"
+    path.write_text(text, errors="surrogatepass")  # a lone surrogate: bytes that are not UTF-8
+    try:
+        assert layouts.load_file(path).version == "4.21"
+    except XendtError as e:
+        one_line(e)

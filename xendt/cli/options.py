@@ -212,9 +212,13 @@ def guest_and_host(xen: str | None, size: AddressSize | None, *, xl_config: str 
                         if keys.get("ramdisk") is not None  # --ramdisk from a pipe
                         else images.checked_size(ramdisk_size, "--ramdisk-size"))
     guest, warnings = xlcfg.guest_config(cfg, kernel=kernel, ramdisk_size=ramdisk_size)
-    host = Host(xen=xen, pa_bits=size.bits if size and size.kind == "pa" else None,
-                ipa_bits=size.bits if size and size.kind == "ipa" else None, gic=host_gic,
-                clock_frequency=clock_frequency, rng_seed=parse_rng_seed(rng_seed), acpi_size=acpi_size)
+    try:
+        host = Host(xen=xen, pa_bits=size.bits if size and size.kind == "pa" else None,
+                    ipa_bits=size.bits if size and size.kind == "ipa" else None, gic=host_gic,
+                    clock_frequency=clock_frequency, rng_seed=parse_rng_seed(rng_seed),
+                    acpi_size=acpi_size)
+    except FieldError as e:  # the model's check, named by its flag
+        raise XendtError(f"--{e.field.replace('_', '-')}: {e.problem}") from None
     return guest, host, warnings
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from xendt.errors import ConfigError, FieldError, ImageError
-from xendt.guest import images
+from xendt.guest import images, validate
 from xendt.guest.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
 from xendt.guest.xlcfg.syntax import (
     _INT_MAX,
@@ -55,8 +55,6 @@ def kernel_cmdline(cmdline: str | None, root: str | None, extra: str | None) -> 
     return extra
 
 
-_GIC_VERSIONS = ("default", "v2", "v3")
-_TEE_TYPES = ("none", "optee", "ffa")
 
 
 def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | None = None,
@@ -94,9 +92,9 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
     max_vcpus = _vcpus(cfg)
     _grant_frames(cfg, warnings)
 
-    gic = _choice(cfg, "gic_version", _GIC_VERSIONS, "default")
+    gic = _choice(cfg, "gic_version", validate.GIC_VERSIONS, "default")
     vuart = _choice(cfg, "vuart", ("sbsa_uart", "unknown"), "unknown") == "sbsa_uart"
-    tee = _choice(cfg, "tee", _TEE_TYPES, "none")
+    tee = _choice(cfg, "tee", validate.TEES, "none")
 
     cmdline = _string(cfg, "cmdline")
     root, extra = _string(cfg, "root"), _string(cfg, "extra")

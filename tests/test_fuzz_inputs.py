@@ -3,8 +3,9 @@ those): host DTBs, dom0 DTBs and dom0less partial DTBs for host-regions, the
 guest's partial DTB for build --device-tree, xl.cfg text, the build flags,
 guest JSON (documents and mutated text) and layout files. Whatever comes
 in, the answer is a result or an XendtError of one line (exit status 2 from
-the CLI), never another exception. (test_bounds.py runs the unending and
-deeply nested inputs under a 512 MiB address-space limit.)
+the CLI), never another exception. Each guest JSON and layout example runs
+with at most 512 MiB more address space (bounded_memory), as test_bounds.py
+runs whole processes on unending and deeply nested inputs.
 
 Small in CI; XENDT_FUZZ_EXAMPLES=N runs N examples per test (the long
 offline run, see /work/scratch/issue8/NOTE.md).
@@ -51,6 +52,28 @@ def fuzz(ci: int):  # type: ignore[no-untyped-def]
 
 def one_line(error: XendtError) -> None:
     assert str(error) and "\n" not in str(error), repr(str(error))
+
+
+#: What one example may add to the process's address space (test_bounds.py's
+#: limit for a whole xendt process).
+LIMIT = 512 << 20
+
+
+@contextlib.contextmanager
+def bounded_memory():  # type: ignore[no-untyped-def]
+    """RLIMIT_AS lowered to the address space in use + LIMIT while the body
+    runs (a MemoryError fails the test), then put back."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/status") as f:
+        used = next(int(line.split()[1]) << 10 for line in f if line.startswith("VmSize:"))
+    limit = used + LIMIT if hard == resource.RLIM_INFINITY else min(used + LIMIT, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 # --- blobs: every header field, then bytes ---------------------------------------
@@ -242,8 +265,9 @@ def test_a_guest_json_document_builds_or_is_one_line(doc):
     from xendt.guest.jsonio import guest_from_json
 
     try:
-        guest, host = guest_from_json(json.dumps(doc), "fuzz.json")
-        build(guest, host or Host())
+        with bounded_memory():
+            guest, host = guest_from_json(json.dumps(doc), "fuzz.json")
+            build(guest, host or Host())
     except XendtError as e:
         one_line(e)
 
@@ -282,8 +306,9 @@ def test_a_mutated_guest_json_text_builds_or_is_one_line(text):
     from xendt.guest.jsonio import guest_from_json
 
     try:
-        guest, host = guest_from_json(text, "fuzz.json")
-        build(guest, host or Host())
+        with bounded_memory():
+            guest, host = guest_from_json(text, "fuzz.json")
+            build(guest, host or Host())
     except XendtError as e:
         one_line(e)
 
@@ -299,6 +324,8 @@ def test_a_mutated_layout_file_loads_or_is_one_line(text, tmp_path_factory):
     path = tmp_path_factory.mktemp("layout") / "4.21.toml"
     path.write_text(text, errors="surrogatepass")  # a lone surrogate: bytes that are not UTF-8
     try:
-        assert layouts.load_file(path).version == "4.21"
+        with bounded_memory():
+            layout = layouts.load_file(path)
+        assert layout.version == "4.21"
     except XendtError as e:
         one_line(e)

@@ -31,7 +31,7 @@ from xendt.cli import main
 from xendt.errors import XendtError
 from xendt.guest import xlcfg
 from xendt.guest.builder import build
-from xendt.guest.model import GuestConfig, Host, Kernel
+from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDisk
 from xendt.host import domains
 from xendt.xen import layouts
 
@@ -318,14 +318,36 @@ def test_a_mutated_guest_json_text_builds_or_is_one_line(text):
 LAYOUT = (Path(layouts.layout_dir()) / "4.21.toml").read_text()
 
 
-@fuzz(80)
-@given(text=mutated_text(LAYOUT))
-def test_a_mutated_layout_file_loads_or_is_one_line(text, tmp_path_factory):
-    path = tmp_path_factory.mktemp("layout") / "4.21.toml"
-    path.write_text(text, errors="surrogatepass")  # a lone surrogate: bytes that are not UTF-8
+@contextlib.contextmanager
+def layout_folder(folder: Path):  # type: ignore[no-untyped-def]
+    """XENDT_LAYOUT_PATH set to `folder` (its files win over xendt's own),
+    without the layout cache, for the body only."""
+    saved = {k: os.environ.get(k) for k in ("XENDT_LAYOUT_PATH", "XENDT_NO_CACHE")}
+    os.environ.update(XENDT_LAYOUT_PATH=str(folder), XENDT_NO_CACHE="1")
+    layouts.versions.cache_clear()
+    layouts.load.cache_clear()
     try:
-        with bounded_memory():
-            layout = layouts.load_file(path)
-        assert layout.version == "4.21"
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        layouts.versions.cache_clear()
+        layouts.load.cache_clear()
+
+
+@fuzz(80)
+@given(text=mutated_text(LAYOUT), point=st.sampled_from(["4.21", "4.21.2"]))
+def test_a_mutated_layout_file_loads_and_builds_or_is_one_line(text, point, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("layout")
+    (folder / "4.21.toml").write_text(text, errors="surrogatepass")  # lone surrogate: not UTF-8
+    try:
+        with bounded_memory(), layout_folder(folder):
+            build(GuestConfig(kernel=IMAGE, ramdisk_size=4096, vuart=True, max_vcpus=4,
+                              disks=(VirtioDisk("xvda", 1),), pci_devices=1,
+                              iomem=(Iomem(0x1c090, 1),)), Host(xen=point, rng_seed=b""))
+            api.host_regions(BOARD, xen=point, iommu=True)
     except XendtError as e:
         one_line(e)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 
 from xendt.errors import ConfigError, LayoutError
@@ -161,6 +162,9 @@ def load_file(path: str | os.PathLike[str], point: int | None = None,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise LayoutError(f"{path}: not valid TOML: {e}") from None
+    except ValueError:  # int() of a decimal number past Python's digit limit
+        raise LayoutError(f"{path}: a number of more than {sys.get_int_max_str_digits()} digits;"
+                          " layout values fit in 64 bits") from None
     except RecursionError:  # the depth bound comes first; this is its backstop
         raise LayoutError(f"{path}: nested more than {MAX_DEPTH} deep") from None
     from xendt.xen.reader import Reader

@@ -170,7 +170,8 @@ def test_videoram_is_taken_off_the_ram_with_a_warning():
     ('memory = " -1"', "guest.cfg:1: memory = ' -1': expected a number from 0 to 9007199254740991"),
     ("vcpus = 4294967296", "guest.cfg:1: vcpus = 4294967296: expected a number from -2147483648"
      " to 2147483647"),
-    ("nr_spis = \"-1\"", "guest.cfg:1: nr_spis = '-1': expected a number from 0 to 4294967295"),
+    ("nr_spis = \"-1\"", "guest.cfg:1: nr_spis: expected 0 to 4294967295 (libxl's nr_spis is a"
+                          " uint32), got -1"),
     ('acpi = "yes"', "guest.cfg:1: acpi = 'yes': expected a number"),
     ("memory = 16\nvideoram = 32", "guest.cfg:2: videoram = 32: more than the guest's 16 MiB of memory"),
     ('gic_version = "v4"', "guest.cfg:1: gic_version = 'v4': expected one of 'default', 'v2', 'v3'"),

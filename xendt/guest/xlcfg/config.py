@@ -29,7 +29,6 @@ from xendt.guest.xlcfg.syntax import (
     _INT_MAX,
     _LONG_MAX,
     _LONG_MIN,
-    _UINT32_MAX,
     XlConfig,
     _strtol,
     load,
@@ -128,7 +127,7 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
         ("<partial_dtb>" if partial_dtb is not None else ""),
         disks=disks, virtio=virtio, pci_devices=len(_specs(cfg, "pci", _parse_pci)),
         iomem=tuple(_specs(cfg, "iomem", _parse_iomem)), tee=tee, acpi=_flag(cfg, "acpi"),
-        nr_spis=_number(cfg, "nr_spis", 0, _UINT32_MAX), vpmu=_flag(cfg, "vpmu"))
+        nr_spis=_number(cfg, "nr_spis"), vpmu=_flag(cfg, "vpmu"))
     return guest, warnings
 
 

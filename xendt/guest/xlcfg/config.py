@@ -140,6 +140,8 @@ def _model(cfg: XlConfig, **fields: Any) -> GuestConfig:
         key = {"cmdline": next((k for k in ("cmdline", "root", "extra") if k in cfg), "cmdline"),
                "partial_dtb_name": "device_tree", "memory_mib": "memory",
                "max_vcpus": "vcpus"}.get(e.field, e.field)
+        if key in cfg and not cfg.line(key):  # a flag names the key itself: --nr-spis
+            raise ConfigError(f"{cfg.where(key)}: {e.problem}") from None
         where = cfg.where(key) if key in cfg else cfg.filename
         raise ConfigError(f"{where}: {key}: {e.problem}") from None
 

@@ -351,3 +351,41 @@ def test_a_mutated_layout_file_loads_and_builds_or_is_one_line(text, point, tmp_
             api.host_regions(BOARD, xen=point, iommu=True)
     except XendtError as e:
         one_line(e)
+
+
+# --- the model's extremes, from Python -------------------------------------------------
+
+def _edge(lo: int, hi: int):  # type: ignore[no-untyped-def]
+    return st.one_of(st.sampled_from([lo, hi, lo + 1, hi - 1, (lo + hi) // 2]), st.integers(lo, hi))
+
+
+KERNELS = st.builds(Kernel, arch=st.sampled_from(["arm64", "arm32"]), size=_edge(0, 1 << 30),
+                    text_offset=_edge(0, (1 << 64) - 1))
+GUESTS = st.builds(
+    GuestConfig, memory_mib=_edge(0, ((1 << 63) - 1) // 1024), max_vcpus=_edge(-(1 << 31), 200),
+    gic_version=st.sampled_from(["default", "v2", "v3"]), vuart=st.booleans(),
+    cmdline=st.one_of(st.none(), st.text(max_size=3000).filter(lambda s: "\0" not in s)),
+    kernel=KERNELS, ramdisk_size=st.one_of(st.none(), _edge(1, 1 << 30)),
+    disks=st.lists(st.builds(VirtioDisk, backend_domid=_edge(0, 0x7FEF),
+                             grant_usage=st.one_of(st.none(), st.booleans())),
+                   max_size=12).map(tuple),
+    pci_devices=_edge(0, (1 << 31) - 1),
+    iomem=st.lists(st.builds(Iomem, start=_edge(0, (1 << 64) - 1), pages=_edge(1, (1 << 64) - 1),
+                             gfn=st.one_of(st.none(), _edge(0, (1 << 64) - 2))),
+                   max_size=3).map(tuple),
+    tee=st.sampled_from(["none", "optee", "ffa"]), acpi=st.booleans(),
+    nr_spis=st.one_of(st.none(), _edge(0, (1 << 32) - 1)), vpmu=st.booleans())
+HOSTS = st.builds(Host, xen=st.sampled_from([None, *VERSIONS, "4.19.3"]),
+                  pa_bits=st.sampled_from([None, 32, 40, 48, 52]), gic=st.sampled_from(["v2", "v3"]),
+                  clock_frequency=_edge(0, (1 << 32) - 1), rng_seed=st.sampled_from([None, b""]),
+                  acpi_size=st.one_of(st.none(), _edge(0, (1 << 32) - 1)))
+
+
+@fuzz(150)
+@given(guest=GUESTS, host=HOSTS)
+def test_any_guest_the_model_accepts_builds_or_is_one_line(guest, host):
+    try:
+        with bounded_memory():
+            build(guest, host)
+    except XendtError as e:
+        one_line(e)

@@ -215,9 +215,15 @@ def _check_host_regions(host_dtb: object, xen: object, size: object, domain: obj
     _text(f, "domain", domain, optional=True)
     _expect(f, "iommu", iommu, bool, optional=True)
     _expect(f, "dom0_ram", dom0_ram, tuple)
-    for bank in dom0_ram:  # type: ignore[attr-defined]
-        _expect(f, "dom0_ram item", bank, Range)
-    _expect(f, "grant_table", grant_table, Range, optional=True)
+    for bank in (*dom0_ram, grant_table):  # type: ignore[misc]
+        if bank is None:
+            continue
+        _expect(f, "dom0_ram item or grant_table", bank, Range)
+        for value in (bank.base, bank.size):
+            _expect(f, "a Range's base and size", value, int)
+            if not 0 <= value < 1 << 64 or bank.end > 1 << 64:
+                raise ConfigError(f"range base {bank.base:#x} size {bank.size:#x}: expected a"
+                                  " range of the 64-bit address space")
     _text(f, "guest_arch", guest_arch)
     if guest_arch not in ("arm64", "arm32"):
         raise ConfigError(f"guest_arch {guest_arch!r}: expected 'arm64' or 'arm32'")

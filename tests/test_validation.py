@@ -60,3 +60,11 @@ def test_what_every_route_gives_is_accepted_by_the_model():
     cfg = xlcfg.parse('memory = 64\nvcpus = 2\ngic_version = "V3"\ntee = "OPTEE"\n', "g.cfg")
     guest, _ = xlcfg.guest_config(cfg, kernel=Kernel())
     assert dataclasses.replace(guest) == guest
+
+
+def test_a_field_error_pickles_whole():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(FieldTypeError("GuestConfig", "vuart", "expected true or false")))
+    assert (type(error), str(error), error.field) == (
+        FieldTypeError, "GuestConfig.vuart: expected true or false", "vuart")

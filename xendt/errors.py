@@ -54,6 +54,9 @@ class FieldError(ConfigError):
         super().__init__(f"{owner}.{field}: {problem}")
         self.owner, self.field, self.problem = owner, field, problem
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # pickles whole (e.g. across processes)
+        return type(self), (self.owner, self.field, self.problem)
+
 
 class FieldTypeError(FieldError, TypeError):
     """A FieldError for a value of the wrong Python type: Python callers

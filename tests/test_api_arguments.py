@@ -25,6 +25,12 @@ HOST = xendt.Host(xen="4.21", rng_seed=b"")
 WRONG = object()  # no parameter takes this
 
 
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"int of {value.bit_length()} bits"
+    return repr(value)
+
+
 class Type:
     """A value of the wrong Python type for the parameter: TypeError."""
 
@@ -32,7 +38,7 @@ class Type:
         self.value = value
 
     def __repr__(self) -> str:
-        return f"Type({self.value!r})"
+        return f"Type({_shown(self.value)})"
 
 
 class Range:
@@ -43,7 +49,7 @@ class Range:
         self.value = value
 
     def __repr__(self) -> str:
-        return f"Range({self.value!r})"
+        return f"Range({_shown(self.value)})"
 
 
 #: For each public callable: good keyword arguments, then bad values by parameter.
@@ -62,7 +68,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, list[Type | Range]]]] = {
         "xen": [Type(4.21), Range("9.9")],
         "size": [Type(40), Type(WRONG), Type("pa 40")],
         "page_size": [Type(None), Type("4096"), Type(4096.0), Type(True), Range(3),
-                      Range(2 ** 80), Range(-4096)]}),
+                      Range(2 ** 80), Range(-4096), Range(10 ** 5000)]}),
     "diff": ({"a": TREE, "b": TREE}, {
         "a": [Type(None), Type(WRONG), Type(GUEST_DTB)],
         "b": [Type(None), Type(WRONG)],
@@ -117,7 +123,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, list[Type | Range]]]] = {
     # The model's inputs: each field's wrong types and out-of-range values.
     "Kernel": ({}, {
         "arch": [Type(None), Type(64), Range("x86"), Range("ARM64")],
-        "size": [Type(None), Type("1"), Type(1.0), Type(True), Range(-1), Range(1 << 31)],
+        "size": [Type(None), Type("1"), Type(1.0), Type(True), Range(-1), Range(1 << 31),
+                 Range(10 ** 5000)],
         "text_offset": [Type(None), Type("0"), Range(-1), Range(1 << 64)]}),
     "VirtioDisk": ({}, {
         "vdev": [Type(None), Type(1), Range("x\0")],
@@ -133,11 +140,13 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, list[Type | Range]]]] = {
         "pages": [Type(None), Type(1.0), Range(0), Range(-1), Range(1 << 64)],
         "gfn": [Type("0"), Range(-1), Range((1 << 64) - 1)]}),
     "GuestConfig": ({}, {
-        "memory_mib": [Type(None), Type("64"), Type(64.0), Type(True), Range(-1), Range(1 << 60)],
+        "memory_mib": [Type(None), Type("64"), Type(64.0), Type(True), Range(-1), Range(1 << 60),
+                       Range(10 ** 5000), Range(-(10 ** 5000))],
         "max_vcpus": [Type(None), Type(True), Type("2"), Range(1 << 31), Range(-(1 << 31) - 1)],
         "gic_version": [Type(None), Type(3), Range("v4"), Range("V3")],
         "vuart": [Type(None), Type(1), Type("sbsa_uart")],
-        "cmdline": [Type(5), Type(b"console=hvc0"), Range("a\0b"), Range("a\ud800b")],
+        "cmdline": [Type(5), Type(10 ** 5000), Type(b"console=hvc0"), Range("a\0b"),
+                    Range("a\ud800b")],
         "kernel": [Type(None), Type("Image"), Type({"size": 1})],
         "ramdisk_size": [Type("1"), Type(1.5), Range(0), Range(-1), Range((1 << 30) + 1)],
         "partial_dtb": [Type("p.dtb"), Type(bytearray(b"x"))],
@@ -160,7 +169,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, list[Type | Range]]]] = {
         "acpi_size": [Type("1"), Type(1.0), Range(-1), Range(1 << 40)]}),
     "AddressSize": ({"kind": "pa", "bits": 40}, {
         "kind": [Type(None), Type(1), Range("PA"), Range("ipa\0")],
-        "bits": [Type(None), Type("40"), Type(40.0), Type(True), Range(39), Range(1 << 70)]}),
+        "bits": [Type(None), Type("40"), Type(40.0), Type(True), Range(39), Range(1 << 70),
+                 Range(10 ** 5000)]}),
 }
 
 #: Public names that are not called with user input: results and errors.

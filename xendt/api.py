@@ -117,6 +117,12 @@ def check(tree: Tree, *, xen: str | None = None, size: AddressSize | None = None
     _text("check", "xen", xen, optional=True)
     _size("check", size)
     _expect("check", "page_size", page_size, int)
+    if page_size.bit_length() > 64:  # too long to quote (Python prints 4300 digits at most)
+        from xendt.errors import XendtError
+        from xendt.inspect.check import SECTION_SIZE
+
+        raise XendtError(f"page size of {page_size.bit_length()} bits: expected one of"
+                         f" {', '.join(str(p) for p in SECTION_SIZE)}")
     return run(tree, xen=xen, size=size, page_size=page_size)
 
 
@@ -222,8 +228,10 @@ def _check_host_regions(host_dtb: object, xen: object, size: object, domain: obj
         for value in (bank.base, bank.size):
             _expect(f, "a Range's base and size", value, int)
             if not 0 <= value < 1 << 64 or bank.end > 1 << 64:
-                raise ConfigError(f"range base {bank.base:#x} size {bank.size:#x}: expected a"
-                                  " range of the 64-bit address space")
+                shown = [f"{v:#x}" if v.bit_length() <= 128 else f"<{v.bit_length()} bits>"
+                         for v in (bank.base, bank.size)]
+                raise ConfigError(f"Range base {shown[0]} size {shown[1]}: expected a range of"
+                                  " the 64-bit address space")
     _text(f, "guest_arch", guest_arch)
     if guest_arch not in ("arm64", "arm32"):
         raise ConfigError(f"guest_arch {guest_arch!r}: expected 'arm64' or 'arm32'")

@@ -73,7 +73,7 @@ class _Checker:
         value = self.kind(name, int, optional)
         if value is not None and not lo <= value <= hi:
             reason = f" ({why})" if why else ""
-            raise self.fail(name, f"expected {lo} to {hi}{unit}{reason}, got {value}")
+            raise self.fail(name, f"expected {lo} to {hi}{unit}{reason}, got {_shown(value)}")
 
     def flag(self, name: str, optional: bool = False) -> None:
         self.kind(name, bool, optional)
@@ -105,6 +105,8 @@ class _Checker:
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:  # repr() stops at 4300 digits
+        return f"{'-' if value < 0 else ''}an integer of {value.bit_length()} bits"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -116,9 +118,10 @@ def size_problem(size: int) -> str | None:
     if size == 0:
         return "0 bytes: libxenguest refuses a zero-length file (\"zero length file\")"
     if size < 0:
-        return f"{size} bytes: a size is not negative"
+        return f"{_shown(size)} bytes: a size is not negative"
     if size > MAX_FILE_SIZE:
-        return f"{size} bytes, more than libxenguest's limit of {MAX_FILE_SIZE} bytes (1 GiB)"
+        return (f"{_shown(size)} bytes, more than libxenguest's limit of {MAX_FILE_SIZE} bytes"
+                " (1 GiB)")
     return None
 
 

@@ -46,7 +46,8 @@ class AddressSize:
         if self.bits not in valid:
             what = ("is not an Arm PARange size" if self.kind == "pa"
                     else "is not a size Xen's stage-2 tables have")
-            raise ConfigError(f"{self.kind.upper()} bits {self.bits!r} {what};"
+            shown = self.bits if self.bits.bit_length() <= 64 else f"of {self.bits.bit_length()} bits"
+            raise ConfigError(f"{self.kind.upper()} bits {shown} {what};"
                               f" valid: {', '.join(map(str, valid))}")
 
     @classmethod

@@ -344,3 +344,12 @@ def test_a_nul_in_a_file_name_is_one_line():
         xlcfg.guest_config(cfg('kernel = "k"\ndevice_tree = "a\0b"'), kernel=Kernel(size=4096))
     assert str(e.value) == ("guest.cfg:2: partial device tree 'a\\x00b': cannot read: a file name"
                             " has no NUL character")
+
+
+def test_a_negative_vcpus_beside_maxvcpus_warns_what_xl_before_4_22_does():
+    # libxl_cpu_bitmap_alloc refuses max_cpus < 0 (tools/libs/light/libxl_utils.c @
+    # RELEASE-4.21.0); xl_parse.c @ RELEASE-4.22.0 makes vcpus 1 before it.
+    g, warnings = guest('vcpus = "-3"\nmaxvcpus = 2')
+    assert (g.max_vcpus, warnings) == (2, [
+        "guest.cfg:1: vcpus = '-3': xl 4.14 to 4.21 refuse a negative vcpus (\"Unable to allocate"
+        " cpumap\"); 4.22 takes it as 1"])

@@ -88,7 +88,7 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
     warnings: list[str] = []
     _check_domain_type(cfg, warnings)
     memory_mib = _memory(cfg, warnings)
-    max_vcpus = _vcpus(cfg)
+    max_vcpus = _vcpus(cfg, warnings)
     _grant_frames(cfg, warnings)
 
     gic = _choice(cfg, "gic_version", validate.GIC_VERSIONS, "default")
@@ -323,7 +323,7 @@ def _memory(cfg: XlConfig, warnings: list[str]) -> int:
     return ram
 
 
-def _vcpus(cfg: XlConfig) -> int:
+def _vcpus(cfg: XlConfig, warnings: list[str]) -> int:
     """maxvcpus, defaulting to vcpus (tools/xl/xl_parse.c). A vcpus below 1
     is kept, for the builder to refuse or take it as 1 as the version's xl
     and libxl do (with a warning)."""
@@ -332,6 +332,12 @@ def _vcpus(cfg: XlConfig) -> int:
     maxvcpus = _number(cfg, "maxvcpus", -_INT_MAX - 1, _INT_MAX)
     if not maxvcpus:  # absent or 0: xl takes vcpus
         return vcpus
+    if vcpus < 0:  # the GuestConfig keeps maxvcpus only: say what xl before 4.22 does
+        # libxl_cpu_bitmap_alloc(…, vcpus) refuses a negative count (libxl_utils.c @
+        # RELEASE-4.21.0); xl_parse.c @ RELEASE-4.22.0 takes it as 1 first.
+        warnings.append(f"{cfg.where('vcpus')}: vcpus = {_shown(cfg, 'vcpus')}: xl 4.14 to 4.21"
+                        " refuse a negative vcpus (\"Unable to allocate cpumap\"); 4.22 takes"
+                        " it as 1")
     if maxvcpus < max(vcpus, 1):
         raise ConfigError(f"{cfg.where('maxvcpus')}: maxvcpus = {_shown(cfg, 'maxvcpus')}:"
                           f" fewer than vcpus ({vcpus}); xl refuses maxvcpus < vcpus")

@@ -78,7 +78,8 @@ def guest_from_json(text: str, name: str = "<json>") -> tuple[GuestConfig, Host 
     guest = _decode(GuestConfig, guest_data, f"{name}: guest", skip=("partial_dtb",))
     if device_tree is not None:
         if not isinstance(device_tree, str) or "\0" in device_tree:
-            raise ConfigError(f"{name}: guest.device_tree: expected a file name, got {device_tree!r}")
+            raise ConfigError(f"{name}: guest.device_tree: expected a file name, got"
+                              f" {_short(device_tree)}")
         from xendt.guest.images import read_device_tree
 
         path = os.path.join(os.path.dirname(name), device_tree) if name != "<json>" else device_tree
@@ -92,7 +93,7 @@ def guest_from_json(text: str, name: str = "<json>") -> tuple[GuestConfig, Host 
             try:
                 host_data["rng_seed"] = bytes.fromhex(seed)
             except (TypeError, ValueError):
-                raise ConfigError(f"{name}: host.rng_seed: expected hex bytes, got {seed!r}") from None
+                raise ConfigError(f"{name}: host.rng_seed: expected hex bytes, got {_short(seed)}") from None
         host = _decode(Host, host_data, f"{name}: host", skip=())
     return guest, host
 
@@ -122,7 +123,7 @@ def _parse(text: str, name: str) -> Any:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise ConfigError(f"{name}: key {key!r} given twice in one object")
+                raise ConfigError(f"{name}: key {_short(key)} given twice in one object")
             seen.add(key)
         return dict(pairs)
 
@@ -142,7 +143,7 @@ def _decode(cls: type, data: dict[str, Any], where: str, *, skip: tuple[str, ...
     known = {f.name for f in fields}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected one of"
+        raise ConfigError(f"{where}: unknown key {_short(unknown[0])}; expected one of"
                           f" {', '.join(sorted(known))}")
     for f in fields:
         if f.name not in data and f.default is dataclasses.MISSING \
@@ -173,6 +174,12 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected an object, got {_shape(value)}")
     return value
+
+
+def _short(value: Any) -> str:
+    """repr(value), cut to 40 characters for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _shape(value: Any) -> str:

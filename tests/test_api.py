@@ -21,9 +21,9 @@ def test_every_exported_name_is_xendts_own_class_or_function_of_that_name(name):
 
 
 def test_every_error_class_is_a_xendt_error():
-    errors = [getattr(xendt, n) for n in xendt.__all__ if n.endswith("Error")]
+    errors = [getattr(xendt, n) for n in xendt.__all__ if getattr(xendt, n).__module__ == "xendt.errors"]
     assert sorted(e.__name__ for e in errors) == ["BuildError", "ConfigError", "DtbError", "ImageError",
-                                                  "LayoutError", "XendtError"]
+                                                  "LayoutError", "XenFailure", "XendtError"]
     assert all(issubclass(e, xendt.XendtError) for e in errors)
 
 

@@ -46,6 +46,7 @@ ENTRY_POINTS = {
     "check": ["check", "{}"],
     "diff": ["diff", "{}", str(SAMPLE)],
     "build -c": ["build", "-c", "{}"],
+    "build --guest-json": ["build", "--guest-json", "{}"],
     "build --kernel": ["build", "--kernel", "{}", "--kernel-size", "4096"],
     "build --ramdisk": ["build", "--kernel-size", "4096", "--ramdisk", "{}"],
     "build --device-tree": ["build", "--kernel-size", "100000", "--device-tree", "{}"],
@@ -75,10 +76,12 @@ def _feed_zeros(fifo: Path, stop: threading.Event) -> None:
         os.close(fd)
 
 
-def _run(args: list[str], stdin_zeros: bool = False) -> tuple[int, str, str]:
+def _run(args: list[str], stdin_zeros: bool = False,
+         env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """The exit status, stdout and stderr of xendt `args`, limited."""
     proc = subprocess.Popen(XENDT + args, stdin=subprocess.PIPE if stdin_zeros else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=None if env is None else {**os.environ, **env})
     if stdin_zeros:
         def feed() -> None:
             try:
@@ -239,6 +242,42 @@ def test_a_hostile_u_boot_script_is_one_line_naming_its_bound_within_512_mib(nam
     assert err.startswith("xendt: ") and err.count("\n") == 1, err[-2000:]
     assert ".source:" in err  # the script and line it stopped at
     assert HOSTILE_SCRIPTS[name][1] in err
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo of zeros", "fifo without a writer",
+                                  "8 GiB sparse file", "nested 400000 deep"])
+def test_a_layout_folder_entry_that_never_ends_is_one_line_within_512_mib(tmp_path, kind):
+    layout = tmp_path / "4.99.toml"
+    stop = threading.Event()
+    if kind == "/dev/zero":
+        layout.symlink_to("/dev/zero")
+    elif kind.startswith("fifo"):
+        os.mkfifo(layout)
+        if kind == "fifo of zeros":
+            threading.Thread(target=_feed_zeros, args=(layout, stop), daemon=True).start()
+    elif kind == "8 GiB sparse file":
+        with open(layout, "wb") as f:
+            f.truncate(8 << 30)
+    else:
+        layout.write_text("x = " + "[" * 400_000 + "]" * 400_000 + "\n")
+    try:
+        code, out, err = _run(["build", "-o", os.devnull],
+                              env={"XENDT_LAYOUT_PATH": str(tmp_path), "XENDT_NO_CACHE": "1"})
+    finally:
+        stop.set()
+    why = {"/dev/zero": "is a character device, not a layout file (a regular file)",
+           "fifo of zeros": "is a FIFO, not a layout file (a regular file)",
+           "fifo without a writer": "is a FIFO, not a layout file (a regular file)",
+           "8 GiB sparse file": "more than the 1048576 bytes xendt reads for a layout file",
+           "nested 400000 deep": "arrays and tables nested 400000 deep; a layout nests at most"
+                                 " 16 deep"}[kind]
+    assert (code, out, err) == (2, "", f"xendt: {layout}: {why}\n")
+
+
+def test_guest_json_nested_a_million_deep_is_one_line_within_512_mib(tmp_path):
+    doc = tmp_path / "g.json"
+    doc.write_text('{"guest": ' + "[" * 1_000_000)
+    code, out, err = _run(["build", "--guest-json", str(doc), "-o", os.devnull])
+    assert (code, out, err) == (2, "", f"xendt: {doc}: nested 1000001 deep; a guest description"
+                                       " nests at most 8 deep\n")
 
 
 # --- output ------------------------------------------------------------------

@@ -196,6 +196,14 @@ BAD = {
     "missing partial dtb": (["--device-tree", "/nonexistent/p.dtb"], "/nonexistent/p.dtb"),
     "bad iomem": (["--iomem", "zz"], "iomem"),
     "bad disk": (["--disk", "vdev=xvda,specification=virtio,backend=dom0name,target=/x"], "disk"),
+    # The model's checks (xendt.guest.validate), named by the flag:
+    "negative kernel size": (["--kernel-size", "-5"],
+                             "xendt: --kernel-size -5 bytes: a size is not negative\n"),
+    "negative text offset": (["--kernel-size", "4096", "--text-offset", "-1"],
+                             "xendt: --text-offset: expected 0 to 18446744073709551615 (the Image"
+                             " header's 64-bit field), got -1\n"),
+    "negative acpi size": (["--acpi-size", "-5"], "xendt: --acpi-size: expected 0 to 4294967295"
+                                                  " bytes (a 32-bit module size), got -5\n"),
 }
 
 

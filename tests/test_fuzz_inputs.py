@@ -1,8 +1,11 @@
 """Fuzzing every input path beyond show/check/diff (test_fuzz_inspect.py has
 those): host DTBs, dom0 DTBs and dom0less partial DTBs for host-regions, the
-guest's partial DTB for build --device-tree, xl.cfg text, and the build
-flags. Whatever comes in, the answer is a result or an XendtError of one
-line (exit status 2 from the CLI), never another exception.
+guest's partial DTB for build --device-tree, xl.cfg text, the build flags,
+guest JSON (documents and mutated text) and layout files. Whatever comes
+in, the answer is a result or an XendtError of one line (exit status 2 from
+the CLI), never another exception. Each guest JSON and layout example runs
+with at most 512 MiB more address space (bounded_memory), as test_bounds.py
+runs whole processes on unending and deeply nested inputs.
 
 Small in CI; XENDT_FUZZ_EXAMPLES=N runs N examples per test (the long
 offline run, see /work/scratch/issue8/NOTE.md).
@@ -15,6 +18,7 @@ import io
 import os
 import struct
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +31,7 @@ from xendt.cli import main
 from xendt.errors import XendtError
 from xendt.guest import xlcfg
 from xendt.guest.builder import build
-from xendt.guest.model import GuestConfig, Host, Kernel
+from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDisk
 from xendt.host import domains
 from xendt.xen import layouts
 
@@ -48,6 +52,28 @@ def fuzz(ci: int):  # type: ignore[no-untyped-def]
 
 def one_line(error: XendtError) -> None:
     assert str(error) and "\n" not in str(error), repr(str(error))
+
+
+#: What one example may add to the process's address space (test_bounds.py's
+#: limit for a whole xendt process).
+LIMIT = 512 << 20
+
+
+@contextlib.contextmanager
+def bounded_memory():  # type: ignore[no-untyped-def]
+    """RLIMIT_AS lowered to the address space in use + LIMIT while the body
+    runs (a MemoryError fails the test), then put back."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/status") as f:
+        used = next(int(line.split()[1]) << 10 for line in f if line.startswith("VmSize:"))
+    limit = used + LIMIT if hard == resource.RLIM_INFINITY else min(used + LIMIT, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 # --- blobs: every header field, then bytes ---------------------------------------
@@ -255,6 +281,7 @@ def address_space(extra: int):  # type: ignore[no-untyped-def]
 @given(script=uboot_scripts(), version=st.sampled_from([None, "2023.01"]))
 def test_a_u_boot_script_gives_a_dt_or_one_line_within_512_mib(script, version):
     from xendt.dom0less.uboot import apply_script
+    from xendt.fdt.read import MAX_BLOB_SIZE
     from xendt.inputs import HOST_DTB_MAX
 
     try:
@@ -263,4 +290,166 @@ def test_a_u_boot_script_gives_a_dt_or_one_line_within_512_mib(script, version):
     except XendtError as e:
         one_line(e)
     else:
-        assert len(out) <= HOST_DTB_MAX
+        # The tree booti hands Xen is held to MAX_FDT_SIZE; the working DTB
+        # the script leaves without booti's edits, to xendt's 64 MiB.
+        assert len(out) <= (HOST_DTB_MAX if version else MAX_BLOB_SIZE)
+# --- guest JSON ----------------------------------------------------------------------
+
+def _fields(cls: type) -> list[str]:
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+JSON_KEYS = st.one_of(
+    st.sampled_from([*_fields(GuestConfig), *_fields(Kernel), "vdev", "backend_domid",
+                     "grant_usage", "type", "transport", "start", "pages", "gfn", "device_tree",
+                     *_fields(Host), "guest", "host"]),
+    st.text(max_size=8))
+JSON_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70),
+    st.sampled_from([0, 1, -1, 2 ** 31, 2 ** 32, 2 ** 63, 2 ** 64 - 1, 2 ** 64, 0x7FF0, 1 << 30,
+                     (1 << 30) + 1, 4096]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12), st.sampled_from(["arm64", "arm32", "v2", "v3", "default", "none",
+                                           "optee", "ffa", "mmio", "virtio,device22", "4.21",
+                                           "4.19.3", "a\0b", "00" * 128]))
+JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(JSON_KEYS, inner, max_size=5)), max_leaves=20)
+GUEST_DOCS = st.fixed_dictionaries(
+    {"guest": st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=6)},
+    optional={"host": st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=4)})
+
+
+@fuzz(150)
+@given(doc=st.one_of(GUEST_DOCS, JSON_VALUES))
+def test_a_guest_json_document_builds_or_is_one_line(doc):
+    import json
+
+    from xendt.guest.jsonio import guest_from_json
+
+    try:
+        with bounded_memory():
+            guest, host = guest_from_json(json.dumps(doc), "fuzz.json")
+            build(guest, host or Host())
+    except XendtError as e:
+        one_line(e)
+
+
+GUEST_JSON = ('{"guest": {"memory_mib": 1024, "max_vcpus": 2, "kernel": {"size": 31457280},'
+              ' "disks": [{"vdev": "xvda", "backend_domid": 1}],'
+              ' "iomem": [{"start": 115856, "pages": 1, "gfn": 639120}]},'
+              ' "host": {"xen": "4.21", "pa_bits": 44}}')
+
+
+@st.composite
+def mutated_text(draw, seed: str) -> str:  # type: ignore[no-untyped-def]
+    """`seed` with 1 to 4 cuts, insertions (of brackets, quotes, digits or
+    anything) or deletions."""
+    text = seed
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(text)))
+        kind = draw(st.sampled_from(["insert", "brackets", "digits", "delete", "cut"]))
+        if kind == "insert":
+            text = text[:at] + draw(st.text(max_size=8)) + text[at:]
+        elif kind == "brackets":
+            text = text[:at] + draw(st.sampled_from(["[", "{", "]", "}", '"', "'", "#"])) \
+                * draw(st.integers(1, 3000)) + text[at:]
+        elif kind == "digits":
+            text = text[:at] + "9" * draw(st.integers(1, 6000)) + text[at:]
+        elif kind == "delete":
+            text = text[:at] + text[at + draw(st.integers(1, 8)):]
+        else:
+            text = text[:at]
+    return text
+
+
+@fuzz(150)
+@given(text=mutated_text(GUEST_JSON))
+def test_a_mutated_guest_json_text_builds_or_is_one_line(text):
+    from xendt.guest.jsonio import guest_from_json
+
+    try:
+        with bounded_memory():
+            guest, host = guest_from_json(text, "fuzz.json")
+            build(guest, host or Host())
+    except XendtError as e:
+        one_line(e)
+
+
+# --- layout files ----------------------------------------------------------------------
+
+LAYOUT = (Path(layouts.layout_dir()) / "4.21.toml").read_text()
+
+
+@contextlib.contextmanager
+def layout_folder(folder: Path):  # type: ignore[no-untyped-def]
+    """XENDT_LAYOUT_PATH set to `folder` (its files win over xendt's own),
+    without the layout cache, for the body only."""
+    saved = {k: os.environ.get(k) for k in ("XENDT_LAYOUT_PATH", "XENDT_NO_CACHE")}
+    os.environ.update(XENDT_LAYOUT_PATH=str(folder), XENDT_NO_CACHE="1")
+    layouts.versions.cache_clear()
+    layouts.load.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        layouts.versions.cache_clear()
+        layouts.load.cache_clear()
+
+
+@fuzz(80)
+@given(text=mutated_text(LAYOUT), point=st.sampled_from(["4.21", "4.21.2"]))
+def test_a_mutated_layout_file_loads_and_builds_or_is_one_line(text, point, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("layout")
+    (folder / "4.21.toml").write_text(text, errors="surrogatepass")  # lone surrogate: not UTF-8
+    try:
+        with bounded_memory(), layout_folder(folder):
+            build(GuestConfig(kernel=IMAGE, ramdisk_size=4096, vuart=True, max_vcpus=4,
+                              disks=(VirtioDisk("xvda", 1),), pci_devices=1,
+                              iomem=(Iomem(0x1c090, 1),)), Host(xen=point, rng_seed=b""))
+            api.host_regions(BOARD, xen=point, iommu=True)
+    except XendtError as e:
+        one_line(e)
+
+
+# --- the model's extremes, from Python -------------------------------------------------
+
+def _edge(lo: int, hi: int):  # type: ignore[no-untyped-def]
+    return st.one_of(st.sampled_from([lo, hi, lo + 1, hi - 1, (lo + hi) // 2]), st.integers(lo, hi))
+
+
+KERNELS = st.builds(Kernel, arch=st.sampled_from(["arm64", "arm32"]), size=_edge(0, 1 << 30),
+                    text_offset=_edge(0, (1 << 64) - 1))
+GUESTS = st.builds(
+    GuestConfig, memory_mib=_edge(0, ((1 << 63) - 1) // 1024), max_vcpus=_edge(-(1 << 31), 200),
+    gic_version=st.sampled_from(["default", "v2", "v3"]), vuart=st.booleans(),
+    cmdline=st.one_of(st.none(), st.text(max_size=3000).filter(lambda s: "\0" not in s)),
+    kernel=KERNELS, ramdisk_size=st.one_of(st.none(), _edge(1, 1 << 30)),
+    disks=st.lists(st.builds(VirtioDisk, backend_domid=_edge(0, 0x7FEF),
+                             grant_usage=st.one_of(st.none(), st.booleans())),
+                   max_size=12).map(tuple),
+    pci_devices=_edge(0, (1 << 31) - 1),
+    iomem=st.lists(st.builds(Iomem, start=_edge(0, (1 << 64) - 1), pages=_edge(1, (1 << 64) - 1),
+                             gfn=st.one_of(st.none(), _edge(0, (1 << 64) - 2))),
+                   max_size=3).map(tuple),
+    tee=st.sampled_from(["none", "optee", "ffa"]), acpi=st.booleans(),
+    nr_spis=st.one_of(st.none(), _edge(0, (1 << 32) - 1)), vpmu=st.booleans())
+HOSTS = st.builds(Host, xen=st.sampled_from([None, *VERSIONS, "4.19.3"]),
+                  pa_bits=st.sampled_from([None, 32, 40, 48, 52]), gic=st.sampled_from(["v2", "v3"]),
+                  clock_frequency=_edge(0, (1 << 32) - 1), rng_seed=st.sampled_from([None, b""]),
+                  acpi_size=st.one_of(st.none(), _edge(0, (1 << 32) - 1)))
+
+
+@fuzz(150)
+@given(guest=GUESTS, host=HOSTS)
+def test_any_guest_the_model_accepts_builds_or_is_one_line(guest, host):
+    try:
+        with bounded_memory():
+            build(guest, host)
+    except XendtError as e:
+        one_line(e)

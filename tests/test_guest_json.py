@@ -77,3 +77,72 @@ def test_guest_flags_conflict_with_the_json(tmp_path, capsysbinary):
     assert (code, out) == (2, b"")
     assert err == ("xendt: --guest-json gives the whole guest: drop --memory"
                    " (see 'xendt build --help')\n")
+
+
+# --- bounds, and the model's checks through JSON ----------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ('{"guest": ' + "[" * 100_000 + "]" * 100_000 + "}",
+     "g.json: nested 100001 deep; a guest description nests at most 8 deep"),
+    ('{"guest": {"memory_mib": ' + "9" * 5000 + "}}",
+     "g.json: a number of 5000 digits (999999999999...); every value fits in 64 bits, at most"
+     " 20 digits"),
+    ('{"guest": {"memory_mib": -Infinity}}', "g.json: -Infinity is not a JSON number"),
+    ('{"guest": {"memory_mib": NaN}}', "g.json: NaN is not a JSON number"),
+    ('{"guest": {"memory_mib": 1e400}}', "g.json: guest.memory_mib: expected an integer, got inf"),
+    ('{"guest": {"memory_mib": 64, "memory_mib": 128}}',
+     "g.json: key 'memory_mib' given twice in one object"),
+])
+def test_bounds_are_one_line_naming_the_bound(text, message):
+    with pytest.raises(ConfigError) as refused:
+        guest_from_json(text, "g.json")
+    assert str(refused.value) == message
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    guest, _ = guest_from_json('{"guest": {"cmdline": "' + "[" * 50 + '"}}')
+    assert guest.cmdline == "[" * 50
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"guest": {"kernel": null}}', "g.json: guest.kernel: expected an object, got NoneType null"),
+    ('{"guest": {"disks": null}}', "g.json: guest.disks: expected a list, got NoneType null"),
+    ('{"guest": {"iomem": [{"start": 1}]}}', "g.json: guest.iomem[0]: missing key 'pages'"),
+    ('{"guest": {}, "host": {"clock_frequency": -1}}',
+     "g.json: host.clock_frequency: expected 0 to 4294967295 Hz (the timer's 32-bit"
+     " clock-frequency), got -1"),
+    ('{"guest": {"disks": [{"backend_domid": -1}]}}',
+     "g.json: guest.disks[0].backend_domid: expected 0 to 32751 (a domain ID), got -1"),
+    ('{"guest": {"kernel": {"size": -5}}}', "g.json: guest.kernel.size: -5 bytes: a size is not negative"),
+    ('{"guest": {"iomem": [{"start": -1, "pages": 1}]}}',
+     "g.json: guest.iomem[0].start: expected 0 to 18446744073709551615 (a 64-bit frame number),"
+     " got -1"),
+    ('{"guest": {"kernel": {"arch": "x86"}}}',
+     "g.json: guest.kernel.arch: expected one of 'arm64', 'arm32', got 'x86'"),
+    ('{"guest": {"max_vcpus": true}}', "g.json: guest.max_vcpus: expected an integer, got True"),
+    ('{"guest": {"cmdline": "a\\u0000b"}}',
+     "g.json: guest.cmdline: a NUL character at offset 1: libxl's strings end at the first NUL"),
+    ('{"guest": {"cmdline": "a\\ud800b"}}',
+     "g.json: guest.cmdline: '\\ud800' at offset 1 is not a character (a lone surrogate)"),
+    ('{"guest": {"device_tree": "a\\u0000b"}}',
+     "g.json: guest.device_tree: expected a file name, got 'a\\x00b'"),
+    ('{"guest": {}, "host": {"xen": 4.21}}', "g.json: host.xen: expected a string or None, got 4.21"),
+])
+def test_the_models_checks_name_the_json_path(text, message):
+    with pytest.raises(ConfigError) as refused:
+        guest_from_json(text, "g.json")
+    assert str(refused.value) == message
+
+
+def test_a_negative_kernel_size_is_refused_with_the_same_words_as_the_flag(tmp_path, capsysbinary):
+    doc = tmp_path / "g.json"
+    doc.write_text('{"guest": {"kernel": {"size": -5}}}')
+    from_json = run("build", "--guest-json", str(doc), "-o", "-", capsysbinary=capsysbinary)
+    from_flag = run("build", "--kernel-size", "-5", "-o", "-", capsysbinary=capsysbinary)
+    assert from_json == (2, b"", f"xendt: {doc}: guest.kernel.size: -5 bytes: a size is not negative\n")
+    assert from_flag == (2, b"", "xendt: --kernel-size -5 bytes: a size is not negative\n")
+
+
+def test_guest_to_json_refuses_what_is_not_a_guest():
+    with pytest.raises(TypeError):
+        guest_to_json(None)  # type: ignore[arg-type]

@@ -125,3 +125,93 @@ def test_the_dom0_gic_node_takes_the_host_name_from_4_21():
     # 0c4b0e6236 "xen/arm: Create GIC node using the node name from host dt"
     assert [layouts.load(v).dom0.gic_name for v in VERSIONS] == ["interrupt-controller"] * 7 + [
         "host", "host"]
+# --- layout files from XENDT_LAYOUT_PATH: bounds ------------------------------------
+
+def test_a_layout_nested_deeper_than_16_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == (f"{path}: arrays and tables nested 100000 deep; a layout nests at"
+                            " most 16 deep")
+
+
+def test_brackets_in_toml_strings_and_comments_do_not_count(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_text('x = "' + "[" * 50 + '" # ' + "{" * 50 + "\ny = '''" + "[" * 50 + "'''\n")
+    with pytest.raises(LayoutError, match=r"4\.99\.toml: unknown key 'x' in the file$"):
+        layouts.load_file(path)
+
+
+def test_a_layout_linked_to_dev_zero_is_refused_unread(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.symlink_to("/dev/zero")
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: is a character device, not a layout file (a regular file)"
+
+
+def test_a_layout_over_1_mib_is_refused(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_text("#" * (1 << 20) + "\n")
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: more than the 1048576 bytes xendt reads for a layout file"
+
+
+def test_a_layout_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "4.99.toml"
+    path.write_bytes(b'version = "\xff"\n')
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: not UTF-8 text (byte 11), so not TOML"
+
+
+def test_a_fifo_in_the_layout_path_is_refused_without_hanging(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "4.99.toml")  # no writer: a blocking open would wait for ever
+    env = {**os.environ, "XENDT_LAYOUT_PATH": str(tmp_path), "XENDT_NO_CACHE": "1"}
+    run = subprocess.run([sys.executable, "-m", "xendt.cli", "build", "-o", os.devnull],
+                         capture_output=True, env=env, timeout=60)
+    assert (run.returncode, run.stderr.decode()) == (
+        2, f"xendt: {tmp_path / '4.99.toml'}: is a FIFO, not a layout file (a regular file)\n")
+
+
+# --- layout values a device tree must hold --------------------------------------------
+
+@pytest.mark.parametrize("old, new, message", [
+    (r"^(gic = )65000", r"\g<1>0x1_0000_0000", "[phandles].gic should fit a 32-bit cell, got 0x100000000"),
+    (r"^(timer-virt = )27", r"\g<1>0", "[irqs]: each of (0, 29, 30, 31) should be a PPI (16 to 31)"),
+    (r"^(vpl011 = )32", r"\g<1>1", "[irqs]: each of (1,) should be an SPI (32 to 1019)"),
+    (r"^(virtio-mmio-first = )33", r"\g<1>44",
+     "[irqs].virtio-mmio-first and -last (44, 43) should be SPIs (32 to 1019), first to last, or"
+     " both 0 (no virtio-mmio)"),
+    (r"^(start-bits = )48", r"\g<1>33",
+     "[ipa].start-bits should be an IPA size Xen's p2m has (32, 36, 40, 42, 44, 48) or 64 (no"
+     " cap), got 33"),
+    (r"^(pa-bits = )\[32,", r"\g<1>[33,",
+     "[ipa].pa-bits should list Arm PARange sizes (32, 36, 40, 42, 44, 48, 52), got [33, 36, 40,"
+     " 42, 44, 48, 52]"),
+    (r"^(max = )256( +# MAX_NR)", r"\g<1>100000\g<2>",
+     "[extended-regions].max should be at most 4096 (Xen's is 256) and"
+     " [limits].virtio-mmio-device-size fit 32 bits"),
+    (r"^(fdt-max-size = )0x100000", r"\g<1>0x1_0000_0000",
+     "[limits].fdt-max-size should be 4 KiB to 64 MiB (libxl's FDT_MAX_SIZE is 1 MiB)"),
+    (r"^(page-size = )0x1000", r"\g<1>-1", "[placement].page-size should be 0 to"
+                                             " 0xffffffffffffffff, got -0x1"),
+])
+def test_a_layout_value_no_device_tree_can_hold_is_refused(tmp_path, old, new, message):
+    path = broken(tmp_path, "4.21", old, new)
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: {message}"
+
+
+def test_a_layout_number_past_pythons_digit_limit_is_one_line(tmp_path):
+    path = broken(tmp_path, "4.21", r"^(gic = )65000", r"\g<1>" + "9" * 5000)
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: a number of more than 4300 digits; layout values fit in 64 bits"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from xendt.errors import BuildError, ConfigError
+from xendt.errors import BuildError, ConfigError, FieldError
 from xendt.guest import xlcfg
 from xendt.guest.builder import build
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDevice
@@ -115,6 +115,37 @@ def test_a_negative_vcpus_is_one_vcpu_from_4_22():
     assert [c.name for c in tree.node("/cpus").children] == ["cpu@0"]
 
 
+def test_a_negative_vcpus_on_4_22_says_it_gives_one_vcpu():
+    # tools/xl/xl_parse.c @ RELEASE-4.22.0 parse_config_data: "if (vcpus < 1) vcpus = 1".
+    assert warnings(GuestConfig(max_vcpus=-3), Host(xen="4.22")) == [
+        "vcpus -3: the guest gets one vCPU (Xen 4.22: xl takes a vCPU count below 1 as 1)"]
+
+
+def test_zero_vcpus_on_4_22_says_it_gives_one_vcpu():
+    assert warnings(GuestConfig(max_vcpus=0), Host(xen="4.22")) == [
+        "vcpus 0: the guest gets one vCPU (Xen 4.22: xl takes a vCPU count below 1 as 1)"]
+
+
+def test_zero_vcpus_before_4_22_is_libxls_default_of_one_with_a_warning():
+    # xl_parse.c @ RELEASE-4.21.0 leaves max_vcpus 0; libxl__domain_build_info_setdefault
+    # (tools/libs/light/libxl_create.c @ RELEASE-4.21.0) sets it to 1.
+    from xendt.fdt.read import parse
+
+    result = build(GuestConfig(max_vcpus=0), Host(xen="4.21"))
+    assert result.warnings == ("vcpus 0: the guest gets one vCPU (Xen 4.21: libxl takes 0 vCPUs"
+                               " as its default of 1)",)
+    assert [c.name for c in parse(result.dtb).node("/cpus").children] == ["cpu@0"]
+
+
+def test_vcpus_0_from_the_cli_on_4_22_warns(capsysbinary):
+    from conftest import run_cli
+
+    code, _, err = run_cli("build", "--xen", "4.22", "--vcpus", "0", "-o", "/dev/null",
+                           capsysbinary=capsysbinary)
+    assert (code, err) == (0, "xendt: warning: vcpus 0: the guest gets one vCPU (Xen 4.22: xl"
+                              " takes a vCPU count below 1 as 1)\n")
+
+
 def test_a_gicv3_guest_on_a_gicv2_host_is_refused():
     # vgic_v3_init, xen/arch/arm/vgic-v3.c @ RELEASE-4.21.0: -ENODEV.
     assert "vGICv3 is not supported on this platform." in refused(
@@ -194,8 +225,10 @@ def test_more_than_64_grant_frames_are_warned():
 
 def test_an_empty_ramdisk_size_is_refused():
     # xc_dom_malloc_filemap: "'%s': zero length file", xg_dom_core.c @ RELEASE-4.21.0.
-    assert "zero length file" in refused(GuestConfig(kernel=IMAGE, ramdisk_size=0),
-                                         Host(xen="4.21"))
+    with pytest.raises(FieldError) as e:
+        GuestConfig(kernel=IMAGE, ramdisk_size=0)
+    assert str(e.value) == ("GuestConfig.ramdisk_size: 0 bytes: libxenguest refuses a zero-length"
+                            " file (\"zero length file\")")
 
 
 def test_acpi_tables_larger_than_the_acpi_region_are_refused():

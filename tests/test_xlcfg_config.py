@@ -170,7 +170,8 @@ def test_videoram_is_taken_off_the_ram_with_a_warning():
     ('memory = " -1"', "guest.cfg:1: memory = ' -1': expected a number from 0 to 9007199254740991"),
     ("vcpus = 4294967296", "guest.cfg:1: vcpus = 4294967296: expected a number from -2147483648"
      " to 2147483647"),
-    ("nr_spis = \"-1\"", "guest.cfg:1: nr_spis = '-1': expected a number from 0 to 4294967295"),
+    ("nr_spis = \"-1\"", "guest.cfg:1: nr_spis: expected 0 to 4294967295 (libxl's nr_spis is a"
+                          " uint32), got -1"),
     ('acpi = "yes"', "guest.cfg:1: acpi = 'yes': expected a number"),
     ("memory = 16\nvideoram = 32", "guest.cfg:2: videoram = 32: more than the guest's 16 MiB of memory"),
     ('gic_version = "v4"', "guest.cfg:1: gic_version = 'v4': expected one of 'default', 'v2', 'v3'"),
@@ -202,7 +203,7 @@ def test_bad_setting_message(text, message):
 
 
 @pytest.mark.parametrize("text, field, value", [
-    ("vcpus = 0", "max_vcpus", 1),
+    ("vcpus = 0", "max_vcpus", 0),  # as xl hands it over; the builder gives one vCPU
     ('vcpus = "-3"', "max_vcpus", -3),  # kept: xl before 4.22 refuses it, 4.22 takes 1
     ("vcpus = 3", "max_vcpus", 3),
     ("vcpus = 2\nmaxvcpus = 8", "max_vcpus", 8),
@@ -315,3 +316,40 @@ def test_unreadable_device_tree_is_an_image_error(tmp_path):
     with pytest.raises(ImageError, match=r"^guest\.cfg:1: partial device tree '.*nope\.dtb': cannot read"):
         guest(f'device_tree = "{tmp_path}/nope.dtb"', read_files=True)
 
+
+
+# --- bounds and the model's checks -------------------------------------------------
+
+def test_a_5000_digit_memory_is_refused_naming_its_range():
+    with pytest.raises(ConfigError) as e:
+        guest("memory = " + "9" * 5000)
+    assert str(e.value) == ("guest.cfg:1: memory = " + "9" * 40 + "... (5000 characters): expected"
+                            " a number from 0 to 9007199254740991")
+
+
+def test_a_5000_digit_backend_domid_is_refused():
+    with pytest.raises(ConfigError, match=r"backend='9+' is not a domain ID: expected 0 to 32751$"):
+        guest('disk = [ "vdev=xvda,specification=virtio,backend=' + "9" * 5000 + ',target=/x" ]')
+
+
+def test_a_nul_in_the_command_line_is_the_models_refusal_at_its_line():
+    with pytest.raises(ConfigError) as e:
+        guest('memory = 64\nextra = "a\0b"')
+    assert str(e.value) == ("guest.cfg:2: extra: a NUL character at offset 1: libxl's strings end"
+                            " at the first NUL")
+
+
+def test_a_nul_in_a_file_name_is_one_line():
+    with pytest.raises(ConfigError) as e:
+        xlcfg.guest_config(cfg('kernel = "k"\ndevice_tree = "a\0b"'), kernel=Kernel(size=4096))
+    assert str(e.value) == ("guest.cfg:2: partial device tree 'a\\x00b': cannot read: a file name"
+                            " has no NUL character")
+
+
+def test_a_negative_vcpus_beside_maxvcpus_warns_what_xl_before_4_22_does():
+    # libxl_cpu_bitmap_alloc refuses max_cpus < 0 (tools/libs/light/libxl_utils.c @
+    # RELEASE-4.21.0); xl_parse.c @ RELEASE-4.22.0 makes vcpus 1 before it.
+    g, warnings = guest('vcpus = "-3"\nmaxvcpus = 2')
+    assert (g.max_vcpus, warnings) == (2, [
+        "guest.cfg:1: vcpus = '-3': xl 4.14 to 4.21 refuse a negative vcpus (\"Unable to allocate"
+        " cpumap\"); 4.22 takes it as 1"])

@@ -188,3 +188,27 @@ def test_import_compiles_no_regex():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout == "0 0\n"
+
+
+# --- bounds ----------------------------------------------------------------------
+
+def test_lists_nested_64_deep_are_read():
+    assert cfg("x = " + "[" * 64 + "]" * 64)["x"] is not None
+
+
+def test_lists_nested_deeper_than_64_are_refused_in_one_line():
+    with pytest.raises(XlConfigSyntaxError) as e:
+        cfg("x = " + "[" * 300_000 + "]" * 300_000)
+    assert str(e.value) == "guest.cfg:1:69: lists nested more than 64 deep (xl's settings nest 2 deep)"
+
+
+@pytest.mark.parametrize("digits", ["9" * 5000, "0x" + "f" * 5000, "0" + "7" * 5000])
+def test_a_number_of_5000_digits_is_out_of_range_not_converted(digits):
+    # strtol saturates and sets ERANGE, which xlu_cfg_get_long refuses
+    # (tools/libs/util/libxlu_cfg.c @ RELEASE-4.21.0).
+    assert xlcfg.syntax._strtol(digits) == 1 << 80
+    assert xlcfg.syntax._strtol("-" + digits) == -(1 << 80)
+
+
+def test_leading_zeros_do_not_count_as_digits():
+    assert xlcfg.syntax._strtol("0" * 100 + "17") == 0o17

@@ -15,7 +15,8 @@ The public, stable API (see xendt.api for each function)::
     xendt.build_dom0less(host_dtb, "domU1")       # the DT Xen builds for a dom0less domain
     xendt.build_dom0(host_dtb, banks, gnttab)     # the DT Xen writes for dom0
 
-Everything a user can get wrong raises xendt.XendtError with a one-line message.
+Everything a user can get wrong raises xendt.XendtError with a one-line
+message; an argument of the wrong Python type raises TypeError.
 
 The names below are imported on first use, so that `import xendt.errors`
 (as every CLI command does) stays cheap.
@@ -28,10 +29,8 @@ from typing import Any
 
 #: Where each public name lives, by module.
 _MODULES: dict[str, tuple[str, ...]] = {
-    "xendt.api": ("address_map", "build", "build_xl", "check", "diff", "host_regions",
-                  "load_xl_config", "read_dtb", "versions"),
-    "xendt.dom0less.api": ("build_dom0less", "dom0less_domains"),
-    "xendt.dom0.api": ("build_dom0",),
+    "xendt.api": ("address_map", "build", "build_dom0", "build_dom0less", "build_xl", "check", "diff",
+                  "dom0less_domains", "host_regions", "load_xl_config", "read_dtb", "versions"),
     "xendt.guest.builder": ("GuestDT",),
     "xendt.guest.jsonio": ("guest_from_json", "guest_to_json"),
     "xendt.guest.model": ("GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment",
@@ -44,7 +43,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "xendt.inspect.diff": ("Diff", "Change"),
     "xendt.host.regions": ("HostRegions",),
     "xendt.errors": ("XendtError", "ConfigError", "DtbError", "ImageError", "BuildError",
-                     "LayoutError"),
+                     "LayoutError", "XenFailure"),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 

@@ -51,3 +51,22 @@ class Undecodable(DtbError):
 class XenFailure(BuildError):
     """The Xen hypervisor itself fails on these inputs (it panics or does
     not build the domain); the message is Xen's, and the CLI exits 1."""
+
+
+class FieldError(ConfigError):
+    """A value of the guest model (GuestConfig, Host, Kernel ...) outside
+    what it can hold. `owner` is the class, `field` its field and `problem`
+    the reason, so that each route can say where the value came from (a
+    JSON path, a flag) around the same words."""
+
+    def __init__(self, owner: str, field: str, problem: str) -> None:
+        super().__init__(f"{owner}.{field}: {problem}")
+        self.owner, self.field, self.problem = owner, field, problem
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # pickles whole (e.g. across processes)
+        return type(self), (self.owner, self.field, self.problem)
+
+
+class FieldTypeError(FieldError, TypeError):
+    """A FieldError for a value of the wrong Python type: Python callers
+    may catch it as the TypeError it also is."""

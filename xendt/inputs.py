@@ -64,6 +64,9 @@ def open_input(path: str, what: str, kind: type[XendtError] = DtbError,
         yield f, "<stdin>"
         return
     prefix = label or path
+    if "\0" in path:  # open() would raise ValueError: no file has such a name
+        shown = prefix.replace("\0", "\\0")
+        raise kind(f"{shown}: cannot read: a file name has no NUL character")
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed below, after the checks)
     except OSError as e:
@@ -139,3 +142,48 @@ def read_capped(path: str, what: str, cap: int, kind: type[XendtError],
         if len(data) > cap:
             raise kind(f"{prefix}: more than the {cap} bytes xendt reads for {_a(what)}{reason}")
         return data, name
+
+
+#: Layout files (XENDT_LAYOUT_PATH): xendt's own are about 10 KiB.
+LAYOUT_MAX = MiB
+
+
+def read_regular(path: str, what: str, cap: int, kind: type[XendtError]) -> bytes:
+    """The whole regular file at `path`, for inputs that are only ever
+    files (layouts): anything else (a FIFO, a device, a socket) is refused
+    by its kind before a byte is read, and opened without blocking, so a
+    FIFO without a writer cannot hang the open; more than `cap` bytes is
+    one line."""
+    if "\0" in path:
+        raise kind(f"{path.replace(chr(0), '?')}: cannot read: a file name has no NUL character")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise kind(f"{path}: cannot read {what}: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                     (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                     (stat.S_ISDIR, "a directory"))
+            shown = next((name for test, name in kinds if test(mode)), "not a file")
+            raise kind(f"{path}: is {shown}, not {_a(what)} file (a regular file)")
+        try:
+            data = read_up_to(f, cap + 1)
+        except OSError as e:
+            raise kind(f"{path}: cannot read {what}: {e.strerror}") from None
+    if len(data) > cap:
+        raise kind(f"{path}: more than the {cap} bytes xendt reads for {_a(what)} file")
+    return data
+
+
+def nesting(text: str, skip: str) -> int:
+    """The deepest nesting of [ ] and { } in `text`, outside what the regex
+    `skip` matches (its strings and comments): counted before a recursive
+    parser sees the text."""
+    import re
+    from itertools import accumulate
+
+    bare = re.sub(skip, "", text)
+    steps = {"[": 1, "{": 1, "]": -1, "}": -1}
+    return max(accumulate(steps[c] for c in re.sub(r"[^][{}]", "", bare)), default=0)

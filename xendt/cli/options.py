@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from xendt.errors import XendtError
+from xendt.errors import FieldError, XendtError
 from xendt.xen.address import IPA_BITS, PA_BITS, AddressSize
 
 if TYPE_CHECKING:
@@ -222,9 +222,13 @@ def guest_and_host(xen: str | None, size: AddressSize | None, *, xl_config: str 
                         if keys.get("ramdisk") is not None  # --ramdisk from a pipe
                         else images.checked_size(ramdisk_size, "--ramdisk-size"))
     guest, warnings = xlcfg.guest_config(cfg, kernel=kernel, ramdisk_size=ramdisk_size)
-    host = Host(xen=xen, pa_bits=size.bits if size and size.kind == "pa" else None,
-                ipa_bits=size.bits if size and size.kind == "ipa" else None, gic=host_gic,
-                clock_frequency=clock_frequency, rng_seed=parse_rng_seed(rng_seed), acpi_size=acpi_size)
+    try:
+        host = Host(xen=xen, pa_bits=size.bits if size and size.kind == "pa" else None,
+                    ipa_bits=size.bits if size and size.kind == "ipa" else None, gic=host_gic,
+                    clock_frequency=clock_frequency, rng_seed=parse_rng_seed(rng_seed),
+                    acpi_size=acpi_size)
+    except FieldError as e:  # the model's check, named by its flag
+        raise XendtError(f"--{e.field.replace('_', '-')}: {e.problem}") from None
     return guest, host, warnings
 
 
@@ -276,11 +280,12 @@ def _kernel_stand_in(size: int | None, text_offset: int | None, arch: str | None
         if text_offset is not None or arch is not None:
             raise click.UsageError("--text-offset and --guest-arch go with --kernel-size")
         return None
-    if text_offset is not None and not 0 <= text_offset < 1 << 64:
-        raise XendtError(f"--text-offset {text_offset}: the Image header's text_offset is an"
-                         " unsigned 64-bit field")
-    return Kernel(arch=arch or "arm64", size=checked_size(size, "--kernel-size"),
-                  text_offset=text_offset or 0)
+    try:
+        return Kernel(arch=arch or "arm64", size=checked_size(size, "--kernel-size"),
+                      text_offset=text_offset or 0)
+    except FieldError as e:  # the model's check, named by its flag
+        flag = {"text_offset": "--text-offset", "arch": "--guest-arch"}.get(e.field, e.field)
+        raise XendtError(f"{flag}: {e.problem}") from None
 
 
 def parse_rng_seed(text: str) -> bytes | None:

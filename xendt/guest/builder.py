@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 
 from xendt.errors import ConfigError
 from xendt.fdt import blob
-from xendt.guest import memory, regions, tree
+from xendt.guest import memory, regions, tree, validate
 from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
 from xendt.ranges import Range, Region
 from xendt.xen import address, layouts
 from xendt.xen.layout import Layout
 
-RNG_SEED_SIZE = 128
+RNG_SEED_SIZE = validate.RNG_SEED_SIZE
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
     ipa = address.ipa_bits(layout, host.address)
     gic = host.gic if guest.gic_version == "default" else guest.gic_version
     warnings = check(layout, guest, gic, host)
-    if guest.max_vcpus < 1:  # xl 4.22+ takes a vcpus below 1 as 1 (check() refused it before)
+    if guest.max_vcpus < 1:  # one vCPU: see _check_vcpus (a negative count before 4.22 refused)
         guest = replace(guest, max_vcpus=1)
     if guest.acpi:
         _check_acpi_size(layout, host.acpi_size)
@@ -114,14 +114,12 @@ def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None
     what it accepts but the guest cannot use."""
     v = layout.version
     warnings: list[str] = []
-    if gic not in ("v2", "v3"):
-        raise ConfigError(f"gic_version {gic!r}: expected v2, v3 or default")
     if gic == "v3" and host is not None and host.gic == "v2":
         # vgic_v3_init, xen/arch/arm/vgic-v3.c @ RELEASE-4.14.0 … 4.22.0
         raise ConfigError(f"gic_version v3 on a GICv2 host: Xen {v} refuses it (\"vGICv3 is not"
                           " supported on this platform.\"; xl: \"domain creation fail: No such"
                           " device\")")
-    _check_vcpus(layout, guest, gic)
+    warnings += _check_vcpus(layout, guest, gic)
     if guest.tee not in layout.tee:
         raise ConfigError(f"tee {guest.tee!r}: Xen {v} accepts {', '.join(layout.tee)}")
     if guest.disks and not layout.virtio_disks:
@@ -141,12 +139,9 @@ def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None
     if guest.ramdisk_size is not None and guest.kernel.size == 0:
         raise ConfigError("ramdisk: its address depends on the kernel's size;"
                           " give the kernel file or its size")
-    if guest.ramdisk_size is not None and guest.ramdisk_size <= 0:
-        raise ConfigError(f"ramdisk size {guest.ramdisk_size}: libxenguest refuses a zero-length"
-                          " file (\"zero length file\")")
     top = 1 << 64
-    for r in guest.iomem:
-        if r.pages <= 0 or (r.guest_frame + r.pages) * layout.page_size > top:
+    for r in guest.iomem:  # the model checks each number; this, the range at this page size
+        if (r.guest_frame + r.pages) * layout.page_size > top:
             raise ConfigError(f"iomem {r.start:x},{r.pages:x}: the range does not fit in 64 bits")
     if guest.cmdline is not None:
         warnings += cmdline_warnings(guest.cmdline, guest.kernel.arch)
@@ -176,10 +171,13 @@ def cmdline_warnings(cmdline: str, arch: str) -> list[str]:
             f" (COMMAND_LINE_SIZE {size}){later} and drops the rest without a word"]
 
 
-def _check_vcpus(layout: Layout, guest: GuestConfig, gic: str) -> None:
+def _check_vcpus(layout: Layout, guest: GuestConfig, gic: str) -> list[str]:
     """arch_sanitise_domain_config (xen/arch/arm/domain.c): at most what the
-    vGIC and MAX_VIRT_CPUS allow; xl (tools/xl/xl_parse.c) before 4.22
-    refuses a negative vcpus, 4.22 takes anything below 1 as 1."""
+    vGIC and MAX_VIRT_CPUS allow. Below 1 (tools/xl/xl_parse.c): xl 4.22
+    takes any vcpus below 1 as 1 (parse_config_data @ RELEASE-4.22.0);
+    before, xl refuses a negative vcpus, and 0 leaves max_vcpus 0, which
+    libxl__domain_build_info_setdefault (libxl_create.c @ RELEASE-4.14.0 …
+    RELEASE-4.21.0) makes 1. A warning says so."""
     v = layout.version
     limit = layout.max_vcpus[gic]
     n = guest.max_vcpus
@@ -187,10 +185,15 @@ def _check_vcpus(layout: Layout, guest: GuestConfig, gic: str) -> None:
         raise ConfigError(f"vcpus {n}: xl {v} refuses a negative vCPU count (libxl:"
                           " \"invalid number of cpus provided\"; xl: \"Unable to allocate"
                           " cpumap\"); xl 4.22 and later take it as 1")
+    if n < 1:
+        how = ("xl takes a vCPU count below 1 as 1" if layout.major_minor >= (4, 22)
+               else "libxl takes 0 vCPUs as its default of 1")
+        return [f"vcpus {n}: the guest gets one vCPU (Xen {v}: {how})"]
     if n > limit:
         raise ConfigError(f"maxvcpus {n}: a GIC{gic} guest has 1 to {limit} vCPUs (Xen {v}:"
                           f" \"Requested vCPUs ({n}) exceeds max ({limit})\"; xl: \"domain"
                           " creation fail: Invalid argument\")")
+    return []
 
 
 def _check_acpi_size(layout: Layout, size: int | None) -> None:
@@ -296,9 +299,7 @@ def rng_seed(seed: bytes | None) -> bytes:
     """The /chosen rng-seed: random like libxl unless given; b"" for none."""
     if seed is None:
         return os.urandom(RNG_SEED_SIZE)
-    if seed and len(seed) != RNG_SEED_SIZE:
-        raise ConfigError(f"rng-seed: libxl writes {RNG_SEED_SIZE} bytes, got {len(seed)}")
-    return seed
+    return seed  # its length: checked by the model (Host)
 
 
 @functools.lru_cache(maxsize=64)

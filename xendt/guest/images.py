@@ -45,11 +45,12 @@ import zlib
 from typing import BinaryIO
 
 from xendt.errors import ImageError
+from xendt.guest import validate
 from xendt.guest.model import Kernel
 from xendt.inputs import GUEST_PARTIAL_DTB_MAX, open_input, read_up_to, regular_size
 
 #: XC_DOM_DECOMPRESS_MAX: the largest kernel, ramdisk or decompressed kernel.
-MAX_FILE_SIZE = 1 << 30
+MAX_FILE_SIZE = validate.MAX_FILE_SIZE
 #: Bytes xc_dom_check_gzip adds to a gzip file's ISIZE for the kernel buffer.
 GZIP_SLACK = 16
 
@@ -180,13 +181,14 @@ def checked_size(size: int, label: str) -> int:
     """`size`, within libxenguest's limits on a file it maps
     (xc_dom_malloc_filemap, tools/libs/guest/xg_dom_core.c @ RELEASE-4.21.0:
     "'%s': zero length file", "tried to map file which is too large")."""
-    if size <= 0:
-        if label.startswith("--"):  # a size flag, not a file
-            raise ImageError(f"{label} {size}: libxenguest refuses a zero-length file")
+    flag = label.startswith("--")  # a size flag, not a file
+    if size == 0:
+        if flag:
+            raise ImageError(f"{label} 0: libxenguest refuses a zero-length file")
         raise ImageError(f"{label}: empty file (libxenguest refuses a zero-length file)")
-    if size > MAX_FILE_SIZE:
-        raise ImageError(f"{label}{' ' if label.startswith('--') else ': '}{size} bytes, more"
-                         f" than libxenguest's limit of {MAX_FILE_SIZE} bytes (1 GiB)")
+    problem = validate.size_problem(size)  # the model's words for the same check
+    if problem:
+        raise ImageError(f"{label}{' ' if flag else ': '}{problem}")
     return size
 
 

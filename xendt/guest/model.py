@@ -2,14 +2,17 @@
 and the memory map computed for it.
 
 Everything here is a frozen dataclass. The configuration comes from an
-xl.cfg file (xendt.guest.xlcfg), CLI flags or the Python API; the memory
-map from xendt.guest.memory and xendt.guest.regions.
+xl.cfg file (xendt.guest.xlcfg), CLI flags, JSON (xendt.guest.jsonio) or
+the Python API, and is checked when made, the same way for every route
+(xendt.guest.validate); the memory map comes from xendt.guest.memory and
+xendt.guest.regions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from xendt.guest import validate
 from xendt.ranges import Range, Region
 from xendt.xen.address import AddressSize
 
@@ -30,6 +33,10 @@ class Kernel:
     arch: str = "arm64"
     size: int = 0
     text_offset: int = 0
+
+
+    def __post_init__(self) -> None:
+        validate.kernel(self)
 
     @property
     def bits(self) -> int:
@@ -54,6 +61,9 @@ class VirtioDisk:
     grant_usage: bool | None = None
 
 
+    def __post_init__(self) -> None:
+        validate.virtio_disk(self)
+
 @dataclass(frozen=True)
 class VirtioDevice:
     """A virtio= entry (4.18+).
@@ -72,6 +82,9 @@ class VirtioDevice:
     grant_usage: bool | None = None
 
 
+    def __post_init__(self) -> None:
+        validate.virtio_device(self)
+
 @dataclass(frozen=True)
 class Iomem:
     """An iomem= entry: `pages` host pages from frame `start`, mapped at guest
@@ -80,6 +93,10 @@ class Iomem:
     start: int
     pages: int
     gfn: int | None = None
+
+
+    def __post_init__(self) -> None:
+        validate.iomem(self)
 
     @property
     def guest_frame(self) -> int:
@@ -142,6 +159,11 @@ class GuestConfig:
     nr_spis: int | None = None
     vpmu: bool = False
 
+
+    def __post_init__(self) -> None:
+        validate.guest_config(self)
+
+
 @dataclass(frozen=True)
 class Host:
     """Facts about the host and hypervisor that decide the guest DT.
@@ -175,6 +197,7 @@ class Host:
     acpi_size: int | None = None
 
     def __post_init__(self) -> None:
+        validate.host(self)
         AddressSize.of(self.pa_bits, self.ipa_bits)  # one of them, and a valid size
 
     @property

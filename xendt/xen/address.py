@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.errors import ConfigError
+from xendt.errors import ConfigError, FieldTypeError
 from xendt.xen.layout import Layout
 
 #: The PA sizes an Arm64 CPU can report (ID_AA64MMFR0_EL1.PARange 0..6).
@@ -36,13 +36,18 @@ class AddressSize:
     bits: int
 
     def __post_init__(self) -> None:
+        if not isinstance(self.kind, str):
+            raise FieldTypeError("AddressSize", "kind", f"expected 'pa' or 'ipa', got {self.kind!r}")
+        if not isinstance(self.bits, int) or isinstance(self.bits, bool):
+            raise FieldTypeError("AddressSize", "bits", f"expected an integer, got {self.bits!r}")
         valid = PA_BITS if self.kind == "pa" else IPA_BITS
         if self.kind not in ("pa", "ipa"):
             raise ConfigError(f"address size kind {self.kind!r}: expected 'pa' or 'ipa'")
         if self.bits not in valid:
             what = ("is not an Arm PARange size" if self.kind == "pa"
                     else "is not a size Xen's stage-2 tables have")
-            raise ConfigError(f"{self.kind.upper()} bits {self.bits!r} {what};"
+            shown = self.bits if self.bits.bit_length() <= 64 else f"of {self.bits.bit_length()} bits"
+            raise ConfigError(f"{self.kind.upper()} bits {shown} {what};"
                               f" valid: {', '.join(map(str, valid))}")
 
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 
 from xendt.errors import ConfigError, LayoutError
@@ -18,6 +19,16 @@ from xendt.xen.layout import Layout
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+
+#: Deepest nesting of arrays and inline tables in a layout file (xendt's
+#: own nest 3 deep); tomllib would recurse to Python's limit.
+MAX_DEPTH = 16
+#: What the nesting count skips: TOML strings and comments.
+#: An unterminated string runs to the end of its line (or of the text), so
+#: that no part of the text is scanned from more than one start.
+_TOML_SKIP = "|".join((r'"""[\s\S]*?(?:"""|\Z)', r"'''[\s\S]*?(?:'''|\Z)",
+                       r'"(?:[^"\\\n]|\\.?)*(?:"|(?=\n)|\Z)', r"'[^'\n]*(?:'|(?=\n)|\Z)",
+                       r"#[^\n]*"))
 
 #: An environment variable naming more layout folders (os.pathsep between
 #: them), searched before xendt's own: a new Xen version is one data file.
@@ -136,13 +147,26 @@ def load_file(path: str | os.PathLike[str], point: int | None = None,
     when None); `asked` names the release in the error for an unknown one."""
     import tomllib
 
+    from xendt.inputs import LAYOUT_MAX, nesting, read_regular
+
+    raw = read_regular(os.fspath(path), "layout", LAYOUT_MAX, LayoutError)
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as e:
-        raise LayoutError(f"{path}: cannot read layout: {e.strerror}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LayoutError(f"{path}: not UTF-8 text (byte {e.start}), so not TOML") from None
+    depth = nesting(text, _TOML_SKIP)
+    if depth > MAX_DEPTH:
+        raise LayoutError(f"{path}: arrays and tables nested {depth} deep; a layout nests at"
+                          f" most {MAX_DEPTH} deep")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise LayoutError(f"{path}: not valid TOML: {e}") from None
+    except ValueError:  # int() of a decimal number past Python's digit limit
+        raise LayoutError(f"{path}: a number of more than {sys.get_int_max_str_digits()} digits;"
+                          " layout values fit in 64 bits") from None
+    except RecursionError:  # the depth bound comes first; this is its backstop
+        raise LayoutError(f"{path}: nested more than {MAX_DEPTH} deep") from None
     from xendt.xen.reader import Reader
 
     return Reader(path, data, point, asked).layout()

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from xendt.errors import LayoutError
 from xendt.ranges import Region
 from xendt.xen import points
+from xendt.xen.address import IPA_BITS, PA_BITS
 from xendt.xen.layout import Dom0lessRules, Dom0Rules, HostRules, IommuDriver, Irqs, Layout
 
 _SCHEMES = ("none", "banks", "banks-minus-iomem")
@@ -21,6 +22,12 @@ _REQUIRED_REGIONS = ("grant-table", "ram0", "ram1", "gicv2-distributor",
                      "vpl011", "acpi")
 
 _T = TypeVar("_T")
+_U32_MAX, _U64_MAX = (1 << 32) - 1, (1 << 64) - 1
+#: Most extended regions a layout may give: Xen's MAX_NR_EXT_REGIONS is 256
+#: (libxl_arm.c @ RELEASE-4.21.0); the /hypervisor placeholder grows with it.
+_EXT_MAX = 4096
+#: Largest guest tree a layout may allow: libxl's FDT_MAX_SIZE is 1 MiB.
+_FDT_MAX = 64 << 20
 
 
 class Reader:
@@ -50,6 +57,15 @@ class Reader:
         # bool is an int in Python: keep them apart.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.fail(f"{where}.{key} should be {_kind_name(kind)}, got {value!r}")
+        if kind is int and not 0 <= value <= _U64_MAX:  # type: ignore[operator]
+            raise self.fail(f"{where}.{key} should be 0 to {_U64_MAX:#x}, got {value:#x}")
+        return value
+
+    def u32(self, table: dict[str, Any], where: str, key: str) -> int:
+        """An integer a device tree cell holds (an IRQ, a phandle, a type)."""
+        value = self.get(table, where, key, int)
+        if value > _U32_MAX:
+            raise self.fail(f"{where}.{key} should fit a 32-bit cell, got {value:#x}")
         return value
 
     def choice(self, table: dict[str, Any], where: str, key: str, choices: tuple[str, ...]) -> str:
@@ -100,12 +116,18 @@ class Reader:
                                    "nr-spis-option", "nr-spis-strict"})
 
         max_vcpus = self.get(limits, "[limits]", "max-vcpus", dict)
-        if set(max_vcpus) != {"v2", "v3"} or not all(isinstance(n, int) and n > 0
-                                                     for n in max_vcpus.values()):
+        if set(max_vcpus) != {"v2", "v3"} or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 0 < n <= _U32_MAX
+                for n in max_vcpus.values()):
             raise self.fail(f"[limits].max-vcpus should map v2 and v3 to counts, got {max_vcpus!r}")
         pa_bits = self.get(ipa, "[ipa]", "pa-bits", list)
-        if not pa_bits or not all(isinstance(b, int) and 32 <= b <= 64 for b in pa_bits):
-            raise self.fail(f"[ipa].pa-bits should list sizes between 32 and 64, got {pa_bits!r}")
+        if not pa_bits or not all(isinstance(b, int) and b in PA_BITS for b in pa_bits):
+            raise self.fail(f"[ipa].pa-bits should list Arm PARange sizes"
+                            f" ({', '.join(map(str, PA_BITS))}), got {pa_bits!r}")
+        start_bits = self.get(ipa, "[ipa]", "start-bits", int)
+        if start_bits not in (*IPA_BITS, 64):
+            raise self.fail(f"[ipa].start-bits should be an IPA size Xen's p2m has"
+                            f" ({', '.join(map(str, IPA_BITS))}) or 64 (no cap), got {start_bits}")
         tee = self.get(dt, "[dt]", "tee", list)
         if "none" not in tee:
             raise self.fail(f"[dt].tee should include 'none', got {tee!r}")
@@ -114,14 +136,14 @@ class Reader:
             version=version,
             tag=self.get(top, "the file", "tag", str),
             regions=regions,
-            irqs=Irqs(**{field: self.get(irqs, "[irqs]", key, int)
+            irqs=Irqs(**{field: self.u32(irqs, "[irqs]", key)
                          for key, field in irq_keys.items()}),
-            gic_phandle=self.get(phandles, "[phandles]", "gic", int),
-            iommu_phandle=self.get(phandles, "[phandles]", "iommu", int),
+            gic_phandle=self.u32(phandles, "[phandles]", "gic"),
+            iommu_phandle=self.u32(phandles, "[phandles]", "iommu"),
             max_vcpus=dict(max_vcpus),
             virtio_mmio_device_size=self.get(limits, "[limits]", "virtio-mmio-device-size", int),
             fdt_max_size=self.get(limits, "[limits]", "fdt-max-size", int),
-            ipa_start_bits=self.get(ipa, "[ipa]", "start-bits", int),
+            ipa_start_bits=start_bits,
             pa_bits=tuple(pa_bits),
             ext_scheme=self.choice(ext, "[extended-regions]", "scheme", _SCHEMES),
             ext_max=self.get(ext, "[extended-regions]", "max", int),
@@ -134,8 +156,8 @@ class Reader:
             rng_seed=self.get(dt, "[dt]", "rng-seed", bool),
             hypervisor_reg_pairs=self.get(dt, "[dt]", "hypervisor-reg-placeholder", int),
             vpci=self.get(dt, "[dt]", "vpci", bool),
-            vpci_mem_type=self.get(dt, "[dt]", "vpci-mem-type", int),
-            vpci_prefetch_type=self.get(dt, "[dt]", "vpci-prefetch-type", int),
+            vpci_mem_type=self.u32(dt, "[dt]", "vpci-mem-type"),
+            vpci_prefetch_type=self.u32(dt, "[dt]", "vpci-prefetch-type"),
             virtio_disks=self.get(dt, "[dt]", "virtio-disks", bool),
             virtio_devices=self.get(dt, "[dt]", "virtio-devices", bool),
             xen_iommu=self.choice(dt, "[dt]", "xen-iommu", _XEN_IOMMU),
@@ -313,6 +335,19 @@ class Reader:
         return tuple(sorted(out, key=lambda r: (r.base, r.name)))
 
     def check(self, layout: Layout) -> None:
+        if layout.ext_max > _EXT_MAX or layout.virtio_mmio_device_size > _U32_MAX:
+            raise self.fail(f"[extended-regions].max should be at most {_EXT_MAX} (Xen's is 256)"
+                            " and [limits].virtio-mmio-device-size fit 32 bits")
+        irqs = layout.irqs
+        for name, lo, hi, values in (("a PPI", 16, 31, (irqs.timer_virt, irqs.timer_phys_secure,
+                                                        irqs.timer_phys_nonsecure, irqs.event_channel)),
+                                     ("an SPI", 32, 1019, (irqs.vpl011,))):
+            if not all(lo <= v <= hi for v in values):  # the GIC's interrupt ID ranges
+                raise self.fail(f"[irqs]: each of {values} should be {name} ({lo} to {hi})")
+        virtio = (irqs.virtio_mmio_first, irqs.virtio_mmio_last)
+        if virtio != (0, 0) and not 32 <= virtio[0] <= virtio[1] <= 1019:
+            raise self.fail(f"[irqs].virtio-mmio-first and -last {virtio} should be SPIs (32 to"
+                            " 1019), first to last, or both 0 (no virtio-mmio)")
         page = layout.page_size
         if page <= 0 or page & (page - 1):
             raise self.fail(f"[placement].page-size {page:#x} is not a power of two")
@@ -343,13 +378,18 @@ class Reader:
         elif layout.hypervisor_reg_pairs != layout.ext_max + 1:
             raise self.fail(f"hypervisor-reg-placeholder {layout.hypervisor_reg_pairs} should be"
                             f" extended-regions max {layout.ext_max} + 1 (the grant table)")
+        if (layout.virtio_disks or layout.virtio_devices) and (
+                not layout.has_region("virtio-mmio") or not layout.irqs.virtio_mmio_first):
+            raise self.fail("virtio-disks and virtio-devices need a 'virtio-mmio' region and"
+                            " its SPIs")
         if layout.virtio_disks and not layout.has_region("virtio-mmio"):
             raise self.fail("virtio-disks needs a 'virtio-mmio' region")
         if layout.vpci and not all(layout.has_region(n) for n in
                                    ("vpci-ecam", "vpci-mem", "vpci-prefetch-mem")):
             raise self.fail("vpci needs 'vpci-ecam', 'vpci-mem' and 'vpci-prefetch-mem' regions")
-        if layout.fdt_max_size < 4096:
-            raise self.fail("[limits].fdt-max-size is below 4 KiB")
+        if not 4096 <= layout.fdt_max_size <= _FDT_MAX:
+            raise self.fail(f"[limits].fdt-max-size should be 4 KiB to {_FDT_MAX >> 20} MiB"
+                            " (libxl's FDT_MAX_SIZE is 1 MiB)")
 
 
 def _kind_name(kind: type) -> str:

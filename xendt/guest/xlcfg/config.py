@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from xendt.errors import ConfigError, ImageError
-from xendt.guest import images
+from xendt.errors import ConfigError, FieldError, ImageError
+from xendt.guest import images, validate
 from xendt.guest.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
 from xendt.guest.xlcfg.syntax import (
     _INT_MAX,
     _LONG_MAX,
     _LONG_MIN,
-    _UINT32_MAX,
     XlConfig,
     _strtol,
     load,
@@ -55,8 +54,6 @@ def kernel_cmdline(cmdline: str | None, root: str | None, extra: str | None) -> 
     return extra
 
 
-_GIC_VERSIONS = ("default", "v2", "v3")
-_TEE_TYPES = ("none", "optee", "ffa")
 
 
 def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | None = None,
@@ -91,12 +88,12 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
     warnings: list[str] = []
     _check_domain_type(cfg, warnings)
     memory_mib = _memory(cfg, warnings)
-    max_vcpus = _vcpus(cfg)
+    max_vcpus = _vcpus(cfg, warnings)
     _grant_frames(cfg, warnings)
 
-    gic = _choice(cfg, "gic_version", _GIC_VERSIONS, "default")
+    gic = _choice(cfg, "gic_version", validate.GIC_VERSIONS, "default")
     vuart = _choice(cfg, "vuart", ("sbsa_uart", "unknown"), "unknown") == "sbsa_uart"
-    tee = _choice(cfg, "tee", _TEE_TYPES, "none")
+    tee = _choice(cfg, "tee", validate.TEES, "none")
 
     cmdline = _string(cfg, "cmdline")
     root, extra = _string(cfg, "root"), _string(cfg, "extra")
@@ -122,34 +119,40 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
             warnings.append(f"{cfg.where('virtio')}: virtio entry {i + 1} has no transport=mmio:"
                             " libxl gives it no virtio-mmio node")
 
-    guest = GuestConfig(
-        memory_mib=memory_mib,
-        max_vcpus=max_vcpus,
-        gic_version=gic,
-        vuart=vuart,
-        cmdline=kernel_cmdline(cmdline, root, extra),
-        kernel=kernel,
-        ramdisk_size=ramdisk_size,
+    guest = _model(
+        cfg, memory_mib=memory_mib, max_vcpus=max_vcpus, gic_version=gic, vuart=vuart,
+        cmdline=kernel_cmdline(cmdline, root, extra), kernel=kernel, ramdisk_size=ramdisk_size,
         partial_dtb=partial_dtb,
         partial_dtb_name=dtb_path if dtb_path is not None else
         ("<partial_dtb>" if partial_dtb is not None else ""),
-        disks=disks,
-        virtio=virtio,
-        pci_devices=len(_specs(cfg, "pci", _parse_pci)),
-        iomem=tuple(_specs(cfg, "iomem", _parse_iomem)),
-        tee=tee,
-        acpi=_flag(cfg, "acpi"),
-        nr_spis=_number(cfg, "nr_spis", 0, _UINT32_MAX),
-        vpmu=_flag(cfg, "vpmu"),
-    )
+        disks=disks, virtio=virtio, pci_devices=len(_specs(cfg, "pci", _parse_pci)),
+        iomem=tuple(_specs(cfg, "iomem", _parse_iomem)), tee=tee, acpi=_flag(cfg, "acpi"),
+        nr_spis=_number(cfg, "nr_spis"), vpmu=_flag(cfg, "vpmu"))
     return guest, warnings
+
+
+def _model(cfg: XlConfig, **fields: Any) -> GuestConfig:
+    """The GuestConfig of `fields`; the model's refusal located at the
+    setting the field came from."""
+    try:
+        return GuestConfig(**fields)
+    except FieldError as e:
+        key = {"cmdline": next((k for k in ("cmdline", "root", "extra") if k in cfg), "cmdline"),
+               "partial_dtb_name": "device_tree", "memory_mib": "memory",
+               "max_vcpus": "vcpus"}.get(e.field, e.field)
+        if key in cfg and not cfg.line(key):  # a flag names the key itself: --nr-spis
+            raise ConfigError(f"{cfg.where(key)}: {e.problem}") from None
+        where = cfg.where(key) if key in cfg else cfg.filename
+        raise ConfigError(f"{where}: {key}: {e.problem}") from None
 
 
 def _shown(cfg: XlConfig, key: str) -> str:
     s = cfg.setting(key)
     if isinstance(s.value, tuple):
-        return repr(list(s.value))
-    return s.text if isinstance(s.value, int) and s.text is not None else repr(s.text)
+        text = repr(list(s.value))
+    else:
+        text = s.text if isinstance(s.value, int) and s.text is not None else repr(s.text)
+    return text if len(text) <= 80 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _bad(cfg: XlConfig, key: str, expected: str) -> ConfigError:
@@ -320,15 +323,21 @@ def _memory(cfg: XlConfig, warnings: list[str]) -> int:
     return ram
 
 
-def _vcpus(cfg: XlConfig) -> int:
-    """maxvcpus, defaulting to vcpus (tools/xl/xl_parse.c). vcpus = 0 gives
-    one vCPU (libxl's default); a negative vcpus is kept, for the builder
-    to refuse it as xl before 4.22 does (4.22 takes it as 1)."""
+def _vcpus(cfg: XlConfig, warnings: list[str]) -> int:
+    """maxvcpus, defaulting to vcpus (tools/xl/xl_parse.c). A vcpus below 1
+    is kept, for the builder to refuse or take it as 1 as the version's xl
+    and libxl do (with a warning)."""
     vcpus = _number(cfg, "vcpus", -_INT_MAX - 1, _INT_MAX)
-    vcpus = 1 if vcpus is None or vcpus == 0 else vcpus
+    vcpus = 1 if vcpus is None else vcpus
     maxvcpus = _number(cfg, "maxvcpus", -_INT_MAX - 1, _INT_MAX)
     if not maxvcpus:  # absent or 0: xl takes vcpus
         return vcpus
+    if vcpus < 0:  # the GuestConfig keeps maxvcpus only: say what xl before 4.22 does
+        # libxl_cpu_bitmap_alloc(…, vcpus) refuses a negative count (libxl_utils.c @
+        # RELEASE-4.21.0); xl_parse.c @ RELEASE-4.22.0 takes it as 1 first.
+        warnings.append(f"{cfg.where('vcpus')}: vcpus = {_shown(cfg, 'vcpus')}: xl 4.14 to 4.21"
+                        " refuse a negative vcpus (\"Unable to allocate cpumap\"); 4.22 takes"
+                        " it as 1")
     if maxvcpus < max(vcpus, 1):
         raise ConfigError(f"{cfg.where('maxvcpus')}: maxvcpus = {_shown(cfg, 'maxvcpus')}:"
                           f" fewer than vcpus ({vcpus}); xl refuses maxvcpus < vcpus")

@@ -41,7 +41,8 @@ def _domid(backend: str | None, what: str) -> int:
     if not backend.isascii() or not (backend == "" or backend.isdigit()):
         raise ConfigError(f"{what}: backend={backend!r} is a domain name; xendt cannot look up"
                           " running domains, give the backend's domain ID (a number)")
-    domid = int(backend or "0")
+    digits = backend.lstrip("0")
+    domid = int(digits or "0") if len(digits) <= 5 else _DOMID_FIRST_RESERVED  # past any domid
     if domid >= _DOMID_FIRST_RESERVED:
         raise ConfigError(f"{what}: backend={backend!r} is not a domain ID: expected"
                           f" 0 to {_DOMID_FIRST_RESERVED - 1}")

@@ -208,9 +208,11 @@ class _DiskSpec:
 
 def _atoi(text: str) -> int:
     """C atoi (strtol base 10, garbage after the digits ignored)."""
-    m = re.match(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)", text)
+    m = re.match(r"[ \t\n\v\f\r]*([+-]?)0*([0-9]+)", text)
     if m is None:
         return 0
+    if len(m.group(2)) > 19:  # beyond a long: strtol saturates, (int) LONG_MAX is -1, LONG_MIN 0
+        return 0 if m.group(1) == "-" else -1
     return -int(m.group(2)) if m.group(1) == "-" else int(m.group(2))
 
 

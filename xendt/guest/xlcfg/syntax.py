@@ -50,6 +50,11 @@ from xendt.errors import ConfigError, XlConfigSyntaxError
 
 XlValue: TypeAlias = "str | int | tuple[XlValue, ...]"
 
+#: Deepest list nesting read. xl's own settings nest lists 2 deep (vnuma=);
+#: libxlu's bison parser stops at its YYMAXDEPTH stack, xendt's recursive
+#: descent far earlier, here.
+MAX_LIST_DEPTH = 64
+
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 _INT_MAX = (1 << 31) - 1
 _UINT32_MAX = (1 << 32) - 1
@@ -343,18 +348,21 @@ class _Parser:
                 value = _Atom(old.text + value.text, number=False)
         self.settings[name.text] = (value, start.line, start.column, added)
 
-    def value(self) -> _Value:
+    def value(self, depth: int = 0) -> _Value:
         tok = self.tok
         if tok.kind in ("string", "number"):
             self.advance()
             return _Atom(tok.text, number=tok.kind == "number")
         if tok.kind != "[":
             raise self.unexpected("a value (a string, a number or '[')")
+        if depth == MAX_LIST_DEPTH:
+            raise self.error(tok.line, tok.column, f"lists nested more than {MAX_LIST_DEPTH}"
+                             " deep (xl's settings nest 2 deep)")
         self.advance()
         items: list[_Value] = []
         self.newlines()
         while self.tok.kind != "]":
-            items.append(self.value())
+            items.append(self.value(depth + 1))
             self.newlines()
             if self.tok.kind == ",":
                 self.advance()
@@ -401,14 +409,24 @@ def _items(values: list[_Value]) -> tuple[XlValue, ...]:
 _STRTOL = r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))"
 
 
+#: More significant digits than any 64-bit number has in any base (22 in
+#: octal): such a number is out of every range, and is not converted.
+_MAX_DIGITS = 24
+
+
 def _strtol(text: str) -> int | None:
     """C strtol(text, &end, 0) when it reads all of text, else None
-    (range not checked)."""
+    (range not checked; a number of more than _MAX_DIGITS significant
+    digits, which strtol refuses with ERANGE, is 2**80 with its sign)."""
     m = re.fullmatch(_STRTOL, text)  # compiled once, by re's cache
     if m is None:
         return None
     sign, hexa, octal, decimal = m.groups()
-    n = int(hexa, 16) if hexa else int(octal, 8) if octal else int(decimal)
+    digits = (hexa or octal or decimal).lstrip("0")
+    if len(digits) > _MAX_DIGITS:
+        n = 1 << 80
+    else:
+        n = int(hexa, 16) if hexa else int(octal, 8) if octal else int(decimal)
     return -n if sign == "-" else n
 
 

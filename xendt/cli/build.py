@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from xendt.cli import options
+from xendt.cli import common, options
 from xendt.cli.output import output_path, write
 from xendt.errors import ConfigError
 from xendt.xen.address import AddressSize
@@ -63,10 +63,10 @@ if TYPE_CHECKING:
               help="--dom0: a GICv2m frame's SPI base and count when its DT node lacks"
                    " arm,msi-base-spi/-num-spis (Xen reads the frame's register; its console"
                    " prints gic_v2m_spi_base/num_spis). One per frame, in DT order.")
-@click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
-              help="Where to write; - is standard output.")
-@click.option("--format", "fmt", type=click.Choice(["dtb", "dts", "json"]), default="dtb",
-              show_default=True, help="DTB blob, DTS text (as dtc prints it) or the memory map as JSON.")
+@common.output_options(
+    ("dtb", "dts", "json"), "dtb", "DTB blob, DTS text (as dtc prints it) or the memory map as JSON.",
+    output_help="Where to write: a file, - (standard output), or with --domain all a folder DIR/"
+                " (one file per domain).")
 def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | None,
           host_dtb: str | None, domains: tuple[str, ...], partial_dtb: tuple[str, ...],
           iommu: bool | None, uboot_script: str | None, uboot_file: tuple[str, ...],
@@ -116,10 +116,9 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
         plan = fleet.build_host(guest, host, sizes)
         host, constraints = plan.host, plan.fleet.constraints
     result = builder.build(guest, host)
-    for warning in (*warnings, *result.warnings):
-        click.echo(f"xendt: warning: {warning}", err=True)
+    common.warn((*warnings, *result.warnings))
     for constraint in constraints:
-        click.echo(f"xendt: fleet: {constraint}", err=True)
+        common.note(f"fleet: {constraint}")
     notes: tuple[str, ...] = ()
     if explain:
         from xendt.guest import regions

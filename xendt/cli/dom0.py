@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from xendt.cli.common import warn
 from xendt.cli.output import output_path, write
 from xendt.errors import ConfigError
 from xendt.inputs import HOST_DTB_MAX
@@ -39,8 +40,7 @@ def build_dom0(host_dtb: str, xen: str | None, size: AddressSize | None, dom0_me
                 ipa_bits=size.bits if size and size.kind == "ipa" else None)
     result = build(data, banks, grant[0], host, xen_cmdline=xen_cmdline, kernel=image,
                    v2m_spis=tuple(_spis(v) for v in v2m_spis), host_name=name)
-    for warning in result.warnings:
-        click.echo(f"xendt: warning: {warning}", err=True)
+    warn(result.warnings)
     if fmt == "dtb":
         out = result.dtb
     elif fmt == "dts":

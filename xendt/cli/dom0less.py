@@ -8,6 +8,8 @@ import os
 
 import click
 
+from xendt.cli import common
+from xendt.cli.common import warn
 from xendt.cli.output import echo, file_in, make_folder, output_folder, output_path, write
 from xendt.errors import ConfigError
 from xendt.inputs import DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
@@ -107,11 +109,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
                    ipa_bits=size.bits if size and size.kind == "ipa" else None, iommu=iommu)
              for name in chosen]
     across = summary.across(tuple(built)) if several else ()
-    for dt in built:
-        for warning in dt.warnings:
-            click.echo(f"xendt: warning: {warning}", err=True)
-    for warning in across:
-        click.echo(f"xendt: warning: {warning}", err=True)
+    warn([*(w for dt in built for w in dt.warnings), *across], chosen)
     if folder:
         make_folder(folder)
     for dt in built:
@@ -174,10 +172,8 @@ def _read(path: str | None, cap: int, what: str) -> bytes | None:
               help="The U-Boot that runs the script, as its banner prints it after \"U-Boot \""
                    " (e.g. 2023.01+dfsg-2+deb12u3): also apply what its booti does to the DTB"
                    " (U-Boot 2023.01's edits), giving the DTB Xen receives byte for byte.")
-@click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
-              help="Where to write; - is standard output.")
-@click.option("--format", "fmt", type=click.Choice(["dts", "dtb"]), default="dts",
-              show_default=True, help="DTS text (as dtc prints it) or the DTB.")
+@common.output_options(("dts", "dtb"), "dts", "DTS text (as dtc prints it) or the DTB.",
+                       text="dts")
 def host_dt(host_dtb: str, uboot_script: str | None, uboot_file: tuple[str, ...],
             uboot_version: str | None, output: str, fmt: str) -> None:
     """Print the host device tree a U-Boot script leaves for Xen.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from xendt.cli import options
+from xendt.cli import common, options
 from xendt.cli.output import output_path, write
 from xendt.inputs import DOM0_DTB_MAX, DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
 from xendt.xen.address import AddressSize
@@ -51,11 +51,9 @@ if TYPE_CHECKING:
 @click.option("--partial-dtb", type=click.Path(dir_okay=False), metavar="FILE",
               help="The dom0less domain's passthrough DT, whose xen,reg ranges are excluded"
                    " where the version does.")
-@click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
-              help="Where to write; - is standard output.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "dts", "dtb"]),
-              default="table", show_default=True,
-              help="A table, JSON, or the /hypervisor node Xen writes (DTS text or DTB).")
+@common.output_options(("table", "json", "dts", "dtb"), "table",
+                       "A table, JSON, or the /hypervisor node Xen writes (DTS text or DTB).",
+                       text="table")
 @click.option("--explain", is_flag=True,
               help="Say where each region comes from, what cut it, and why other free ranges"
                    " gave none (table and JSON).")
@@ -102,8 +100,7 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
              for path, size in zip(dtbs, given)]
     result = fleet.host_regions(hosts, xen or layouts.newest(), domain_options)
     data, notes = hostout.render(result, fmt, explain)
-    for note in notes:
-        click.echo(f"xendt: warning: {note}", err=True)
+    common.warn(notes, [r.host for r in result.each] if result.fleet else (), "hosts")
     errors = hostout.failures(result)
     for error in errors:
         click.echo(f"xendt: error: {error}", err=True)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from xendt.cli import options
-from xendt.cli.output import echo, output_path, write
+from xendt.cli import common, options
+from xendt.cli.output import output_path, write
 from xendt.xen.address import AddressSize
 
 if TYPE_CHECKING:
@@ -19,11 +19,15 @@ if TYPE_CHECKING:
 @click.argument("file", metavar="FILE.dtb|-")
 @options.xen_option("Name ranges from this Xen version's layout. [default: the version the"
                     " tree's compatible strings give]")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="DTS and the map as text, or both as JSON data.")
+@common.output_options(("text", "json", "svg"), "text",
+                       "DTS and the map as text, both as JSON data, or the map drawn as SVG.")
+@click.option("--part", type=click.Choice(["dts", "map"]),
+              help="Text: only the DTS (as dtc prints it, for `dtc -I dts`) or only the address"
+                   " map. [default: both, DTS first]")
 @click.option("--picture", type=click.Path(dir_okay=False), metavar="FILE.svg",
               help="Also draw the address map as SVG.")
-def show(file: str, xen: str | None, fmt: str, picture: str | None) -> None:
+def show(file: str, xen: str | None, output: str, fmt: str, part: str | None,
+         picture: str | None) -> None:
     """Print a DTB as DTS (as dtc does), then its guest address map.
 
     The map lists every addressed thing (RAM, grant table, extended regions,
@@ -35,15 +39,29 @@ def show(file: str, xen: str | None, fmt: str, picture: str | None) -> None:
     from xendt.inspect import addressmap
     from xendt.inspect import show as render
 
+    if part is not None and fmt != "text":
+        raise click.UsageError(f"--part goes with the text format, not {fmt}")
+    output_ = output_path(output)
     picture_ = output_path(picture) if picture else None
     tree = read_dtb(file)
-    dts = str(tree) if fmt == "text" else None
+    if part == "dts":
+        write(output_, str(tree).encode(), binary=False)
+        return
     amap = addressmap.address_map(tree, xen)
-    echo(render.text(amap, dts) if dts is not None else render.json_text(tree, amap))
-    if picture_:
+    drawing = b""
+    if fmt == "svg" or picture_:
         from xendt.render.picture import svg
 
-        write(picture_, svg(amap).encode(), binary=False)
+        drawing = svg(amap).encode()
+    if fmt == "svg":
+        data = drawing
+    elif fmt == "json":
+        data = render.json_text(tree, amap).encode()
+    else:
+        data = (render.map_text(amap) if part == "map" else render.text(amap, str(tree))).encode()
+    write(output_, data, binary=False)
+    if picture_:
+        write(picture_, drawing, binary=False)
 
 
 @click.command()
@@ -58,10 +76,10 @@ def show(file: str, xen: str | None, fmt: str, picture: str | None) -> None:
               show_default=True,
               help="The guest kernel's page size: Linux hot-plugs 128 MiB sections (512 MiB with"
                    " 64k pages) into extended regions.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="One finding a line, or JSON (type, level, file, node, message).")
+@common.output_options(("text", "json"), "text",
+                       "One finding a line, or JSON (type, level, file, node, message).")
 def check(file: str, xen: str | None, sizes: tuple[AddressSize, ...], page_size: str,
-          fmt: str) -> int:
+          output: str, fmt: str) -> int:
     """Check a guest DTB against the rules Xen guests (Linux above all) apply.
 
     Each finding gives its level (error, warning, info), node, property and
@@ -70,10 +88,12 @@ def check(file: str, xen: str | None, sizes: tuple[AddressSize, ...], page_size:
     from xendt.fdt.read import read_dtb
     from xendt.inspect.check import check as run_checks
 
+    output_ = output_path(output)
     report = run_checks(read_dtb(file), xen=xen, size=sizes[0] if sizes else None,
                         page_size=int(page_size[:-1]) * 1024)
-    echo(report.json() if fmt == "json" else report.text())
-    return 1 if report.errors else 0
+    write(output_, (report.json() if fmt == "json" else report.text()).encode(), binary=False)
+    failing = report.errors or (common.strict() and report.count("warning"))
+    return 1 if failing else 0
 
 
 @click.command()
@@ -88,11 +108,11 @@ def check(file: str, xen: str | None, sizes: tuple[AddressSize, ...], page_size:
 @options.guest_options
 @click.option("--include-rng-seed", is_flag=True,
               help="Compare /chosen/rng-seed values too (libxl's are random).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Changes as text or as JSON.")
+@common.output_options(("text", "json"), "text", "Changes as text or as JSON.")
 @click.pass_context
 def diff(ctx: click.Context, files: tuple[str, ...], xen: tuple[str, ...],
-         sizes: tuple[AddressSize, ...], include_rng_seed: bool, fmt: str, **flags: Any) -> int:
+         sizes: tuple[AddressSize, ...], include_rng_seed: bool, output: str, fmt: str,
+         **flags: Any) -> int:
     """Compare two device trees by meaning, not bytes.
 
     Give two DTB files; or one DTB file and build options ("is my guest's DT
@@ -107,6 +127,7 @@ def diff(ctx: click.Context, files: tuple[str, ...], xen: tuple[str, ...],
     from xendt.inspect.diff import diff as compare
     from xendt.xen import layouts
 
+    output_ = output_path(output)
     default = click.core.ParameterSource.DEFAULT
     building = bool(xen or sizes) or any(
         ctx.get_parameter_source(name) is not default for name in flags)
@@ -140,7 +161,7 @@ def diff(ctx: click.Context, files: tuple[str, ...], xen: tuple[str, ...],
         a, b = (_built_tree(pick(xen, side) or layouts.newest(), pick(sizes, side), flags)
                 for side in (0, 1))
     result = compare(a, b, include_rng_seed=include_rng_seed)
-    echo(result.json() if fmt == "json" else result.text())
+    write(output_, (result.json() if fmt == "json" else result.text()).encode(), binary=False)
     return 0 if result.same else 1
 
 
@@ -152,6 +173,5 @@ def _built_tree(xen: str, size: AddressSize | None, flags: dict[str, Any]) -> Tr
 
     guest, host, warnings = options.guest_and_host(xen, size, **flags)
     result = builder.build(guest, host)
-    for warning in (*warnings, *result.warnings):
-        click.echo(f"xendt: warning: {warning}", err=True)
+    common.warn((*warnings, *result.warnings))
     return parse(result.dtb, f"xendt build --xen {xen}{', ' + size.flag if size else ''}")

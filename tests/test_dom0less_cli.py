@@ -12,6 +12,7 @@ by dtc.
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -118,10 +119,13 @@ SCRIPT_NODES = """
 @pytest.fixture()
 def board(qemu, tmp_path):
     """The script's files: QEMU's virt board as board.dtb, and stand-ins of
-    the sizes the hand derivation above uses."""
+    the sizes the hand derivation above uses (Image: an arm64 Image header,
+    text_offset 0, as the script's load makes it domU0's kernel)."""
     shutil.copy(qemu["gicv3-virt-4g"], tmp_path / "board.dtb")
+    header = struct.pack("<IIQQQQQQ4sI", 0, 0, 0, 0x1234567, 0, 0, 0, 0, b"ARM\x64", 0)
     for name, size in (("xen", 1000000), ("Image", 0x1234567), ("initrd.cpio", 0x345678)):
         with open(tmp_path / name, "wb") as f:
+            f.write(header if name == "Image" else b"")
             f.truncate(size)
     return tmp_path
 
@@ -142,7 +146,8 @@ def test_a_u_boot_script_gives_the_domain_its_nodes_describe(board, capsysbinary
     source = dtb_to_dts((board / "board.dtb").read_bytes()) + SCRIPT_NODES
     by_hand.write_bytes(dtc("-q", "-I", "dts", "-O", "dtb", "-", input=source.encode()).stdout)
     code, from_dts, err = run("build", "--host-dtb", str(by_hand), "--domain", "domU0", "--xen",
-                              "4.21", "--pa-bits", "44", "-o", "-", capsysbinary=capsysbinary)
+                              "4.21", "--pa-bits", "44", "--kernel", str(board / "Image"), "-o",
+                              "-", capsysbinary=capsysbinary)
     assert code == 0, err
     assert from_script == from_dts
 

@@ -89,19 +89,46 @@ def test_without_the_version_host_dt_is_the_dt_before_booti(tmp_path, capsysbina
     assert out.decode() == received.replace(added, "")
 
 
+def build_all(case: str, tmp_path: Path, capsysbinary, *, explicit: bool) -> tuple[int, str, Path]:
+    """`build --domain all` of the case into a fresh folder; with
+    `explicit`, each kernel and partial DT named again by --kernel and
+    --partial-dtb. The status, stderr and the folder."""
+    out = tmp_path / ("explicit" if explicit else "from-script")
+    args = ["build", *script_args(case, tmp_path), "--domain", "all", "--xen", "4.21.0",
+            "--pa-bits", "44", "-o", f"{out}/"]
+    if explicit:
+        files = loaded_files(case, tmp_path)
+        for domain, name in PARTIALS.get(case, {}).items():
+            args += ["--partial-dtb", f"{domain}={files[name]}"]
+        for blob in sorted((REAL_UBOOT / case).glob("domU*.dtb")):
+            args += ["--kernel", f"{blob.stem}={DUMPER}"]
+    code, _, err = run(*args, capsysbinary=capsysbinary)
+    return code, err, out
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_every_domain_is_the_one_xen_built(case, tmp_path, capsysbinary):
     expected = sorted((REAL_UBOOT / case).glob("domU*.dtb"))
-    args = ["build", *script_args(case, tmp_path), "--domain", "all", "--xen", "4.21.0",
-            "--pa-bits", "44", "-o", f"{tmp_path}/out/"]
-    files = loaded_files(case, tmp_path)
-    for domain, name in PARTIALS.get(case, {}).items():
-        args += ["--partial-dtb", f"{domain}={files[name]}"]
-    for blob in expected:
-        args += ["--kernel", f"{blob.stem}={DUMPER}"]
-    code, _, err = run(*args, capsysbinary=capsysbinary)
+    code, err, out = build_all(case, tmp_path, capsysbinary, explicit=True)
     assert code == 0, err
-    built = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert built == [p.name for p in expected]
+    assert sorted(p.name for p in out.iterdir()) == [p.name for p in expected]
     for blob in expected:
-        assert (tmp_path / "out" / blob.name).read_bytes() == blob.read_bytes(), blob.name
+        assert (out / blob.name).read_bytes() == blob.read_bytes(), blob.name
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_files_the_script_loads_are_the_domains_kernels_and_partial_dts(case, tmp_path,
+                                                                            capsysbinary):
+    # The script loads each domain's kernel (and a passthrough DT) at the
+    # address its module's reg gives, and --uboot-file says which file that
+    # is: without --kernel and --partial-dtb, the same blobs and the same
+    # warnings (none about a missing kernel file).
+    explicit = build_all(case, tmp_path, capsysbinary, explicit=True)
+    code, err, out = build_all(case, tmp_path, capsysbinary, explicit=False)
+    assert explicit[0] == 0, explicit[1]
+    assert (code, err) == (0, explicit[1])
+    assert "no kernel file given" not in err
+    expected = sorted((REAL_UBOOT / case).glob("domU*.dtb"))
+    assert sorted(p.name for p in out.iterdir()) == [p.name for p in expected]
+    for blob in expected:
+        assert (out / blob.name).read_bytes() == blob.read_bytes(), blob.name

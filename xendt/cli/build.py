@@ -37,13 +37,15 @@ if TYPE_CHECKING:
               help="A dom0less domain under the host DTB's /chosen (repeatable; all: every one,"
                    " into -o DIR/ with a summary table).")
 @click.option("--partial-dtb", multiple=True, metavar="[NAME=]FILE",
-              help="A dom0less domain's passthrough DT (its multiboot,device-tree module).")
+              help="A dom0less domain's passthrough DT (its multiboot,device-tree module)."
+                   " [default: the --uboot-file the script loads there]")
 @click.option("--iommu/--no-iommu", default=None,
               help="Dom0less: whether Xen uses an IOMMU. [default: as the host DT suggests]")
 @click.option("--uboot-script", metavar="FILE",
               help="Dom0less: a U-Boot boot script whose fdt commands edit the host DTB first.")
 @click.option("--uboot-file", multiple=True, metavar="[NAME=]PATH",
-              help="Dom0less: a file the U-Boot script loads, for its ${filesize}.")
+              help="Dom0less: a file the U-Boot script loads, for its ${filesize}; loaded where a"
+                   " domain's kernel or device-tree module starts, it is that module's file.")
 @click.option("--explain", is_flag=True,
               help="Say where each extended region comes from and what cut it (stderr, or an"
                    " \"explain\" list in --format json).")
@@ -164,7 +166,8 @@ def _dom0(xen: str | None, sizes: tuple[AddressSize, ...], host_dtb: str | None,
     if len(sizes) > 1:
         raise click.UsageError("--dom0 takes one --pa-bits or --ipa-bits", ctx)
     return build_dom0(host_dtb, xen, sizes[0] if sizes else None, dom0["--dom0-mem"],
-                      dom0["--gnttab"], dom0["--xen-cmdline"], flags.get("kernel"),
+                      dom0["--gnttab"], dom0["--xen-cmdline"],
+                      options.single_kernel(flags.get("kernel")),
                       dom0["--v2m-spis"], output, fmt)
 
 
@@ -230,7 +233,7 @@ def _dom0less(xen: str | None, sizes: tuple[AddressSize, ...], host_dtb: str | N
                                    f" its /chosen node", ctx)
     if len(sizes) > 1:
         raise click.UsageError("a dom0less build takes one --pa-bits or --ipa-bits", ctx)
-    kernels = (flags["kernel"],) if flags.get("kernel") else ()
+    kernels = tuple(flags.get("kernel") or ())
     dom0less.build_domains(host_dtb, domains, xen, sizes[0] if sizes else None,
                            partials=partial_dtb, kernels=kernels, iommu=iommu,
                            script=uboot_script, script_files=uboot_file, output=output, fmt=fmt)

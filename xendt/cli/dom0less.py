@@ -38,9 +38,12 @@ def named_files(values: tuple[str, ...], what: str, domains: tuple[str, ...]) ->
 
 
 def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...],
-              uboot_version: str | None = None) -> tuple[bytes, str]:
+              uboot_version: str | None = None, loads: dict[int, str] | None = None
+              ) -> tuple[bytes, str]:
     """The host DTB, after the U-Boot script's fdt edits when one is given
-    (and after its booti's edits, with uboot_version)."""
+    (and after its booti's edits, with uboot_version). `loads` receives the
+    --uboot-file files the script loads, by the address it loads each at
+    (the last load at an address wins)."""
     from xendt.fdt.read import read_blob
 
     data, name = read_blob(host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE")
@@ -53,10 +56,12 @@ def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...],
     from xendt.inputs import read_capped
 
     sizes: dict[str, int] = {}
+    paths: dict[str, str] = {}
     for value in files:
         loaded, eq, path = value.partition("=")
         if not eq:
             loaded, path = os.path.basename(value), value
+        paths[loaded] = path
         try:
             sizes[loaded] = os.stat(path).st_size
         except OSError as e:
@@ -66,8 +71,11 @@ def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...],
         source = text.decode()
     except UnicodeDecodeError as e:
         raise ConfigError(f"{script_name}: not text (byte {e.start} is not UTF-8)") from None
+    done: list[tuple[str, int]] = []
     edited = apply_script(data, source, script_name, sizes, dtb_name=os.path.basename(host_dtb),
-                          uboot_version=uboot_version)
+                          uboot_version=uboot_version, loads=done)
+    if loads is not None:
+        loads.update((address, paths[loaded]) for loaded, address in done)
     return edited, f"{name} as {script_name} leaves it"
 
 
@@ -80,7 +88,8 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
     from xendt.dom0less.build import build, domain_names
     from xendt.xen import layouts
 
-    data, host_name = host_blob(host_dtb, script, script_files)
+    loads: dict[int, str] = {}
+    data, host_name = host_blob(host_dtb, script, script_files, loads=loads)
     every = domain_names(data, host_name)
     chosen = every if "all" in names else names
     if not chosen:
@@ -99,6 +108,8 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
             raise ConfigError(f"{host_name}: no dom0less domain {name!r} under /chosen"
                               f" (it has {', '.join(every) or 'none'})")
     version = xen or layouts.newest()
+    if loads:
+        _script_modules(data, host_name, chosen, version, loads, kernel_files, partial_files)
     built = [build(data, name, version, host_name=host_name,
                    partial_dtb=_read(partial_files.get(name), DOMU_PARTIAL_DTB_MAX,
                                      "partial device tree"),
@@ -126,6 +137,23 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         write(paths[dt.domain], data, binary=fmt == "dtb")
     if folder:
         echo(summary.table(tuple(built)))
+
+
+def _script_modules(data: bytes, host_name: str, chosen: tuple[str, ...], version: str,
+                    loads: dict[int, str], kernels: dict[str, str],
+                    partials: dict[str, str]) -> None:
+    """Fill in `kernels` and `partials` (by domain) with the --uboot-file
+    files the script loaded where a domain's kernel or device-tree module
+    starts: they are what Xen finds there. --kernel and --partial-dtb win."""
+    from xendt.dom0less import domains
+    from xendt.fdt.read import parse
+
+    tree = parse(data, host_name)
+    for name in chosen:
+        domain = domains.read(tree, name, version)
+        for module, files in ((domain.kernel, kernels), (domain.partial, partials)):
+            if module is not None and name not in files and module.address in loads:
+                files[name] = loads[module.address]
 
 
 def _is_folder(output: str) -> bool:

@@ -164,7 +164,9 @@ GUEST_OPTIONS = (
     click.option("--root", metavar="TEXT", help="[root] Adds root=TEXT to the command line."),
     click.option("--extra", metavar="TEXT", help="[extra] Appended to the command line."),
     click.option("--kernel", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
-                 help="[kernel] arm64 Image (maybe gzipped) or arm32 zImage: its size places the ramdisk."),
+                 multiple=True,  # once, but for dom0less domains: --kernel NAME=FILE each
+                 help="[kernel] arm64 Image (maybe gzipped) or arm32 zImage: its size places the"
+                      " ramdisk. Dom0less: [NAME=]FILE, repeatable, the domain's kernel module."),
     click.option("--kernel-size", callback=hex_or_int, metavar="BYTES",
                  help="Stand-in for the kernel file: the loaded kernel's size (or the size of"
                       " a --kernel read from a pipe)."),
@@ -210,6 +212,7 @@ def guest_and_host(xen: str | None, size: AddressSize | None, *, xl_config: str 
     from xendt.guest import images, xlcfg
     from xendt.guest.model import Host, Kernel
 
+    keys["kernel"] = single_kernel(keys.get("kernel"))
     _refuse_conflicts(xl_config, keys, kernel_size, ramdisk_size, text_offset, guest_arch)
     cfg = xlcfg.with_flags(xlcfg.load(xl_config) if xl_config else None, _flag_keys(keys))
     kernel = _kernel_stand_in(kernel_size, text_offset, guest_arch)
@@ -230,6 +233,17 @@ def guest_and_host(xen: str | None, size: AddressSize | None, *, xl_config: str 
     except FieldError as e:  # the model's check, named by its flag
         raise XendtError(f"--{e.field.replace('_', '-')}: {e.problem}") from None
     return guest, host, warnings
+
+
+def single_kernel(values: tuple[str, ...] | str | None) -> str | None:
+    """The one --kernel of a guest (the option repeats for dom0less domains)."""
+    if isinstance(values, str):
+        return values
+    if not values:
+        return None
+    if len(values) > 1:
+        raise click.UsageError(f"--kernel given {len(values)} times: this guest has one kernel")
+    return values[0]
 
 
 def _flag_keys(keys: dict[str, Any]) -> dict[str, Any]:

@@ -94,7 +94,8 @@ _INERT = frozenset({"echo", "printenv", "mmc", "usb", "scsi", "sata", "nvme", "p
 
 def apply_script(host_dtb: bytes, script_text: str, name: str,
                  files: Mapping[str, int] | None = None,
-                 dtb_name: str | None = None, uboot_version: str | None = None) -> bytes:
+                 dtb_name: str | None = None, uboot_version: str | None = None,
+                 loads: list[tuple[str, int]] | None = None) -> bytes:
     """The DTB after running script_text (named name in messages) on host_dtb.
 
     files maps a file name the script loads to its size in bytes; dtb_name is
@@ -103,7 +104,9 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
     script leaves it when it boots (or ends). With it (U-Boot's
     PLAIN_VERSION): the DTB Xen receives, after the edits the script's
     ``booti`` makes (xendt.dom0less.uboot_boot). Raises ConfigError, one line
-    naming name:line, for anything U-Boot would refuse or xendt cannot know."""
+    naming name:line, for anything U-Boot would refuse or xendt cannot know.
+    A `loads` list receives, in order, each whole load of a file of `files`
+    at a known address: (its name in `files`, the address)."""
     if len(script_text.encode()) > MAX_SCRIPT_BYTES:
         raise ConfigError(f"{name}: script is larger than {MAX_SCRIPT_BYTES} bytes")
     lines = script_text.split("\n")
@@ -131,6 +134,8 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
                 break
         except ConfigError as e:
             raise ConfigError(f"{name}:{command.line}: {e}") from None
+    if loads is not None:
+        loads.extend(board.loads)
     if uboot_version is None:
         return board.dtb() or bytes(host_dtb)
     if board.boot is None:
@@ -180,6 +185,8 @@ class _Board(FdtCommands):
         self.line = 0
         self.expanded = 0
         self.boot: _Boot | None = None
+        #: Whole loads of a file of `files` at a known address (name, address).
+        self.loads: list[tuple[str, int]] = []
 
     # -- variables ---------------------------------------------------------
 
@@ -344,12 +351,15 @@ class _Board(FdtCommands):
     def _loaded(self, cmd: str, filename: str, addr: str | None, nbytes: int,
                 pos: int) -> None:
         unknown_name = _UNKNOWN.search(filename)
+        given = None
         if unknown_name:
             filesize = unknown_name.group(0)
         else:
-            size = self.files.get(filename)
-            if size is None and ":" in filename and cmd in _NET_LOADS:
-                size = self.files.get(filename.split(":", 1)[1])
+            given = filename if filename in self.files else None
+            if given is None and ":" in filename and cmd in _NET_LOADS:
+                tail = filename.split(":", 1)[1]
+                given = tail if tail in self.files else None
+            size = self.files.get(given) if given is not None else None
             if size is None and filename == self.dtb_name:
                 size = len(self.host_dtb)
             if size is None:
@@ -366,6 +376,8 @@ class _Board(FdtCommands):
             return
         known_addr = None if _UNKNOWN.search(addr) else hextoul(addr)
         self._set("fileaddr", addr if known_addr is None else f"{known_addr:x}")
+        if given is not None and known_addr is not None and pos == 0:
+            self.loads.append((given, known_addr))
         if filename == self.dtb_name:
             # A reload brings the file's original bytes back.
             self.dtb_addr, self.dtb_loaded = known_addr, True

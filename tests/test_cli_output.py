@@ -108,7 +108,7 @@ def test_show_into_an_svg_file_draws_the_map(tmp_path, capsysbinary):
     assert drawing.startswith(b"<svg")
 
 
-def test_host_regions_into_a_json_file_writes_json(qemu, tmp_path, capsysbinary):  # noqa: F811
+def test_host_regions_into_a_json_file_writes_json(qemu, tmp_path, capsysbinary):
     path = tmp_path / "regions.json"
     args = ("host-regions", "--host-dtb", str(qemu["gicv3-virt-4g"]), "--iommu")
     code, out, err = run(*args, "-o", str(path), capsysbinary=capsysbinary)
@@ -118,7 +118,7 @@ def test_host_regions_into_a_json_file_writes_json(qemu, tmp_path, capsysbinary)
     json.loads(printed)
 
 
-def test_host_dt_into_a_dtb_file_writes_the_blob(qemu, tmp_path, capsysbinary):  # noqa: F811
+def test_host_dt_into_a_dtb_file_writes_the_blob(qemu, tmp_path, capsysbinary):
     path = tmp_path / "host.dtb"
     code, _, err = run("host-dt", "--host-dtb", str(qemu["gicv3-virt-4g"]), "-o", str(path),
                        capsysbinary=capsysbinary)
@@ -179,7 +179,7 @@ def thirty_domains(board: Path, tmp_path: Path) -> Path:
     return host
 
 
-def test_a_warning_thirty_domains_share_is_one_line(qemu, tmp_path, capsysbinary):  # noqa: F811
+def test_a_warning_thirty_domains_share_is_one_line(qemu, tmp_path, capsysbinary):
     host = thirty_domains(qemu["gicv3-virt-4g"], tmp_path)
     code, _, err = run("build", "--host-dtb", str(host), "--domain", "all", "-o",
                        f"{tmp_path}/out/", capsysbinary=capsysbinary)
@@ -191,7 +191,7 @@ def test_a_warning_thirty_domains_share_is_one_line(qemu, tmp_path, capsysbinary
         " no /hypervisor node (no grant table, event channels or extended regions)\n")
 
 
-def test_warnings_as_errors_writes_no_domain_and_makes_no_folder(qemu, tmp_path,  # noqa: F811
+def test_warnings_as_errors_writes_no_domain_and_makes_no_folder(qemu, tmp_path,
                                                                   capsysbinary):
     host = thirty_domains(qemu["gicv3-virt-4g"], tmp_path)
     code, out, err = run("build", "--host-dtb", str(host), "--domain", "all", "-q",

@@ -2,24 +2,21 @@
 the installed console script (the `xendt` beside this interpreter), and
 prints exactly the output README shows after it.
 
-The inputs README takes for granted are made here first, in a scratch
-folder with a copy of examples/: an arm64 Image and an xl.cfg naming it
-(guest.cfg), two libxl blobs from golden/ (old.dtb, new.dtb), and a board
-whose DT has no /memory (board-without-memory.dtb, QEMU's virt DT with the
-memory node deleted)."""
+They run in a scratch folder holding a copy of examples/, the only inputs
+README takes for granted (an xl.cfg, a guest JSON, boards as DTS, a U-Boot
+script); everything else README's own commands make."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, ROOT, dtb_to_dts, dts_to_dtb
+from conftest import ROOT
 
 BIN = Path(sys.executable).parent
 
@@ -52,20 +49,10 @@ BLOCKS = _blocks()
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
+    """A scratch folder holding a copy of examples/: every input README
+    uses is there or made by README's own commands."""
     work = tmp_path_factory.mktemp("readme")
     shutil.copytree(ROOT / "examples", work / "examples")
-    (work / "Image").write_bytes(struct.pack("<IIQQQQQQ4sI", 0, 0, 0, 4096, 0, 0, 0, 0, b"ARM\x64", 0)
-                                 + bytes(4032))
-    (work / "guest.cfg").write_text('kernel = "Image"\nmemory = 512\nvcpus = 2\n')
-    shutil.copy(GOLDEN / "4.18" / "mem1024-v3-vcpu2-pa40.dtb", work / "old.dtb")
-    shutil.copy(GOLDEN / "4.21" / "mem1024-v3-vcpu2-pa40.dtb", work / "new.dtb")
-    virt = work / "virt-2g.dtb"
-    subprocess.run(["qemu-system-aarch64", "-display", "none", "-cpu", "cortex-a57", "-m", "2G",
-                    "-machine", f"virt,gic-version=3,dumpdtb={virt}"], check=True, capture_output=True)
-    source = dtb_to_dts(virt.read_bytes()).replace("\tmemory@40000000 {", "\t/delete-me/ {", 1)
-    start = source.index("\t/delete-me/ {")
-    source = source[:start] + source[source.index("\t};\n", start) + 4:]
-    (work / "board-without-memory.dtb").write_bytes(dts_to_dtb(source))
     return work
 
 

@@ -206,3 +206,11 @@ def test_messages_about_a_few_domains_name_each():
 
     assert grouped(["a: late", "b: late", "c: other", "a: other", "cannot: tell"],
                    ("a", "b", "c")) == ["a, b: late", "c, a: other", "cannot: tell"]
+
+
+def test_show_part_dts_still_draws_the_picture_asked_for(tmp_path, capsysbinary):
+    code, out, err = run("show", str(GUEST), "--part", "dts", "--picture",
+                         str(tmp_path / "map.svg"), capsysbinary=capsysbinary)
+    assert (code, err) == (0, "")
+    assert out.decode() == dtb_to_dts(GUEST.read_bytes())
+    assert (tmp_path / "map.svg").read_bytes().startswith(b"<svg")

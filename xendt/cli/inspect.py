@@ -44,7 +44,7 @@ def show(file: str, xen: str | None, output: str, fmt: str, part: str | None,
     output_ = output_path(output)
     picture_ = output_path(picture) if picture else None
     tree = read_dtb(file)
-    if part == "dts":
+    if part == "dts" and not picture_:  # the DTS alone needs no address map
         write(output_, str(tree).encode(), binary=False)
         return
     amap = addressmap.address_map(tree, xen)
@@ -57,8 +57,12 @@ def show(file: str, xen: str | None, output: str, fmt: str, part: str | None,
         data = drawing
     elif fmt == "json":
         data = render.json_text(tree, amap).encode()
+    elif part == "dts":
+        data = str(tree).encode()
+    elif part == "map":
+        data = render.map_text(amap).encode()
     else:
-        data = (render.map_text(amap) if part == "map" else render.text(amap, str(tree))).encode()
+        data = render.text(amap, str(tree)).encode()
     write(output_, data, binary=False)
     if picture_:
         write(picture_, drawing, binary=False)

@@ -214,3 +214,13 @@ def test_show_part_dts_still_draws_the_picture_asked_for(tmp_path, capsysbinary)
     assert (code, err) == (0, "")
     assert out.decode() == dtb_to_dts(GUEST.read_bytes())
     assert (tmp_path / "map.svg").read_bytes().startswith(b"<svg")
+
+
+@pytest.mark.parametrize("command", ["build", "host-regions", "host-dt", "show", "check", "diff"])
+def test_every_command_takes_the_common_options(command):
+    from xendt.cli import cli
+
+    ctx = cli.make_context("xendt", [command, "--help"], resilient_parsing=True)
+    names = {opt for param in cli.get_command(ctx, command).params
+             for opt in getattr(param, "opts", ())}
+    assert {"-o", "--output", "--format", "-q", "--quiet", "--warnings-as-errors"} <= names

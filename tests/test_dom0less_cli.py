@@ -152,6 +152,19 @@ def test_a_u_boot_script_gives_the_domain_its_nodes_describe(board, capsysbinary
     assert from_script == from_dts
 
 
+def test_a_kernel_given_by_flag_wins_over_the_file_the_script_loads(board, capsysbinary):
+    # The script loads domU0/Image (an arm64 Image header) where domU0's
+    # kernel module starts; --kernel names another file, which is read.
+    other = board / "zeros"
+    with open(other, "wb") as f:
+        f.truncate(0x1234567)  # the module's size, no kernel header
+    code, out, err = run("build", *script_args(board), "--domain", "domU0", "--xen", "4.21",
+                         "--kernel", str(other), "-o", "-", capsysbinary=capsysbinary)
+    assert (code, out) == (2, b"")
+    assert err == (f"xendt: {other}: not a kernel Xen 4.21 can boot (arm64 Image, arm32 zImage,"
+                   " uImage, or one of them gzip-compressed)\n")
+
+
 def test_host_dt_prints_what_xen_receives(board, capsysbinary):
     code, out, err = run("host-dt", *script_args(board), capsysbinary=capsysbinary)
     assert (code, err) == (0, "")

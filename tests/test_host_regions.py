@@ -620,7 +620,7 @@ def test_an_unknown_host_rule_is_refused(tmp_path):
 def test_a_host_rule_outside_its_choices_is_refused(tmp_path):
     from xendt.errors import LayoutError
 
-    path = host_table_changed(tmp_path, 'rangeset-unit = "page"', 'rangeset-unit = "frame"')
+    path = host_table_changed(tmp_path, "[host]\n", '[host]\nrangeset-unit = "frame"\n')
     with pytest.raises(LayoutError, match=r"\[host\].rangeset-unit is 'frame', expected one of byte, page"):
         layouts.load_file(path)
 

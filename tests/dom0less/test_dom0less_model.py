@@ -89,3 +89,15 @@ def test_two_domains_of_one_name_are_refused_by_the_model():
         domains.find(tree, "domU1")
     assert str(e.value) == ("h.dtb: 2 dom0less domains named 'domU1' under /chosen: Xen builds"
                             " each, xendt cannot tell them apart (rename one)")
+
+
+def test_a_module_command_line_over_1024_bytes_is_xens_panic():
+    # add_boot_cmdline panics past BOOTMOD_MAX_CMDLINE, naming the module's
+    # parent (xen/arch/arm/setup.c @ RELEASE-4.17.0), as for dom0's modules.
+    long = KERNEL.replace('bootargs = "console=ttyAMA0";', f'bootargs = "{"x" * 1025}";')
+    dtb = host("gicv3-4g", domain("domU1", "\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;"
+                                  + long))
+    with pytest.raises(XenFailure) as e:
+        build(dtb, "domU1", "4.21", host_name="h.dtb")
+    assert str(e.value) == ("/chosen/domU1/module@50000000 in h.dtb: bootargs of 1025 bytes: Xen"
+                            " panics \"module domU1 command line too long\"")

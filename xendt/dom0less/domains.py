@@ -347,20 +347,21 @@ def _bootargs(tree: Tree, domain: Node) -> str | None:
     """The first module child with `bootargs` (process_multiboot_node keys
     it by fdt_get_name of the parent, the name with its unit address, while
     boot_cmdline_find_by_name looks up dt_node_name, the name without it:
-    a domain node with a unit address gets no command line)."""
-    if "@" in domain.name:
-        return None
+    a domain node with a unit address gets no command line). The early
+    scan registers every module's bootargs, and panics on one too long."""
+    found = None
     for child in domain.children:
         if not any(child.is_compatible(c) for c in MODULE_COMPATIBLES):
             continue
         value = child.get("bootargs")
         if value is not None:
             text = value.split(b"\0", 1)[0]
-            if len(text) > MAX_CMDLINE:
-                raise DtbError(f"{child.path} in {tree.file}: bootargs is {len(text)} bytes,"
-                               f" over Xen's {MAX_CMDLINE} (Xen panics)")
-            return text.decode("utf-8", "surrogateescape")
-    return None
+            if len(text) > MAX_CMDLINE:  # add_boot_cmdline (setup.c @ RELEASE-4.17.0)
+                raise XenFailure(f"{child.path} in {tree.file}: bootargs of {len(text)} bytes:"
+                                 f" Xen panics \"module {domain.name} command line too long\"")
+            if found is None:
+                found = text.decode("utf-8", "surrogateescape")
+    return None if "@" in domain.name else found
 
 
 def _shm(tree: Tree, domain: Node, version: str) -> tuple[SharedMemory, ...]:

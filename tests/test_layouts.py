@@ -46,6 +46,24 @@ def broken(tmp_path, version, old, new):
     return path
 
 
+def setting(tmp_path, version, table, line):
+    """A copy of a real layout file whose [table] sets one key itself, as
+    `line` says (replacing the file's own line for it, if any; the table
+    added when the file sets none of its keys)."""
+    lines = (Path(layouts.layout_dir()) / f"{version}.toml").read_text().splitlines()
+    key = line.split("=", 1)[0].strip()
+    if f"[{table}]" not in lines:
+        lines += [f"[{table}]", line]
+    else:
+        at = lines.index(f"[{table}]") + 1
+        end = next((i for i in range(at, len(lines)) if lines[i].startswith("[")), len(lines))
+        own = [i for i in range(at, end) if lines[i].split("=", 1)[0].strip() == key]
+        lines[own[0] if own else at:own[0] + 1 if own else at] = [line]
+    path = tmp_path / f"{version}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def test_overlapping_regions_are_named(tmp_path):
     path = broken(tmp_path, "4.21", r"^(vpl011 .*base = )0x2200_0000", r"\g<1>0x2100_0000")
     with pytest.raises(LayoutError, match=r"4.21.toml: regions 'acpi' .* and 'vpl011' .* overlap"):
@@ -65,13 +83,13 @@ def test_a_region_off_page_alignment_is_refused(tmp_path):
 
 
 def test_an_unknown_key_is_refused(tmp_path):
-    path = broken(tmp_path, "4.17", r"^rng-seed = true", "rng-seed = true\nrng-seeds = true")
-    with pytest.raises(LayoutError, match=r"4.17.toml: unknown key 'rng-seeds' in \[dt\]"):
+    path = broken(tmp_path, "4.16", r"^rng-seed = true", "rng-seed = true\nrng-seeds = true")
+    with pytest.raises(LayoutError, match=r"4.16.toml: unknown key 'rng-seeds' in \[dt\]"):
         layouts.load_file(path)
 
 
 def test_a_wrongly_typed_value_is_refused(tmp_path):
-    path = broken(tmp_path, "4.18", r"^max = 2\b", 'max = "2"')
+    path = broken(tmp_path, "4.16", r"^max = 2\b", 'max = "2"')
     with pytest.raises(LayoutError, match=r"\[extended-regions\]\.max should be an integer, got '2'"):
         layouts.load_file(path)
 
@@ -182,36 +200,90 @@ def test_a_fifo_in_the_layout_path_is_refused_without_hanging(tmp_path):
 
 # --- layout values a device tree must hold --------------------------------------------
 
-@pytest.mark.parametrize("old, new, message", [
-    (r"^(gic = )65000", r"\g<1>0x1_0000_0000", "[phandles].gic should fit a 32-bit cell, got 0x100000000"),
-    (r"^(timer-virt = )27", r"\g<1>0", "[irqs]: each of (0, 29, 30, 31) should be a PPI (16 to 31)"),
-    (r"^(vpl011 = )32", r"\g<1>1", "[irqs]: each of (1,) should be an SPI (32 to 1019)"),
-    (r"^(virtio-mmio-first = )33", r"\g<1>44",
+@pytest.mark.parametrize("table, line, message", [
+    ("phandles", "gic = 0x1_0000_0000", "[phandles].gic should fit a 32-bit cell, got 0x100000000"),
+    ("irqs", "timer-virt = 0", "[irqs]: each of (0, 29, 30, 31) should be a PPI (16 to 31)"),
+    ("irqs", "vpl011 = 1", "[irqs]: each of (1,) should be an SPI (32 to 1019)"),
+    ("irqs", "virtio-mmio-first = 44",
      "[irqs].virtio-mmio-first and -last (44, 43) should be SPIs (32 to 1019), first to last, or"
      " both 0 (no virtio-mmio)"),
-    (r"^(start-bits = )48", r"\g<1>33",
+    ("ipa", "start-bits = 33",
      "[ipa].start-bits should be an IPA size Xen's p2m has (32, 36, 40, 42, 44, 48) or 64 (no"
      " cap), got 33"),
-    (r"^(pa-bits = )\[32,", r"\g<1>[33,",
+    ("ipa", "pa-bits = [33, 36, 40, 42, 44, 48, 52]",
      "[ipa].pa-bits should list Arm PARange sizes (32, 36, 40, 42, 44, 48, 52), got [33, 36, 40,"
      " 42, 44, 48, 52]"),
-    (r"^(max = )256( +# MAX_NR)", r"\g<1>100000\g<2>",
+    ("extended-regions", "max = 100000",
      "[extended-regions].max should be at most 4096 (Xen's is 256) and"
      " [limits].virtio-mmio-device-size fit 32 bits"),
-    (r"^(fdt-max-size = )0x100000", r"\g<1>0x1_0000_0000",
+    ("limits", "fdt-max-size = 0x1_0000_0000",
      "[limits].fdt-max-size should be 4 KiB to 64 MiB (libxl's FDT_MAX_SIZE is 1 MiB)"),
-    (r"^(page-size = )0x1000", r"\g<1>-1", "[placement].page-size should be 0 to"
-                                             " 0xffffffffffffffff, got -0x1"),
+    ("placement", "page-size = -1", "[placement].page-size should be 0 to"
+                                    " 0xffffffffffffffff, got -0x1"),
 ])
-def test_a_layout_value_no_device_tree_can_hold_is_refused(tmp_path, old, new, message):
-    path = broken(tmp_path, "4.21", old, new)
+def test_a_layout_value_no_device_tree_can_hold_is_refused(tmp_path, table, line, message):
+    path = setting(tmp_path, "4.21", table, line)
     with pytest.raises(LayoutError) as e:
         layouts.load_file(path)
     assert str(e.value) == f"{path}: {message}"
 
 
 def test_a_layout_number_past_pythons_digit_limit_is_one_line(tmp_path):
-    path = broken(tmp_path, "4.21", r"^(gic = )65000", r"\g<1>" + "9" * 5000)
+    path = setting(tmp_path, "4.21", "phandles", "gic = " + "9" * 5000)
     with pytest.raises(LayoutError) as e:
         layouts.load_file(path)
     assert str(e.value) == f"{path}: a number of more than 4300 digits; layout values fit in 64 bits"
+
+
+# --- one declaration per key; a version states what changes ---------------------------
+
+@pytest.fixture()
+def layout_folder(tmp_path, monkeypatch):
+    """A folder named by XENDT_LAYOUT_PATH, read afresh (no start-up cache,
+    no remembered versions) while the test runs and after."""
+    monkeypatch.setenv("XENDT_LAYOUT_PATH", str(tmp_path))
+    monkeypatch.setenv("XENDT_NO_CACHE", "1")
+    forget = (layouts.versions, layouts.load, layouts._chain)
+    for cached in forget:
+        cached.cache_clear()
+    yield tmp_path
+    monkeypatch.undo()
+    for cached in forget:
+        cached.cache_clear()
+
+
+def synthetic(folder, extra: str = "") -> None:
+    """4.99: 4.22's file renamed, plus `extra` lines."""
+    text = (Path(layouts.layout_dir()) / "4.22.toml").read_text()
+    text = text.replace('version = "4.22"', 'version = "4.99"').replace(
+        'tag = "RELEASE-4.22.0"', 'tag = "RELEASE-4.99.0"')
+    (folder / "4.99.toml").write_text(text + extra)
+
+
+def test_a_new_key_is_one_schema_line_and_the_file_where_it_starts(layout_folder, monkeypatch):
+    from xendt.xen import schema
+
+    monkeypatch.setattr(schema, "KEYS", (*schema.KEYS,
+                                         schema.Key("dt", "new-switch", "bool", field=None,
+                                                    default=False)))
+    synthetic(layout_folder, "[dt]\nnew-switch = true\n")
+    assert layouts.load("4.99").setting("dt", "new-switch") is True
+    assert layouts.load("4.22").setting("dt", "new-switch") is False
+    assert layouts.load("4.14").setting("dt", "new-switch") is False
+
+
+def test_a_key_a_version_does_not_set_is_the_previous_versions(layout_folder):
+    # 4.22's file sets only what changed: [dt] and [limits] not at all.
+    synthetic(layout_folder)
+    newest, previous = layouts.load("4.99"), layouts.load("4.22")
+    assert (newest.fdt_max_size, newest.tee, newest.nr_spis_strict) == (
+        previous.fdt_max_size, previous.tee, previous.nr_spis_strict) == (
+        0x100000, ("none", "optee", "ffa"), True)
+    assert newest.host == previous.host and newest.dom0 == previous.dom0
+
+
+def test_a_key_the_oldest_file_does_not_set_is_refused(tmp_path):
+    path = broken(tmp_path, "4.14", r"^nr-spis-strict = false\n", "")
+    with pytest.raises(LayoutError) as e:
+        layouts.load_file(path)
+    assert str(e.value) == f"{path}: missing key 'nr-spis-strict' in [dt]"

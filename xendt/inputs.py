@@ -15,6 +15,7 @@ take unbounded memory:
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import sys
@@ -22,7 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-from xendt.errors import DtbError, XendtError
+from xendt.errors import ConfigError, DtbError, XendtError
+from xendt.ranges import Range
 
 MiB = 1 << 20
 
@@ -187,3 +189,32 @@ def nesting(text: str, skip: str) -> int:
     bare = re.sub(skip, "", text)
     steps = {"[": 1, "{": 1, "]": -1, "}": -1}
     return max(accumulate(steps[c] for c in re.sub(r"[^][{}]", "", bare)), default=0)
+
+
+def parse_banks(text: str, what: str) -> tuple[Range, ...]:
+    """"BASE:SIZE[,BASE:SIZE…]", numbers in C syntax (0x…), sizes may end
+    in K, M or G; ConfigError naming `what` otherwise."""
+    banks = []
+    for item in text.split(","):
+        base, sep, size = item.strip().partition(":")
+        try:
+            bank = Range(int(base, 0), _size(size))
+        except ValueError:
+            raise ConfigError(f"{what}: {item.strip()!r} is not BASE:SIZE (e.g. 0x40000000:512M)")\
+                from None
+        if not sep or bank.size <= 0 or bank.base < 0:
+            raise ConfigError(f"{what}: {item.strip()!r} is not BASE:SIZE with a size above 0")
+        if bank.end > 1 << 64:
+            raise ConfigError(f"{what}: {item.strip()!r} ends at {bank.end:#x}, beyond 64 bits")
+        banks.append(bank)
+    ordered = sorted(banks, key=lambda r: r.base)
+    for a, b in itertools.pairwise(ordered):
+        if a.overlaps(b):
+            raise ConfigError(f"{what}: banks {a} and {b} overlap")
+    return tuple(ordered)
+
+
+def _size(text: str) -> int:
+    text = text.strip()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+    return int(text[:-1] if scale > 1 else text, 0) * scale

@@ -23,7 +23,7 @@ def build_dom0(host_dtb: str, xen: str | None, size: AddressSize | None, dom0_me
     from xendt.dom0.api import build_dom0 as build
     from xendt.fdt.read import read_blob
     from xendt.guest.model import Host
-    from xendt.host.domains import parse_banks
+    from xendt.inputs import parse_banks
 
     output_ = output_path(output)
     if dom0_mem is None or gnttab is None:

@@ -9,7 +9,7 @@ import click
 
 from xendt.cli import common, options
 from xendt.cli.output import output_path, write
-from xendt.inputs import DOM0_DTB_MAX, DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
+from xendt.inputs import DOM0_DTB_MAX, DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX, parse_banks
 from xendt.xen.address import AddressSize
 
 if TYPE_CHECKING:
@@ -83,9 +83,9 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
     dtbs = host_dtbs * count if len(host_dtbs) == 1 else host_dtbs
     given = given * count if len(given) == 1 else given
     ram: tuple[Range, ...] = ()
-    grant = domains.parse_banks(gnttab, "--gnttab")[0] if gnttab else None
+    grant = parse_banks(gnttab, "--gnttab")[0] if gnttab else None
     if dom0_mem:
-        ram = domains.parse_banks(dom0_mem, "--dom0-mem")
+        ram = parse_banks(dom0_mem, "--dom0-mem")
     if dom0_dtb:
         ram, found = domains.dom0_facts(_read_file(dom0_dtb, DOM0_DTB_MAX, "dom0's tree"), dom0_dtb)
         grant = grant or found

@@ -29,9 +29,6 @@ from xendt.ranges import Range, Region
 
 #: GUEST_PHANDLE_GIC (xen/include/public/device_tree_defs.h).
 GUEST_PHANDLE_GIC = 65000
-#: DOMAIN_CAPS_HARDWARE, DOMAIN_CAPS_XENSTORE (xen/include/public/bootfdt.h
-#: @ RELEASE-4.21.0).
-CAPS_HARDWARE, CAPS_XENSTORE = 1 << 1, 1 << 2
 #: The largest fdt_create buffer Xen uses.
 MAX_BUFFER = 2 << 20
 
@@ -184,11 +181,8 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
 
 def _refuse_unknown(dom: domains.Domain) -> None:
     """What Xen refuses in the domain node as a whole (domains.read leaves
-    out what the version does not read)."""
-    if dom.direct_map and not dom.static_mem:
-        raise XenFailure(f"{dom.path}: direct-map without xen,static-mem (Xen panics: \"direct-map"
-                         f" is not valid for domain … without static allocation\")")
-    if dom.capabilities & CAPS_HARDWARE:
+    out what the version does not read, and refuses what Xen fails on)."""
+    if dom.hardware:
         raise ConfigError(f"{dom.path}: a hardware domain (capabilities) gets the host's tree as"
                           f" dom0 does, not prepare_dtb_domU's: xendt does not build it")
 
@@ -258,28 +252,11 @@ def _wants_hypervisor(dom: domains.Domain, facts: Facts, tree: Tree,
             warnings.append(f"{dom.name}: xen,enhanced = {value!r} is not one Xen {facts.version}"
                             f" knows ({', '.join(facts.enhanced)}): no /hypervisor node")
         return False
-    if value in facts.enhanced_needs_xenstore and not _has_xenstore_domain(tree, facts):
+    if value in facts.enhanced_needs_xenstore and not domains.has_xenstore_domain(tree, facts.version):
         needs = "dom0" if not supports(facts.version, "capabilities") else "a xenstore domain"
         raise XenFailure(f"{dom.path}: xen,enhanced = {value!r} needs {needs} for xenstore, and"
                          f" the host DT has none (Xen panics); use \"no-xenstore\"")
     return True
-
-
-def _has_xenstore_domain(tree: Tree, facts: Facts) -> bool:
-    """dom0 (a module directly under /chosen) or, from 4.21, a domain with
-    the xenstore capability."""
-    chosen = tree.node("/chosen")
-    if chosen is None:
-        return False
-    for child in chosen.children:
-        if child.is_compatible("multiboot,module") or child.is_compatible("xen,multiboot-module"):
-            return True
-        caps = child.get("capabilities")
-        if (child.is_compatible(domains.DOMAIN_COMPATIBLE) and caps and len(caps) >= 4
-                and supports(facts.version, "capabilities")
-                and int.from_bytes(caps[:4], "big") & CAPS_XENSTORE):
-            return True
-    return False
 
 
 def _regions(tree: Tree, layout, dom: domains.Domain, bits: int, partial: bytes | None,

@@ -1,4 +1,8 @@
-"""The dom0less domains of a host DT, read as Xen reads /chosen/domU* nodes.
+"""The dom0less domains of a host DT, read as Xen reads /chosen/domU* nodes:
+the one model of a dom0less domain, which `build`, `host-regions --domain`
+and `show` all use (xendt.host.domains derives its hole-finding view from
+it), with one set of refusals: what Xen fails on is a XenFailure, a value
+Xen cannot even read a DtbError.
 
 Xen learns a dom0less domain twice: the early FDT scan registers its
 modules (process_multiboot_node: nodes compatible with "multiboot,module" at
@@ -14,10 +18,11 @@ and ``dom0less-bindings.c`` @ RELEASE-4.21.0, RELEASE-4.22.0).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from xendt.dom0less import facts as _facts
-from xendt.errors import ConfigError, DtbError
+from xendt.errors import ConfigError, DtbError, XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
 from xendt.ranges import KiB, Range
@@ -31,6 +36,11 @@ MODULE_KINDS = ("kernel", "ramdisk", "device-tree")
 #: The module kinds process_multiboot_node knows besides a kernel.
 _KNOWN_KINDS = ("xen,linux-initrd", "multiboot,ramdisk", "xen,xsm-policy",
                 "multiboot,device-tree")
+#: DOMAIN_CAPS_HARDWARE, DOMAIN_CAPS_XENSTORE (xen/include/public/bootfdt.h
+#: @ RELEASE-4.21.0).
+CAPS_HARDWARE, CAPS_XENSTORE = 1 << 1, 1 << 2
+#: PAGE_SIZE: `memory` is allocated in whole pages.
+PAGE_SIZE = 0x1000
 #: BOOTMOD_MAX_CMDLINE (xen/arch/arm/include/asm/setup.h @ RELEASE-4.17.0).
 MAX_CMDLINE = 1024
 
@@ -105,6 +115,15 @@ class Domain:
     ignored:
       those of `features` this Xen does not read: it builds the domain as
       if they were absent.
+    passthrough:
+      the `passthrough` string (4.19+), None without it.
+    sci_type:
+      the xen,sci_type string, None without it.
+    iommu_module:
+      whether a node compatible with "multiboot,device-tree" follows the
+      domain node anywhere in the tree: create_domUs asks
+      dt_find_compatible_node(node, NULL, ...), which searches every later
+      node, so a later domain's module counts too.
     """
 
     name: str
@@ -123,6 +142,14 @@ class Domain:
     capabilities: int
     features: tuple[str, ...]
     ignored: tuple[str, ...]
+    passthrough: str | None = None
+    sci_type: str | None = None
+    iommu_module: bool = False
+
+    @property
+    def hardware(self) -> bool:
+        """Whether `capabilities` makes it the hardware domain (4.21+)."""
+        return bool(self.capabilities & CAPS_HARDWARE)
 
 
 def domain_nodes(tree: Tree) -> tuple[Node, ...]:
@@ -139,19 +166,25 @@ def names(tree: Tree) -> tuple[str, ...]:
 
 
 def find(tree: Tree, name: str) -> Node:
-    """The domain node called `name`; ConfigError naming the known ones."""
+    """The domain node called `name`; ConfigError naming the known ones,
+    or when two nodes have that name (Xen builds each: xendt cannot tell
+    them apart)."""
     nodes = domain_nodes(tree)
-    for node in nodes:
-        if node.name == name:
-            return node
+    found = [node for node in nodes if node.name == name]
+    if len(found) > 1:
+        raise ConfigError(f"{tree.file}: {len(found)} dom0less domains named {name!r} under"
+                          f" /chosen: Xen builds each, xendt cannot tell them apart (rename one)")
+    if found:
+        return found[0]
     known = ", ".join(n.name for n in nodes) or "none"
     raise ConfigError(f"{tree.file}: no dom0less domain {name!r} under /chosen (compatible"
                       f" \"xen,domain\"); found: {known}")
 
 
 def read(tree: Tree, name: str, version: str) -> Domain:
-    """The domain `name` as Xen `version` ("X.Y" or "X.Y.Z") reads it: a
-    property it does not read is as good as absent."""
+    """The domain `name` as Xen `version` ("X.Y" or "X.Y.Z") reads it
+    (construct_domU): a property it does not read is as good as absent.
+    DtbError for a value Xen cannot read; XenFailure for one it fails on."""
     node = find(tree, name)
     features = _features(node)
     ignored = tuple(f for f in features if not _facts.supports(version, f))
@@ -159,28 +192,48 @@ def read(tree: Tree, name: str, version: str) -> Domain:
     vcpus = _u32(node, "cpus")
     if vcpus is None:
         raise DtbError(f"{where}: missing property 'cpus' (one cell); Xen panics")
-    memory = node.get("memory")
-    if memory is None or len(memory) < 8:
-        raise DtbError(f"expected property 'memory' on {where} to hold a 64-bit KiB count"
-                       f" (2 cells), got {memory!r}; Xen cannot build the domain")
+    memory = _memory(node, where)
     static_mem: tuple[Range, ...] = ()
     if node.get("xen,static-mem") is not None and _facts.supports(version, "xen,static-mem"):
         static_mem = xen_dt.meminfo(tree, node, "xen,static-mem", _static_mem_cells(tree, node,
                                                                                      version))
+    direct_map = node.get("direct-map") is not None and "direct-map" not in ignored
+    if direct_map and not static_mem:
+        raise XenFailure(f"{node.path}: direct-map without xen,static-mem (Xen panics: \"direct-map"
+                         f" is not valid for domain … without static allocation\")")
     modules = _modules(tree, node)
+    later = itertools.dropwhile(lambda n: n is not node, tree.nodes())
+    next(later, None)
     return Domain(
-        name=node.name, path=node.path, vcpus=vcpus,
-        memory=int.from_bytes(memory[:8], "big") * KiB,
+        name=node.name, path=node.path, vcpus=vcpus, memory=memory,
         vpl011=node.get("vpl011") is not None,
         enhanced=_enhanced(node),
-        direct_map=node.get("direct-map") is not None and "direct-map" not in ignored,
+        direct_map=direct_map,
         static_mem=static_mem,
         kernel=modules.get("kernel"), ramdisk=modules.get("ramdisk"),
         partial=modules.get("device-tree"),
         bootargs=_bootargs(tree, node),
         shm=_shm(tree, node, version),
         capabilities=0 if "capabilities" in ignored else _u32(node, "capabilities") or 0,
-        features=features, ignored=ignored)
+        features=features, ignored=ignored,
+        passthrough=None if "passthrough" in ignored else node.string("passthrough"),
+        sci_type=node.string("xen,sci_type"),
+        iommu_module=any(n.is_compatible("multiboot,device-tree") for n in later))
+
+
+def _memory(node: Node, where: str) -> int:
+    """construct_domU's dt_property_read_u64 of `memory` (KiB), in bytes:
+    DtbError when it cannot be read, XenFailure unless it is a positive
+    number of whole pages."""
+    value = node.get("memory")
+    if value is None or len(value) < 8:
+        raise DtbError(f"expected property 'memory' on {where} to hold a 64-bit KiB count"
+                       f" (2 cells), got {value!r}; Xen cannot build the domain")
+    size = int.from_bytes(value[:8], "big") * KiB
+    if size <= 0 or size % PAGE_SIZE:
+        raise XenFailure(f"{node.path}: 'memory' must be a positive multiple of 4 KiB, got"
+                         f" {size // KiB} KiB")
+    return size
 
 
 def ignored_warning(domain: Domain, feature: str, release: str) -> str:
@@ -190,6 +243,19 @@ def ignored_warning(domain: Domain, feature: str, release: str) -> str:
             if feature.startswith("child:") else f"property {feature!r}")
     return (f"{domain.name}: {what} is read from Xen {_facts.first_reader(feature, release)}"
             f" on; Xen {release} ignores it")
+
+
+def has_xenstore_domain(tree: Tree, version: str) -> bool:
+    """Whether Xen `version` has a domain for xenstore: dom0 (a module
+    directly under /chosen) or, from 4.21, a domain node whose
+    `capabilities` hold the xenstore bit."""
+    chosen = tree.node("/chosen")
+    if chosen is None:
+        return False
+    if any(c.is_compatible(m) for c in chosen.children for m in MODULE_COMPATIBLES):
+        return True
+    return _facts.supports(version, "capabilities") and any(
+        (_u32(node, "capabilities") or 0) & CAPS_XENSTORE for node in domain_nodes(tree))
 
 
 def has_dom0_kernel(tree: Tree) -> bool:
@@ -281,20 +347,21 @@ def _bootargs(tree: Tree, domain: Node) -> str | None:
     """The first module child with `bootargs` (process_multiboot_node keys
     it by fdt_get_name of the parent, the name with its unit address, while
     boot_cmdline_find_by_name looks up dt_node_name, the name without it:
-    a domain node with a unit address gets no command line)."""
-    if "@" in domain.name:
-        return None
+    a domain node with a unit address gets no command line). The early
+    scan registers every module's bootargs, and panics on one too long."""
+    found = None
     for child in domain.children:
         if not any(child.is_compatible(c) for c in MODULE_COMPATIBLES):
             continue
         value = child.get("bootargs")
         if value is not None:
             text = value.split(b"\0", 1)[0]
-            if len(text) > MAX_CMDLINE:
-                raise DtbError(f"{child.path} in {tree.file}: bootargs is {len(text)} bytes,"
-                               f" over Xen's {MAX_CMDLINE} (Xen panics)")
-            return text.decode("utf-8", "surrogateescape")
-    return None
+            if len(text) > MAX_CMDLINE:  # add_boot_cmdline (setup.c @ RELEASE-4.17.0)
+                raise XenFailure(f"{child.path} in {tree.file}: bootargs of {len(text)} bytes:"
+                                 f" Xen panics \"module {domain.name} command line too long\"")
+            if found is None:
+                found = text.decode("utf-8", "surrogateescape")
+    return None if "@" in domain.name else found
 
 
 def _shm(tree: Tree, domain: Node, version: str) -> tuple[SharedMemory, ...]:

@@ -28,11 +28,9 @@ PAGE_SIZE = 0x1000
 
 
 def ram_banks(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
-    """kinfo->mem for `domain`: the guest RAM banks in order."""
-    where = f"{domain.path}"
-    if domain.memory <= 0 or domain.memory % PAGE_SIZE:
-        raise XenFailure(f"{where}: 'memory' must be a positive multiple of 4 KiB, got"
-                         f" {domain.memory // 1024} KiB")
+    """kinfo->mem for `domain`: the guest RAM banks in order (direct-map:
+    the host banks); XenFailure where Xen panics allocating them. `build`
+    and `host-regions --domain` both take the banks from here."""
     if domain.static_mem:
         if domain.direct_map:
             return _direct_map(domain, layout)

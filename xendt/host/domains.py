@@ -4,13 +4,11 @@ command line describe them: dom0, and dom0less domains under /chosen.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from xendt.errors import ConfigError, DtbError
+from xendt.errors import ConfigError, DtbError, XenFailure
 from xendt.fdt.tree import ROOT_CELLS_DEFAULT, Node, Tree
-from xendt.guest import memory
 from xendt.host import bootinfo, xen_dt
 from xendt.host.bootinfo import ShmBank
 from xendt.host.rangeset import PAGE_SIZE
@@ -25,10 +23,6 @@ if TYPE_CHECKING:
 #: driver type" choice defaults to SCMI_SMC (xen/arch/arm/firmware/Kconfig @
 #: RELEASE-4.21.2), so xen,sci_type = "scmi_smc" is never refused there.
 DEFAULT_BUILD_SCMI_SMC = True
-
-#: The hardware bit of a dom0less domain's `capabilities`
-#: (xen/include/public/bootfdt.h @ RELEASE-4.21.0).
-DOMAIN_CAPS_HARDWARE = 1 << 1
 
 
 @dataclass(frozen=True)
@@ -130,96 +124,63 @@ def dom0(tree: Tree, layout: Layout, *, ram: tuple[Range, ...] = (),
                   hardware=True)
 
 
-def dom0less_domains(tree: Tree) -> tuple[Node, ...]:
-    """The dom0less domain nodes: children of /chosen compatible with
-    "xen,domain" (create_domUs)."""
-    chosen = tree.node("/chosen")
-    if chosen is None:
-        return ()
-    return tuple(n for n in chosen.children if n.is_compatible(xen_dt.DOMAIN_COMPATIBLE))
-
-
 def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None,
              bits: int = 64, passthrough: bytes | None = None, passthrough_name: str = "",
              grant_table: Range | None = None) -> Domain:
-    """The dom0less domain `name` (a /chosen child compatible with
-    "xen,domain") as Xen builds it (create_domUs and construct_domU,
-    xen/arch/arm/domain_build.c @ RELEASE-4.17.0, RELEASE-4.18.0,
-    xen/arch/arm/dom0less-build.c @ RELEASE-4.19.0, RELEASE-4.20.0,
-    xen/common/device-tree/dom0less-build.c and dom0less-bindings.c @
-    RELEASE-4.21.0, RELEASE-4.22.0): its RAM from `memory` (KiB, 64 bits),
-    direct-mapped onto its xen,static-mem banks with `direct-map`, a
-    /hypervisor node with xen,enhanced. From 4.21 a domain with the hardware
-    capability is built like dom0 instead (construct_hwdom).
+    """The dom0less domain `name` as make_hypervisor_node sees it, from the
+    one model of /chosen/domU* (xendt.dom0less.domains.read, whose refusals
+    apply here too) and its RAM as construct_domU allocates it
+    (xendt.dom0less.memory.ram_banks): the guest banks, or with direct-map
+    its xen,static-mem banks at their host addresses; a /hypervisor node
+    with xen,enhanced. From 4.21 a domain with the hardware capability is
+    built like dom0 instead (construct_hwdom, dom0less-build.c @
+    RELEASE-4.21.0).
 
     iommu: whether Xen enables an IOMMU (None: as Xen decides); the
     domain gets one with a multiboot,device-tree module, passthrough =
     "enabled" (4.19+) or as the hardware domain.
     passthrough: the domain's partial device tree, for its xen,reg ranges.
     grant_table: the hardware domain's (it sits at Xen's load address).
+    XenFailure where Xen fails on the domain node.
     """
+    from xendt.dom0less import domains as model
+    from xendt.dom0less import memory
+    from xendt.dom0less.facts import facts
+
     rules = layout.host
-    nodes = dom0less_domains(tree)
-    node = next((n for n in nodes if n.name == name), None)
-    if node is None:
-        known = ", ".join(n.name for n in nodes) or "none"
-        raise ConfigError(f"{tree.file}: no dom0less domain {name!r} under /chosen"
-                          f" (compatible \"xen,domain\"); found: {known}")
-    where = f"{node.path} in {tree.file}"
-    ram_size = _memory(tree, node)
-    static: tuple[Range, ...] = ()
-    if node.get("xen,static-mem") is not None and rules.static_mem != "none":
-        static = tuple(r for r in xen_dt.meminfo(tree, node, "xen,static-mem",
-                                           bootinfo.static_mem_cells(tree, node, rules)) if r.size)
-        if sum(r.size for r in static) != ram_size:
-            raise DtbError(f"{where}: 'memory' ({ram_size // 1024} KiB) differs from the sum of"
-                           f" its xen,static-mem banks ({sum(r.size for r in static) // 1024} KiB);"
-                           f" Xen panics")
-    direct = node.get("direct-map") is not None and rules.domu_holes != "none"
-    if direct and not static:
-        raise DtbError(f"{where}: direct-map without xen,static-mem (Xen panics: direct-map"
-                       f" needs static allocation)")
-    hardware = rules.hardware_domain and bool(_u32(node, "capabilities") & DOMAIN_CAPS_HARDWARE)
-    has_dtb = _has_partial_dt_after(tree, node)
-    wants_iommu = rules.passthrough_iommu and node.string("passthrough") == "enabled"
+    dom = model.read(tree, name, layout.release)
+    direct = dom.direct_map
+    hardware = rules.hardware_domain and dom.hardware
+    wants_iommu = rules.passthrough_iommu and dom.passthrough == "enabled"
     host_iommu = host_has_iommu(tree, layout) if iommu is None else iommu
     if hardware:
-        if has_dtb or node.get("passthrough") is not None:
-            raise DtbError(f"{where}: the hardware domain takes no passthrough and no"
-                           f" multiboot,device-tree module at or after its node (Xen panics)")
+        if dom.iommu_module or dom.passthrough is not None:
+            raise XenFailure(f"{dom.path}: the hardware domain takes no passthrough and no"
+                             f" multiboot,device-tree module at or after its node (Xen panics)")
         if not (direct or host_iommu):
-            raise DtbError(f"{where}: a hardware domain that is not direct-mapped needs an"
-                           f" IOMMU (Xen panics)")
+            raise XenFailure(f"{dom.path}: a hardware domain that is not direct-mapped needs an"
+                             f" IOMMU (Xen panics)")
     elif grant_table is not None:
         raise ConfigError(f"--gnttab: {name}'s grant table is the guest one at a fixed place;"
                           f" only dom0 or a hardware domain needs it")
-    if node.string("xen,sci_type") == "scmi_smc" and rules.sci_type == "refused-if-absent" \
+    if dom.sci_type == "scmi_smc" and rules.sci_type == "refused-if-absent" \
             and not DEFAULT_BUILD_SCMI_SMC:
-        raise HostFailure(Failure(node.path, "domain_sci_init", "\"xen,sci_type=scmi_smc requested,"
+        raise HostFailure(Failure(dom.path, "domain_sci_init", "\"xen,sci_type=scmi_smc requested,"
                                   " but CONFIG_SCMI_SMC not set\"", "ignored before 4.21.2"))
+    ram = memory.ram_banks(dom, layout, facts(layout.release)) if direct or not hardware else ()
+    if not direct:  # find_domU_holes takes each guest bank's tail, an empty bank whole
+        filled = {r.base: r.size for r in ram}
+        ram = tuple(Range(bank.base, filled.get(bank.base, 0)) for bank in layout.banks)
     gnttab = layout.region("grant-table")
     return Domain(
-        name=node.name, path=node.path, host_layout=direct or hardware,
-        ram=_sorted(static) if direct else () if hardware else guest_banks(layout, ram_size),
+        name=dom.name, path=dom.path, host_layout=direct or hardware,
+        ram=_sorted(r for r in ram if r.size) if direct else () if hardware else ram,
         grant_table=grant_table if hardware else Range(gnttab.base, gnttab.size),
-        shm=tuple(s for s in bootinfo.boot_info(tree, rules).shm if s.owner == node.path),
-        xen_reg=passthrough_xen_reg(passthrough, passthrough_name, rules, node.name)
+        shm=tuple(s for s in bootinfo.boot_info(tree, rules).shm if s.owner == dom.path),
+        xen_reg=passthrough_xen_reg(passthrough, passthrough_name, rules, dom.name)
         if passthrough else (),
-        iommu=host_iommu and (has_dtb or wants_iommu or hardware), bits=bits,
-        hypervisor_node=hardware or _enhanced(node, rules), hardware=hardware)
-
-
-def _memory(tree: Tree, node: Node) -> int:
-    """A domain node's `memory`: KiB in 64 bits (dt_property_read_u64)."""
-    value = node.get("memory")
-    if value is None or len(value) < 8:
-        raise DtbError(f"expected property 'memory' on {node.path} in {tree.file} to hold a"
-                       f" 64-bit KiB count (2 cells), got {value!r}")
-    size = xen_dt.read_number(xen_dt.cells_of(value[:8])) * 1024
-    if size <= 0 or size % PAGE_SIZE:
-        raise DtbError(f"expected property 'memory' on {node.path} in {tree.file} to be a"
-                       f" positive multiple of 4 KiB, got {size // 1024} KiB")
-    return size
+        iommu=host_iommu and (dom.iommu_module or wants_iommu or hardware), bits=bits,
+        hypervisor_node=hardware or _enhanced(dom.enhanced, rules), hardware=hardware)
 
 
 def _u32(node: Node, prop: str, default: int = 0) -> int:
@@ -229,36 +190,12 @@ def _u32(node: Node, prop: str, default: int = 0) -> int:
     return int.from_bytes(value[:4], "big") if value and len(value) >= 4 else default
 
 
-def guest_banks(layout: Layout, ram_size: int) -> tuple[Range, ...]:
-    """The guest RAM banks of a dom0less domU with `ram_size` bytes, as
-    allocate_memory (xen/arch/arm/domain_build.c @ RELEASE-4.17.0) fills
-    them: bank 0 (3 GiB at 1 GiB) first, the rest in bank 1, as libxl does.
-    Static memory banks land in the guest banks in the same way."""
-    room = sum(bank.size for bank in layout.banks)
-    if ram_size > room:
-        raise ConfigError(f"memory: {(ram_size - room) // 1024} KiB more than the guest RAM banks hold")
-    return tuple(Range(bank.base, size)
-                 for bank, size in zip(layout.banks, memory.fill_banks(layout, ram_size)))
-
-
-def _enhanced(node: Node, rules: HostRules) -> bool:
+def _enhanced(value: str | None, rules: HostRules) -> bool:
     """Whether xen,enhanced asks for the /hypervisor node: an empty value
-    (or one without a NUL) or one of the version's strings."""
-    value = node.get("xen,enhanced")
+    (or one Xen cannot read as a string, "") or one of the version's."""
     if value is None or rules.domu_holes == "none":
         return False
-    if not value or b"\0" not in value:
-        return True
-    return value.split(b"\0", 1)[0].decode("utf-8", "replace") in rules.enhanced
-
-
-def _has_partial_dt_after(tree: Tree, node: Node) -> bool:
-    """create_domUs asks dt_find_compatible_node(node, NULL,
-    "multiboot,device-tree"), which searches every node after `node` in the
-    whole tree, not only its children: a later domain's module counts too."""
-    later = itertools.dropwhile(lambda n: n is not node, tree.nodes())
-    next(later, None)
-    return any(n.is_compatible("multiboot,device-tree") for n in later)
+    return not value or value in rules.enhanced
 
 
 def host_has_iommu(tree: Tree, layout: Layout) -> bool:
@@ -325,35 +262,6 @@ def _check_cells(path: str, address_cells: int, size_cells: int, rules: HostRule
 
 def _sorted(ranges) -> tuple[Range, ...]:
     return tuple(sorted((Range(r.base, r.size) for r in ranges), key=lambda r: r.base))
-
-
-def parse_banks(text: str, what: str) -> tuple[Range, ...]:
-    """"BASE:SIZE[,BASE:SIZE…]", numbers in C syntax (0x…), sizes may end
-    in K, M or G; ConfigError naming `what` otherwise."""
-    banks = []
-    for item in text.split(","):
-        base, sep, size = item.strip().partition(":")
-        try:
-            bank = Range(int(base, 0), _size(size))
-        except ValueError:
-            raise ConfigError(f"{what}: {item.strip()!r} is not BASE:SIZE (e.g. 0x40000000:512M)")\
-                from None
-        if not sep or bank.size <= 0 or bank.base < 0:
-            raise ConfigError(f"{what}: {item.strip()!r} is not BASE:SIZE with a size above 0")
-        if bank.end > 1 << 64:
-            raise ConfigError(f"{what}: {item.strip()!r} ends at {bank.end:#x}, beyond 64 bits")
-        banks.append(bank)
-    ordered = sorted(banks, key=lambda r: r.base)
-    for a, b in itertools.pairwise(ordered):
-        if a.overlaps(b):
-            raise ConfigError(f"{what}: banks {a} and {b} overlap")
-    return tuple(ordered)
-
-
-def _size(text: str) -> int:
-    text = text.strip()
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
-    return int(text[:-1] if scale > 1 else text, 0) * scale
 
 
 def dom0_facts(data: bytes, name: str) -> tuple[tuple[Range, ...], Range | None]:

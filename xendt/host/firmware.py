@@ -25,7 +25,8 @@ import libfdt
 
 from xendt.errors import ConfigError
 from xendt.fdt.tree import Tree
-from xendt.host import domains, xen_dt
+from xendt.host import xen_dt
+from xendt.inputs import parse_banks
 from xendt.ranges import Range
 from xendt.xen.layout import HostRules
 
@@ -67,8 +68,8 @@ def parse(text: str | None, uefi: bool) -> Firmware:
             runtime.append(item[:-len(":runtime")])
         else:
             plain.append(item)
-    banks = domains.parse_banks(",".join(plain + runtime), "--host-ram")
-    marked = set(domains.parse_banks(",".join(runtime), "--host-ram")) if runtime else set()
+    banks = parse_banks(",".join(plain + runtime), "--host-ram")
+    marked = set(parse_banks(",".join(runtime), "--host-ram")) if runtime else set()
     return Firmware(tuple(b for b in banks if b not in marked),
                     tuple(sorted(marked, key=lambda r: r.base)), uefi)
 

@@ -44,8 +44,9 @@ class Failure:
 
     def __str__(self) -> str:
         where = f"{self.node}: " if self.node else ""
+        function = f"{self.function}: " if self.function else ""
         tail = f" ({self.fixed})" if self.fixed else ""
-        return f"{where}{self.function}: {self.message}{tail}"
+        return f"{where}{function}{self.message}{tail}"
 
 
 class HostFailure(Exception):

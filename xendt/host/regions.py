@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from xendt.errors import ConfigError
+from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.host import bootinfo, firmware, holes, iommu, refusals, validate, xen_dt
 from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
@@ -134,6 +134,8 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
         domain = _domain(tree, layout, decision, options)
     except refusals.HostFailure as e:
         return _failed(tree, layout, ipa_bits, options, e.failure)
+    except XenFailure as e:  # the domain model's refusals: what `build` says, word for word
+        return _failed(tree, layout, ipa_bits, options, Failure("", "", str(e)))
     if failure is None and decision.panic:
         failure = Failure("", "iommu_setup", f"panic \"{decision.panic}\" ({decision.why})")
     if failure is None and domain.hardware:

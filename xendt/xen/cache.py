@@ -20,17 +20,18 @@ from xendt.xen.layout import Layout
 #: The modules whose code shapes a Layout (its classes, Region's, the
 #: reader): a change to any of them (an upgrade of xendt) makes every cached
 #: layout stale. Paths relative to this folder.
-_CODE = ("layout.py", "reader.py", "points.py", "layouts.py", "../ranges.py")
+_CODE = ("layout.py", "reader.py", "schema.py", "points.py", "layouts.py", "../ranges.py")
 
 
-def cached(path: str, release: str, load: Callable[[], Layout]) -> Layout:
-    """The Layout of release `release` from the file at `path`: from the
-    cache when it holds one for this very file and code, else `load()`d
-    (and stored)."""
+def cached(path: str, release: str, load: Callable[[], Layout],
+           older: tuple[str, ...] = ()) -> Layout:
+    """The Layout of release `release` from the file at `path` (and the
+    `older` files it takes unset keys from): from the cache when it holds
+    one for these very files and code, else `load()`d (and stored)."""
     if os.environ.get("XENDT_NO_CACHE"):
         return load()
     try:
-        key = _key(path, release)
+        key = _key(path, release, older)
         entry = os.path.join(_folder(), f"{release}.pickle")
     except OSError:
         return load()
@@ -42,10 +43,12 @@ def cached(path: str, release: str, load: Callable[[], Layout]) -> Layout:
     return layout
 
 
-def _key(path: str, release: str) -> tuple[Any, ...]:
+def _key(path: str, release: str, older: tuple[str, ...] = ()) -> tuple[Any, ...]:
     here = os.path.dirname(os.path.abspath(__file__))
-    stats = [os.stat(path)] + [os.stat(os.path.join(here, name)) for name in _CODE]
-    return (os.path.abspath(path), release, *((s.st_size, s.st_mtime_ns) for s in stats))
+    files = (path, *older)
+    stats = [os.stat(f) for f in files] + [os.stat(os.path.join(here, name)) for name in _CODE]
+    return (*map(os.path.abspath, files), release,
+            *((s.st_size, s.st_mtime_ns) for s in stats))
 
 
 def _folder() -> str:

@@ -401,6 +401,9 @@ class Layout:
     dom0:
       how the hypervisor rewrites the host DT for dom0 (see Dom0Rules);
       None for a layout file without a [dom0] table.
+    settings:
+      (table, key, value) of every key of xendt.xen.schema, as read: see
+      setting().
     """
 
     version: str
@@ -441,6 +444,16 @@ class Layout:
     newest_point: int = 0
     iommu_drivers: tuple[IommuDriver, ...] = ()
     dom0: Dom0Rules | None = None
+    settings: tuple[tuple[str, str, object], ...] = ()
+
+    def setting(self, table: str, key: str) -> object:
+        """The value of layout key `key` of [`table`] ("host",
+        "rangeset-subtract"), also for a key no dataclass field holds;
+        KeyError for a key the schema does not declare."""
+        for t, k, value in self.settings:
+            if (t, k) == (table, key):
+                return value
+        raise KeyError(f"Xen {self.version} layout has no key {key!r} in [{table}]")
 
     @cached_property
     def _by_name(self) -> dict[str, Region]:

@@ -13,6 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from xendt.errors import ConfigError, LayoutError
 from xendt.xen.layout import Layout
@@ -98,8 +99,11 @@ def load(version: str) -> Layout:
         )
     from xendt.xen.cache import cached
 
-    path = _files()[base]
-    return cached(path, f"{base}.{point or 0}", lambda: load_file(path, point, asked=version))
+    files = _files()
+    path = files[base]
+    older = tuple(files[v] for v in _older(base))
+    return cached(path, f"{base}.{point or 0}", lambda: load_file(path, point, asked=version),
+                  older)
 
 
 def releases(version: str) -> tuple[str, ...]:
@@ -129,10 +133,8 @@ def first_releases(table: str, key: str, value: object) -> tuple[str, ...]:
 
 
 def _raw(layout: Layout, table: str, key: str) -> object:
-    """A key of a layout table as the file spells it ([host] keys only)."""
-    if table != "host":
-        raise KeyError(table)
-    return getattr(layout.host, key.replace("-", "_"))
+    """A key of a layout table as the file spells it."""
+    return layout.setting(table, key)
 
 
 def first(has: Callable[[Layout], bool]) -> str | None:
@@ -141,10 +143,46 @@ def first(has: Callable[[Layout], bool]) -> str | None:
     return next((version for version in versions() if has(load(version))), None)
 
 
+def _older(version: str) -> tuple[str, ...]:
+    """The known versions before `version`, oldest first."""
+    return tuple(v for v in versions() if _version_key(v) < _version_key(version))
+
+
+@functools.cache
+def _chain(version: str) -> dict[str, dict[str, Any]]:
+    """The settings tables (xendt.xen.schema.TABLES) in force at X.Y.0 of
+    known version `version`: its file's keys over every older file's."""
+    from xendt.xen import schema
+
+    older = _older(version)
+    below = _chain(older[-1]) if older else {}
+    own = _parse(_files()[version])
+    return {t: {**below.get(t, {}), **(own[t] if isinstance(own.get(t), dict) else {})}
+            for t in schema.TABLES if t in below or t in own}
+
+
+def inherited(version: str) -> dict[str, dict[str, Any]]:
+    """What the layout of `version` takes the keys it does not set from:
+    the tables of the known versions before it (empty for the oldest)."""
+    older = _older(version) if _is_version(version) else ()
+    return _chain(older[-1]) if older else {}
+
+
 def load_file(path: str | os.PathLike[str], point: int | None = None,
               asked: str = "") -> Layout:
     """Read and validate one layout file, as release X.Y.`point` (X.Y.0
-    when None); `asked` names the release in the error for an unknown one."""
+    when None); `asked` names the release in the error for an unknown one.
+    The keys it does not set come from the known versions before the one
+    its name gives."""
+    from xendt.xen.reader import Reader
+
+    data = _parse(path)
+    base = os.path.basename(os.fspath(path))
+    return Reader(path, data, point, asked, inherited(base[:-5])).layout()
+
+
+def _parse(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """One layout file's TOML, bounded (size, nesting, digits)."""
     import tomllib
 
     from xendt.inputs import LAYOUT_MAX, nesting, read_regular
@@ -167,6 +205,4 @@ def load_file(path: str | os.PathLike[str], point: int | None = None,
                           " layout values fit in 64 bits") from None
     except RecursionError:  # the depth bound comes first; this is its backstop
         raise LayoutError(f"{path}: nested more than {MAX_DEPTH} deep") from None
-    from xendt.xen.reader import Reader
-
-    return Reader(path, data, point, asked).layout()
+    return data

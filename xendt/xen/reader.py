@@ -1,6 +1,8 @@
-"""Reading one layout file's tables into the Layout dataclasses, checking
-every key and type as it goes: an error names the file, the table and the
-key, and what was expected (see xendt.xen.layouts for finding the files)."""
+"""Reading one layout file's tables into the Layout dataclasses, driven by
+the schema (xendt.xen.schema): every key checked against its declaration, a
+key the file does not set taken from the older versions' files (`inherited`)
+or the declared default. An error names the file, the table and the key,
+and what was expected (see xendt.xen.layouts for finding the files)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,10 @@ from typing import Any, TypeVar
 
 from xendt.errors import LayoutError
 from xendt.ranges import Region
-from xendt.xen import points
+from xendt.xen import points, schema
 from xendt.xen.address import IPA_BITS, PA_BITS
 from xendt.xen.layout import Dom0lessRules, Dom0Rules, HostRules, IommuDriver, Irqs, Layout
 
-_SCHEMES = ("none", "banks", "banks-minus-iomem")
-_XEN_IOMMU = ("none", "before-first-granted-disk", "after-virtio")
-_DISK_GRANTS = ("backend", "grant-usage")
-_DOMU_HOLES = ("none", "banks", "banks-then-shm", "rangeset")
 _REQUIRED_REGIONS = ("grant-table", "ram0", "ram1", "gicv2-distributor",
                      "gicv2-cpu-interface", "gicv3-distributor", "gicv3-redistributor",
                      "vpl011", "acpi")
@@ -35,11 +33,13 @@ class Reader:
     in every error, and rejects keys it does not know."""
 
     def __init__(self, path: str | os.PathLike[str], data: dict[str, Any], point: int | None = None,
-                 asked: str = "") -> None:
+                 asked: str = "", inherited: dict[str, dict[str, Any]] | None = None) -> None:
         self.path = os.fspath(path)
         self.data = data
         self.point = point
         self.asked = asked
+        self.inherited = inherited or {}
+        self.values: dict[tuple[str, str], Any] = {}
 
     def fail(self, message: str) -> LayoutError:
         return LayoutError(f"{self.path}: {message}")
@@ -81,9 +81,8 @@ class Reader:
 
     def layout(self) -> Layout:
         top = self.data
-        self.no_extra(top, "the file", {"version", "tag", "regions", "irqs", "phandles", "limits",
-                                         "ipa", "extended-regions", "placement", "dt", "host",
-                                         "iommu", "releases", "point", "dom0less", "dom0"})
+        self.no_extra(top, "the file", {"version", "tag", "regions", "iommu", "releases", "point",
+                                         *schema.TABLES})
         version = self.get(top, "the file", "version", str)
         if version + ".toml" != os.path.basename(self.path):
             raise self.fail(f"version {version!r} does not match the file name")
@@ -96,75 +95,18 @@ class Reader:
         z = self.point or 0
         if z > newest:
             raise points.refuse_unknown(self.asked or f"{version}.{z}", version, newest)
-        self.data = top = points.apply(top, known, z, self.fail)
-        regions = self.regions()
-        irqs, phandles = self.table("irqs"), self.table("phandles")
-        limits, ipa = self.table("limits"), self.table("ipa")
-        ext, place, dt = self.table("extended-regions"), self.table("placement"), self.table("dt")
-
-        irq_keys = {f.replace("_", "-"): f for f in Irqs.__dataclass_fields__}
-        self.no_extra(irqs, "[irqs]", set(irq_keys))
-        self.no_extra(phandles, "[phandles]", {"gic", "iommu"})
-        self.no_extra(limits, "[limits]", {"max-vcpus", "virtio-mmio-device-size", "fdt-max-size"})
-        self.no_extra(ipa, "[ipa]", {"start-bits", "pa-bits"})
-        self.no_extra(ext, "[extended-regions]", {"scheme", "max", "min-size", "align"})
-        self.no_extra(place, "[placement]", {"zimage-load-offset", "modules-offset",
-                                             "kernel-end-align", "page-size"})
-        self.no_extra(dt, "[dt]", {"rng-seed", "hypervisor-reg-placeholder", "vpci",
-                                   "vpci-mem-type", "vpci-prefetch-type", "virtio-disks",
-                                   "virtio-devices", "xen-iommu", "disk-grants", "tee",
-                                   "nr-spis-option", "nr-spis-strict"})
-
-        max_vcpus = self.get(limits, "[limits]", "max-vcpus", dict)
-        if set(max_vcpus) != {"v2", "v3"} or not all(
-                isinstance(n, int) and not isinstance(n, bool) and 0 < n <= _U32_MAX
-                for n in max_vcpus.values()):
-            raise self.fail(f"[limits].max-vcpus should map v2 and v3 to counts, got {max_vcpus!r}")
-        pa_bits = self.get(ipa, "[ipa]", "pa-bits", list)
-        if not pa_bits or not all(isinstance(b, int) and b in PA_BITS for b in pa_bits):
-            raise self.fail(f"[ipa].pa-bits should list Arm PARange sizes"
-                            f" ({', '.join(map(str, PA_BITS))}), got {pa_bits!r}")
-        start_bits = self.get(ipa, "[ipa]", "start-bits", int)
-        if start_bits not in (*IPA_BITS, 64):
-            raise self.fail(f"[ipa].start-bits should be an IPA size Xen's p2m has"
-                            f" ({', '.join(map(str, IPA_BITS))}) or 64 (no cap), got {start_bits}")
-        tee = self.get(dt, "[dt]", "tee", list)
-        if "none" not in tee:
-            raise self.fail(f"[dt].tee should include 'none', got {tee!r}")
-
+        self.data = top = points.apply(self.merged(top), known, z, self.fail)
+        self.values = {(k.table, k.name): self.read(k) for k in schema.KEYS
+                       if k.table != "dom0" or "dom0" in top}
+        self.check_values()
+        fields = {k.attr: self.values[k.table, k.name] for k in schema.KEYS
+                  if k.attr and k.table not in schema.OWN_CLASS}
         layout = Layout(
             version=version,
             tag=self.get(top, "the file", "tag", str),
-            regions=regions,
-            irqs=Irqs(**{field: self.u32(irqs, "[irqs]", key)
-                         for key, field in irq_keys.items()}),
-            gic_phandle=self.u32(phandles, "[phandles]", "gic"),
-            iommu_phandle=self.u32(phandles, "[phandles]", "iommu"),
-            max_vcpus=dict(max_vcpus),
-            virtio_mmio_device_size=self.get(limits, "[limits]", "virtio-mmio-device-size", int),
-            fdt_max_size=self.get(limits, "[limits]", "fdt-max-size", int),
-            ipa_start_bits=start_bits,
-            pa_bits=tuple(pa_bits),
-            ext_scheme=self.choice(ext, "[extended-regions]", "scheme", _SCHEMES),
-            ext_max=self.get(ext, "[extended-regions]", "max", int),
-            ext_min_size=self.get(ext, "[extended-regions]", "min-size", int),
-            ext_align=self.get(ext, "[extended-regions]", "align", int),
-            zimage_load_offset=self.get(place, "[placement]", "zimage-load-offset", int),
-            modules_offset=self.get(place, "[placement]", "modules-offset", int),
-            kernel_end_align=self.get(place, "[placement]", "kernel-end-align", int),
-            page_size=self.get(place, "[placement]", "page-size", int),
-            rng_seed=self.get(dt, "[dt]", "rng-seed", bool),
-            hypervisor_reg_pairs=self.get(dt, "[dt]", "hypervisor-reg-placeholder", int),
-            vpci=self.get(dt, "[dt]", "vpci", bool),
-            vpci_mem_type=self.u32(dt, "[dt]", "vpci-mem-type"),
-            vpci_prefetch_type=self.u32(dt, "[dt]", "vpci-prefetch-type"),
-            virtio_disks=self.get(dt, "[dt]", "virtio-disks", bool),
-            virtio_devices=self.get(dt, "[dt]", "virtio-devices", bool),
-            xen_iommu=self.choice(dt, "[dt]", "xen-iommu", _XEN_IOMMU),
-            disk_grants=self.choice(dt, "[dt]", "disk-grants", _DISK_GRANTS),
-            tee=tuple(tee),
-            nr_spis_option=self.get(dt, "[dt]", "nr-spis-option", bool),
-            nr_spis_strict=self.get(dt, "[dt]", "nr-spis-strict", bool),
+            regions=self.regions(),
+            irqs=Irqs(**self.fields("irqs")),
+            **fields,
             host=self.host_rules(),
             dom0less=self.dom0less_rules(),
             release=f"{version}.{z}",
@@ -172,43 +114,78 @@ class Reader:
             newest_point=newest,
             iommu_drivers=self.iommu_drivers(),
             dom0=self.dom0_rules(),
+            settings=tuple((t, k, v) for (t, k), v in self.values.items()),
         )
         self.check(layout)
         return layout
 
+    def merged(self, top: dict[str, Any]) -> dict[str, Any]:
+        """The file's data with each settings table completed by the keys
+        the older versions' files set (the file's own keys checked first)."""
+        out = dict(top)
+        for table in schema.TABLES:
+            own = top.get(table, {})
+            if not isinstance(own, dict):
+                raise self.fail(f"[{table}] should be a table")
+            self.no_extra(own, f"[{table}]", {k.name for k in schema.keys_of(table)})
+            if table in top or table in self.inherited:
+                out[table] = {**self.inherited.get(table, {}), **own}
+        return out
+
+    def read(self, key: schema.Key) -> Any:
+        """One key's value, checked against its declaration."""
+        where = f"[{key.table}]"
+        table = self.data.get(key.table)
+        if not isinstance(table, dict):
+            raise self.fail(f"missing table {where}")
+        if key.name not in table and key.default is not None:
+            return key.default
+        kind = key.kind
+        if kind == "u32":
+            return self.u32(table, where, key.name)
+        if kind == "choice":
+            return self.choice(table, where, key.name, key.choices)
+        if kind == "blacklists":
+            return self._blacklists(table, where, key.name)
+        python = {"bool": bool, "int": int, "str": str, "list": list, "strings": list,
+                  "table": dict}[kind]
+        value: Any = self.get(table, where, key.name, python)
+        if kind == "int" and not key.low <= value <= key.high:
+            raise self.fail(f"{where}.{key.name} should be {key.low} to {key.high}, got {value}")
+        if kind == "strings" and not all(isinstance(i, str) and i for i in value):
+            raise self.fail(f"{where}.{key.name} should list strings, got {value!r}")
+        if kind in ("list", "strings"):
+            return tuple(value)
+        return dict(value) if kind == "table" else value
+
+    def fields(self, table: str) -> dict[str, Any]:
+        """The dataclass fields one table's keys fill."""
+        return {k.attr: self.values[k.table, k.name] for k in schema.keys_of(table) if k.attr}
+
+    def check_values(self) -> None:
+        """What a key's declaration cannot say: the vGIC limits, the PA and
+        IPA sizes, the tee= values."""
+        max_vcpus = self.values["limits", "max-vcpus"]
+        if set(max_vcpus) != {"v2", "v3"} or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 0 < n <= _U32_MAX
+                for n in max_vcpus.values()):
+            raise self.fail(f"[limits].max-vcpus should map v2 and v3 to counts, got {max_vcpus!r}")
+        pa_bits = list(self.values["ipa", "pa-bits"])
+        if not pa_bits or not all(isinstance(b, int) and b in PA_BITS for b in pa_bits):
+            raise self.fail(f"[ipa].pa-bits should list Arm PARange sizes"
+                            f" ({', '.join(map(str, PA_BITS))}), got {pa_bits!r}")
+        start_bits = self.values["ipa", "start-bits"]
+        if start_bits not in (*IPA_BITS, 64):
+            raise self.fail(f"[ipa].start-bits should be an IPA size Xen's p2m has"
+                            f" ({', '.join(map(str, IPA_BITS))}) or 64 (no cap), got {start_bits}")
+        tee = list(self.values["dt", "tee"])
+        if "none" not in tee:
+            raise self.fail(f"[dt].tee should include 'none', got {tee!r}")
+
     def host_rules(self) -> HostRules:
         """The [host] table: how the hypervisor itself computes extended
         regions for dom0 and dom0less domains."""
-        table, where = self.table("host"), "[host]"
-        keys = {f.replace("_", "-"): f for f in HostRules.__dataclass_fields__}
-        self.no_extra(table, where, set(keys))
-        choices = {"domu_holes": _DOMU_HOLES, "rangeset_unit": ("byte", "page"),
-                   "memory_nodes": ("name", "name-depth-1-device-type"),
-                   "static_mem": ("none", "own-cells", "parent-cells"),
-                   "static_shm": ("none", "reserved", "separate"),
-                   "rangeset_subtract": ("buggy", "fixed"),
-                   "empty_memory_bank": ("abort-scan", "skip"),
-                   "scan_error": ("ends-scan", "panic"),
-                   "unsorted_ram_banks": ("panic", "sorted"),
-                   "ram_mapping": ("xenheap", "directmap"),
-                   "efi_memory_nodes": ("deleted", "kept-not-ram"),
-                   "reserved_overlap": ("ignored", "panic"),
-                   "memreserve_overlap": ("no-conflict", "panic", "allow-inside"),
-                   "memory_node_full": ("bug", "ok"), "deep_nodes": ("hang", "skip"),
-                   "passthrough_cells": ("unchecked", "1-2"),
-                   "module_overlap": ("unchecked", "dropped"),
-                   "sci_type": ("none", "ignored-if-absent", "refused-if-absent")}
-        values: dict[str, Any] = {}
-        for key, name in keys.items():
-            kind = str(HostRules.__dataclass_fields__[name].type)
-            if name in choices:
-                values[name] = self.choice(table, where, key, choices[name])
-            elif kind == "tuple[str, ...]":
-                values[name] = tuple(self.get(table, where, key, list))
-            else:
-                values[name] = self.get(table, where, key,
-                                        {"bool": bool, "int": int, "str": str}[kind])
-        rules = HostRules(**values)
+        rules = HostRules(**self.fields("host"))
         if rules.align <= 0 or rules.align & (rules.align - 1):
             raise self.fail(f"[host].align {rules.align:#x} is not a power of two")
         if rules.min_size <= 0 or rules.max <= 0:
@@ -226,22 +203,8 @@ class Reader:
     def dom0less_rules(self) -> Dom0lessRules:
         """The [dom0less] table: how the hypervisor builds a dom0less domU's
         device tree."""
-        table, where = self.table("dom0less"), "[dom0less]"
-        fields = Dom0lessRules.__dataclass_fields__
-        keys = {f.replace("_", "-"): f for f in fields}
-        self.no_extra(table, where, set(keys))
-        values: dict[str, Any] = {}
-        for key, field in keys.items():
-            kind = fields[field].type
-            if kind == "tuple[str, ...]":
-                items = self.get(table, where, key, list)
-                if not all(isinstance(i, str) and i for i in items):
-                    raise self.fail(f"{where}.{key} should list strings, got {items!r}")
-                values[field] = tuple(items)
-            else:
-                values[field] = self.get(table, where, key,
-                                         {"int": int, "bool": bool, "str": str}[str(kind)])
-        rules = Dom0lessRules(**values)
+        where = "[dom0less]"
+        rules = Dom0lessRules(**self.fields("dom0less"))
         nodes = {"chosen", "psci", "cpus", "memory", "reserved-memory", "passthrough", "gic",
                  "timer", "vpl011", "hypervisor"}
         if set(rules.order) - nodes or len(set(rules.order)) != len(rules.order):
@@ -252,34 +215,14 @@ class Reader:
         return rules
 
     def dom0_rules(self) -> Dom0Rules | None:
-        """The [dom0] table, if the file has one: how the hypervisor
-        rewrites the host DT for dom0 (None: xendt cannot build dom0's DT
-        for this version)."""
+        """The [dom0] table, if the file or an older one has one: how the
+        hypervisor rewrites the host DT for dom0 (None: xendt cannot build
+        dom0's DT for this version)."""
         if "dom0" not in self.data:
             return None
-        table, where = self.table("dom0"), "[dom0]"
-        fields = Dom0Rules.__dataclass_fields__
-        keys = {f.replace("_", "-"): f for f in fields}
-        self.no_extra(table, where, set(keys))
-        choices = {"gic_name": ("interrupt-controller", "host"),
-                   "memory_first": ("any", "not-static-domain", "default")}
-        values: dict[str, Any] = {}
-        for key, field in keys.items():
-            kind = str(fields[field].type)
-            if field == "blacklists":
-                values[field] = self._blacklists(table, where, key)
-            elif field in choices:
-                values[field] = self.choice(table, where, key, choices[field])
-            elif kind == "tuple[str, ...]":
-                items = self.get(table, where, key, list)
-                if not all(isinstance(i, str) and i for i in items):
-                    raise self.fail(f"{where}.{key} should list strings, got {items!r}")
-                values[field] = tuple(items)
-            else:
-                values[field] = self.get(table, where, key, {"int": int, "bool": bool}[kind])
-        rules = Dom0Rules(**values)
+        rules = Dom0Rules(**self.fields("dom0"))
         if set(rules.memory_skip) - {"static-domain", "fdt-resvmem"}:
-            raise self.fail(f"{where}.memory-skip should list static-domain or fdt-resvmem,"
+            raise self.fail(f"[dom0].memory-skip should list static-domain or fdt-resvmem,"
                             f" got {list(rules.memory_skip)}")
         return rules
 

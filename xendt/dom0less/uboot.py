@@ -124,7 +124,7 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
     try:
         commands = parse_script(script_text)
     except ConfigError as e:
-        raise ConfigError(f"{name}: {e}") from None
+        raise ConfigError(f"{name}: {_shown(e)}") from None
     board = _Board(host_dtb, name, dict(files or {}), dtb_name)
     for count, command in enumerate(commands):
         try:
@@ -133,7 +133,7 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
             if not board.run(command):
                 break
         except ConfigError as e:
-            raise ConfigError(f"{name}:{command.line}: {e}") from None
+            raise ConfigError(f"{name}:{command.line}: {_shown(e)}") from None
     if loads is not None:
         loads.extend(board.loads)
     if uboot_version is None:
@@ -146,7 +146,13 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
     try:
         return booti_edits(board, board.boot.argv, board.env, board._known, uboot_version)
     except ConfigError as e:
-        raise ConfigError(f"{name}:{board.boot.line}: {e}") from None
+        raise ConfigError(f"{name}:{board.boot.line}: {_shown(e)}") from None
+
+
+def _shown(error: Exception) -> str:
+    """The message on one line: script words it quotes may hold a newline
+    (a backslash-continued line)."""
+    return str(error).replace("\n", "\\n")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from xendt.dom0 import copy, inputs
+from xendt.dom0 import copy, inputs, memory
 from xendt.dom0 import gic as gic_node
 from xendt.dom0less import hostview, modules
 from xendt.dom0less.facts import facts as dom0less_facts
@@ -71,7 +71,8 @@ class Dom0DT:
 def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Range,
           pa_bits: int | None = None, ipa_bits: int | None = None,
           xen_cmdline: str | None = None, kernel: bytes | None = None,
-          v2m_spis: tuple[tuple[int, int], ...] = (), host_name: str = "host.dtb") -> Dom0DT:
+          v2m_spis: tuple[tuple[int, int], ...] = (), host_name: str = "host.dtb",
+          boot: memory.Boot | None = None) -> Dom0DT:
     """dom0's DTB as Xen `xen` writes it from `host_dtb`, with dom0's RAM
     banks and grant table as that boot's console printed them. XenFailure
     where Xen fails to build dom0, with Xen's message."""
@@ -80,17 +81,24 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     if rules is None:
         raise ConfigError(f"xendt has no [dom0] rules for Xen {layout.version}")
     dom0_mem = tuple(sorted(dom0_mem, key=lambda r: r.base))
-    if not dom0_mem:
+    if not dom0_mem and boot is None:
         raise ConfigError("dom0's RAM banks are needed (--dom0-mem BASE:SIZE[,...]: Xen's"
-                          " console prints them as BANK[n])")
+                          " console prints them as BANK[n]), or where the bootloader put"
+                          " Xen and the host DTB to predict them")
     tree = firmware.prepare(host_dtb, host_name, firmware.Firmware(), layout.host)
     ipa = address.ipa_bits(layout, address.AddressSize.of(pa_bits, ipa_bits))
     cmdline = _xen_cmdline(tree, xen_cmdline, layout)
+    predicted: tuple[str, ...] = ()
     given = inputs.read(tree, cmdline, rules.uart_compatibles)
     dfacts = dom0less_facts(xen)
     image = (modules.probe(kernel, given.kernel.reg.size, given.kernel.reg.base, dfacts,
                            "the kernel") if kernel is not None
              else modules.assumed_kernel(given.kernel.reg.size))
+    if not dom0_mem:
+        assert boot is not None
+        guess = memory.predict(tree, layout, cmdline.text, cmdline.source or "Xen's command"
+                               " line", boot, image.bits)
+        dom0_mem, predicted = guess.banks, guess.warnings
     found = regions.compute(tree, layout, ipa, DomainOptions(
         dom0_ram=dom0_mem, grant_table=gnttab, cmdline=cmdline.text if cmdline.source else None,
         bits=image.bits))
@@ -107,7 +115,7 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     plan = _plan(tree, layout, given, image.bits, dom0_mem, gnttab, found)
     size = (int.from_bytes(host_dtb[4:8], "big") + rules.fdt_extra_size
             + rules.fdt_extra_per_bank * layout.host.max)
-    warnings = list(found.warnings)
+    warnings = [*predicted, *found.warnings]
     blob = _write(tree, rules, plan, given, v2m_spis, _reserved(info, rules), layout, size,
                   warnings)
     initrd_size = given.ramdisk.reg.size if given.ramdisk else 0

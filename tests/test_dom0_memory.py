@@ -117,3 +117,15 @@ def test_more_than_the_heap_holds_is_xens_panic(tmp_path, capsysbinary):
     assert code == 1
     assert err.startswith("xendt: error: Xen panics \"Failed to allocate requested dom0"
                           " memory. ")
+
+
+def test_the_python_api_predicts_the_banks_too():
+    import xendt
+    from xendt.dom0.memory import Boot
+
+    host_dtb = (REFERENCE / "t1" / "host.dtb").read_bytes()
+    dom0 = xendt.build_dom0(host_dtb, (), xendt.Range(0x40200000, 0x40000),
+                            xendt.Host(xen="4.17.7", ipa_bits=44),
+                            boot=Boot(xendt.Range(0x40200000, 0x14C000),
+                                      xendt.Range(0x48000000, len(host_dtb))))
+    assert dom0.memory_map.ram == (xendt.Range(0x60000000, 0x20000000),)

@@ -100,7 +100,7 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
                                " line", boot, image.bits)
         dom0_mem, predicted = guess.banks, guess.warnings
     found = regions.compute(tree, layout, ipa, DomainOptions(
-        dom0_ram=dom0_mem, grant_table=gnttab, cmdline=cmdline.text if cmdline.source else None,
+        dom0_ram=dom0_mem, grant_table=gnttab, cmdline=_regions_cmdline(cmdline, xen_cmdline),
         bits=image.bits))
     if found.failure is not None:
         raise XenFailure(f"{tree.file}: Xen {layout.release} fails: {found.failure}")
@@ -145,6 +145,14 @@ def _xen_cmdline(tree: Tree, given: str | None, layout: Layout) -> iommu.Cmdline
     if chosen.get("xen,dom0-bootargs") is not None or kernel.bootargs:
         return iommu.parse(chosen.string("bootargs") or "", f"{tree.file}: /chosen bootargs")
     return found
+
+
+def _regions_cmdline(cmdline: iommu.Cmdline, given: str | None) -> str | None:
+    """The command line the extended-region search is given: None where it
+    is /chosen xen,xen-bootargs, which it reads (and names) itself."""
+    if given is None and cmdline.source.endswith("/chosen xen,xen-bootargs"):
+        return None
+    return cmdline.text if cmdline.source else None
 
 
 def _plan(tree: Tree, layout: Layout, given: inputs.Inputs, bits: int,

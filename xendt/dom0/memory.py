@@ -233,20 +233,23 @@ def _modules(tree: Tree) -> list[Range]:
 
 
 def _subtract(free: list[tuple[int, int]], taken: list[Range]) -> list[tuple[int, int]]:
-    for t in taken:
-        if not t.size:
-            continue
-        out: list[tuple[int, int]] = []
-        for s, e in free:
-            if t.end <= s or t.base >= e:
-                out.append((s, e))
-                continue
-            if s < t.base:
-                out.append((s, t.base))
-            if t.end < e:
-                out.append((t.end, e))
-        free = out
-    return sorted(free)
+    """The parts of the `free` ranges no `taken` range covers, in order
+    (one sweep over both, sorted)."""
+    cuts = sorted((t.base, t.end) for t in taken if t.size)
+    out: list[tuple[int, int]] = []
+    i = 0
+    for s, e in sorted(free):
+        while i < len(cuts) and cuts[i][1] <= s:
+            i += 1
+        j = i
+        while s < e and j < len(cuts) and cuts[j][0] < e:
+            if cuts[j][0] > s:
+                out.append((s, cuts[j][0]))
+            s = max(s, cuts[j][1])
+            j += 1
+        if s < e:
+            out.append((s, e))
+    return out
 
 
 def _frame_table(regions: list[tuple[int, int]], layout: Layout, ram_start: int,

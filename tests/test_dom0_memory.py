@@ -129,3 +129,31 @@ def test_the_python_api_predicts_the_banks_too():
                             boot=Boot(xendt.Range(0x40200000, 0x14C000),
                                       xendt.Range(0x48000000, len(host_dtb))))
     assert dom0.memory_map.ram == (xendt.Range(0x60000000, 0x20000000),)
+
+
+def test_a_prediction_needs_where_the_host_dtb_was(tmp_path, capsysbinary):
+    code, _, err = build(REFERENCE / "t1" / "host.dtb", "--gnttab", "0x40200000:0x40000",
+                         "--xen-image", "0x40200000:0x14c000", tmp_path=tmp_path,
+                         capsysbinary=capsysbinary)
+    assert code == 2
+    assert err == ("xendt: --dom0 without --dom0-mem predicts dom0's banks and needs"
+                   " --host-dtb-addr: where the bootloader put Xen and the host DTB (Xen's"
+                   " console prints its banks as BANK[n]: --dom0-mem) (see 'xendt build"
+                   " --help')\n")
+
+
+def test_where_xen_was_loaded_goes_with_a_prediction_only(tmp_path, capsysbinary):
+    code, _, err = build(REFERENCE / "t1" / "host.dtb", "--gnttab", "0x40200000:0x40000",
+                         "--dom0-mem", "0x60000000:512M", *BOOT, tmp_path=tmp_path,
+                         capsysbinary=capsysbinary)
+    assert code == 2
+    assert err == ("xendt: --xen-image and --host-dtb-addr go with a prediction: not with"
+                   " --dom0-mem (see 'xendt build --help')\n")
+
+
+def test_a_host_dtb_address_that_is_not_a_number_is_refused(tmp_path, capsysbinary):
+    code, _, err = build(REFERENCE / "t1" / "host.dtb", "--gnttab", "0x40200000:0x40000",
+                         "--xen-image", "0x40200000:0x14c000", "--host-dtb-addr", "high",
+                         tmp_path=tmp_path, capsysbinary=capsysbinary)
+    assert code == 2
+    assert err == "xendt: --host-dtb-addr: 'high' is not an address (e.g. 0x48000000)\n"

@@ -108,7 +108,7 @@ class Diff:
             else:  # children-reordered and property-changed carry both values
                 assert c.old is not None and c.new is not None
                 if c.kind == "children-reordered":
-                    lines.append(f"  ~ order of subnodes: {c.old.text} -> {c.new.text}")
+                    lines.append(f"  ~ order of subnodes: {_reordered(c.old.items, c.new.items)}")
                 elif len(c.old.items) <= 1 and len(c.new.items) <= 1:
                     lines.append(f"  ~ {c.prop}: {c.old.text} -> {c.new.text}")
                 else:
@@ -141,6 +141,20 @@ class Diff:
 
         return document({"a": self.a, "b": self.b, "same": self.same,
                          "origins": list(self.origins) or None, "changes": changes})
+
+
+def _reordered(old: tuple[str, ...], new: tuple[str, ...]) -> str:
+    """A change of child order: both orders when short, else the children
+    that moved (those off the longest common order) and where they are now."""
+    if len(new) <= 8:
+        return f"{', '.join(old)} -> {', '.join(new)}"
+    kept: set[int] = set()
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        kept.update(range(block.b, block.b + block.size))
+    moved = [f"{name} (now {'after ' + new[i - 1] if i else 'first'})"
+             for i, name in enumerate(new) if i not in kept]
+    return "moved " + ", ".join(moved)
 
 
 def _item_lines(old: tuple[str, ...], new: tuple[str, ...]) -> list[str]:

@@ -106,8 +106,10 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
         raise XenFailure(f"{tree.file}: Xen {layout.release} fails: {found.failure}")
     info = bootinfo.boot_info(tree, layout.host)
     if any(s.owner == "/chosen" for s in info.shm):
-        raise ConfigError(f"{tree.file}: dom0 has static shared memory; xendt does not build"
-                          f" dom0's /reserved-memory for it yet")
+        raise ConfigError(f"{tree.file}: dom0 has static shared memory, which Xen"
+                          f" {layout.release} maps and describes in dom0's /reserved-memory"
+                          f" (process_shm, make_resv_memory_node); xendt does not write that"
+                          f" yet")
     if inputs.option(cmdline.text, "pci-passthrough") in ("", "1", "on", "yes", "true",
                                                          "enable"):
         raise ConfigError(f"pci-passthrough on Xen's command line ({cmdline.source}): xendt"

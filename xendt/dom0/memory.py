@@ -106,6 +106,10 @@ def predict(tree: Tree, layout: Layout, cmdline: str, source: str, boot: Boot,
     scrub = option(cmdline, "bootscrub")
     dirty = scrub is None or scrub not in _BOOLS
     regions = _regions(tree, layout, boot)
+    if not regions:
+        raise XenFailure(f"{tree.file}: no RAM is left for Xen's heap (the memory nodes less"
+                         f" Xen, the DTB, the boot modules and reserved memory): Xen cannot"
+                         f" boot, let alone allocate dom0's {size >> 20} MiB")
     for start, end in [regions[0], *regions[:0:-1]] if regions else []:
         heap.init_pages(start, end, dirty)
     lowmem_bits = min(32, next((b for p, b in _DMA_BITS if tree.root.is_compatible(p)), 32))

@@ -227,11 +227,13 @@ def test_without_dom0_max_vcpus_dom0_gets_a_vcpu_per_cpu(tmp_path, capsysbinary)
     assert re.findall(r"\t\tcpu@(\d) \{", dts_node(text, "/cpus")) == ["0", "1", "2", "3"]
 
 
-def test_dom0_needs_its_banks(tmp_path, capsysbinary):
+def test_dom0_needs_its_banks_or_where_xen_was_loaded(tmp_path, capsysbinary):
     code, _, err = build(REFERENCE / "t1" / "host.dtb", "--gnttab", "0x40200000:0x40000",
                          tmp_path=tmp_path, capsysbinary=capsysbinary)
     assert code == 2
-    assert err.startswith("xendt: --dom0 needs --dom0-mem: Xen's console prints dom0's banks")
+    assert err == ("xendt: --dom0 without --dom0-mem predicts dom0's banks and needs"
+                   " --xen-image: where the bootloader put Xen and the host DTB (Xen's console"
+                   " prints its banks as BANK[n]: --dom0-mem) (see 'xendt build --help')\n")
 
 
 def test_a_platform_blacklist_keeps_its_nodes_from_dom0(tmp_path, capsysbinary):

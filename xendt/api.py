@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from xendt.dom0.memory import Boot
     from xendt.fdt.tree import Tree
     from xendt.guest.builder import GuestDT
     from xendt.guest.model import GuestConfig, Host
@@ -273,10 +274,12 @@ def build_dom0less(host_dtb: bytes, domain: str, host: Host | None = None, *,
 def build_dom0(host_dtb: bytes, dom0_mem: tuple[Range, ...], gnttab: Range,
                host: Host | None = None, *, xen_cmdline: str | None = None,
                kernel: bytes | None = None, v2m_spis: tuple[tuple[int, int], ...] = (),
-               host_name: str = "host.dtb") -> GuestDT:
+               host_name: str = "host.dtb", boot: Boot | None = None) -> GuestDT:
     """The DTB Xen `host.version` writes for dom0 at boot from `host_dtb`,
     given what Xen's console printed at that boot: dom0's RAM banks
-    (BANK[n]) and grant table ("Grant table range"). xendt.errors.XenFailure
+    (BANK[n]) and grant table ("Grant table range"); with no banks and
+    `boot` (xendt.dom0.memory.Boot: where Xen's image and the host DTB
+    were loaded), the banks are predicted. xendt.errors.XenFailure
     (a BuildError) where Xen fails to build dom0; see xendt.dom0.api."""
     from xendt.dom0 import api
 
@@ -293,9 +296,14 @@ def build_dom0(host_dtb: bytes, dom0_mem: tuple[Range, ...], gnttab: Range,
         for value in spis:
             _expect(f, "a v2m_spis base or count", value, int)
     _text(f, "host_name", host_name)
+    from xendt.dom0.memory import Boot
+
+    _expect(f, "boot", boot, Boot, optional=True)
+    if boot is not None:
+        _ranges(f, "boot.xen_image or boot.dtb", [boot.xen_image, boot.dtb])
     return api.build_dom0(bytes(host_dtb), dom0_mem, gnttab, host, xen_cmdline=xen_cmdline,
                           kernel=None if kernel is None else bytes(kernel), v2m_spis=v2m_spis,
-                          host_name=host_name)
+                          host_name=host_name, boot=boot)
 
 
 def dom0less_domains(host_dtb: bytes, host_name: str = "host.dtb") -> tuple[str, ...]:

@@ -54,7 +54,16 @@ if TYPE_CHECKING:
                    " (--kernel: the dom0 kernel module's file).")
 @click.option("--dom0-mem", metavar="BASE:SIZE[,...]",
               help="--dom0: dom0's RAM banks. Xen's allocator places them at boot, not the DT:"
-                   " its console prints them as BANK[n].")
+                   " its console prints them as BANK[n]. [default: predicted, from dom0_mem="
+                   " and what Xen reserves; needs --xen-image and --host-dtb-addr; certain"
+                   " below 4 GiB only]")
+@click.option("--xen-image", metavar="BASE:SIZE",
+              help="--dom0 without --dom0-mem: where the bootloader loaded Xen and its size"
+                   " (_end - _start; Xen's early console prints MODULE[0] ... Xen), e.g."
+                   " 0x40200000:0x14c000 for QEMU virt's -kernel.")
+@click.option("--host-dtb-addr", metavar="ADDR",
+              help="--dom0 without --dom0-mem: where the bootloader put the host DTB (Xen's"
+                   " early console: MODULE[1] ... Device Tree), e.g. 0x48000000 for QEMU virt.")
 @click.option("--gnttab", metavar="BASE:SIZE",
               help="--dom0: dom0's grant table, where Xen itself was loaded, not in the DT: its"
                    " console prints it as \"Grant table range\".")
@@ -74,6 +83,7 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
           iommu: bool | None, uboot_script: str | None, uboot_file: tuple[str, ...],
           explain: bool, dom0: bool, dom0_mem: str | None, gnttab: str | None,
           xen_cmdline: str | None, v2m_spis: tuple[str, ...], output: str, fmt: str,
+          xen_image: str | None = None, host_dtb_addr: str | None = None,
           **flags: Any) -> int | None:
     """Build the device tree Xen gives an Arm guest (libxl's, or dom0less).
 
@@ -87,7 +97,8 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
     from xendt.guest import builder
 
     dom0_flags = {"--dom0-mem": dom0_mem, "--gnttab": gnttab, "--xen-cmdline": xen_cmdline,
-                  "--v2m-spis": v2m_spis}
+                  "--v2m-spis": v2m_spis, "--xen-image": xen_image,
+                  "--host-dtb-addr": host_dtb_addr}
     if dom0:
         return _dom0(xen, sizes, host_dtb, domains, explain, dom0_flags, output, fmt, flags)
     for name, value in dom0_flags.items():
@@ -168,7 +179,8 @@ def _dom0(xen: str | None, sizes: tuple[AddressSize, ...], host_dtb: str | None,
     return build_dom0(host_dtb, xen, sizes[0] if sizes else None, dom0["--dom0-mem"],
                       dom0["--gnttab"], dom0["--xen-cmdline"],
                       options.single_kernel(flags.get("kernel")),
-                      dom0["--v2m-spis"], output, fmt)
+                      dom0["--v2m-spis"], output, fmt,
+                      boot=(dom0["--xen-image"], dom0["--host-dtb-addr"]))
 
 
 #: Host flags among the build options: the Host field each sets, and how.

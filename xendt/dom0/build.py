@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from xendt.dom0 import copy, inputs
+from xendt.dom0 import copy, inputs, memory
 from xendt.dom0 import gic as gic_node
 from xendt.dom0less import hostview, modules
 from xendt.dom0less.facts import facts as dom0less_facts
@@ -71,7 +71,8 @@ class Dom0DT:
 def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Range,
           pa_bits: int | None = None, ipa_bits: int | None = None,
           xen_cmdline: str | None = None, kernel: bytes | None = None,
-          v2m_spis: tuple[tuple[int, int], ...] = (), host_name: str = "host.dtb") -> Dom0DT:
+          v2m_spis: tuple[tuple[int, int], ...] = (), host_name: str = "host.dtb",
+          boot: memory.Boot | None = None) -> Dom0DT:
     """dom0's DTB as Xen `xen` writes it from `host_dtb`, with dom0's RAM
     banks and grant table as that boot's console printed them. XenFailure
     where Xen fails to build dom0, with Xen's message."""
@@ -80,26 +81,35 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     if rules is None:
         raise ConfigError(f"xendt has no [dom0] rules for Xen {layout.version}")
     dom0_mem = tuple(sorted(dom0_mem, key=lambda r: r.base))
-    if not dom0_mem:
+    if not dom0_mem and boot is None:
         raise ConfigError("dom0's RAM banks are needed (--dom0-mem BASE:SIZE[,...]: Xen's"
-                          " console prints them as BANK[n])")
+                          " console prints them as BANK[n]), or where the bootloader put"
+                          " Xen and the host DTB to predict them")
     tree = firmware.prepare(host_dtb, host_name, firmware.Firmware(), layout.host)
     ipa = address.ipa_bits(layout, address.AddressSize.of(pa_bits, ipa_bits))
     cmdline = _xen_cmdline(tree, xen_cmdline, layout)
+    predicted: tuple[str, ...] = ()
     given = inputs.read(tree, cmdline, rules.uart_compatibles)
     dfacts = dom0less_facts(xen)
     image = (modules.probe(kernel, given.kernel.reg.size, given.kernel.reg.base, dfacts,
                            "the kernel") if kernel is not None
              else modules.assumed_kernel(given.kernel.reg.size))
+    if not dom0_mem:
+        assert boot is not None
+        guess = memory.predict(tree, layout, cmdline.text, cmdline.source or "Xen's command"
+                               " line", boot, image.bits)
+        dom0_mem, predicted = guess.banks, guess.warnings
     found = regions.compute(tree, layout, ipa, DomainOptions(
-        dom0_ram=dom0_mem, grant_table=gnttab, cmdline=cmdline.text if cmdline.source else None,
+        dom0_ram=dom0_mem, grant_table=gnttab, cmdline=_regions_cmdline(cmdline, xen_cmdline),
         bits=image.bits))
     if found.failure is not None:
         raise XenFailure(f"{tree.file}: Xen {layout.release} fails: {found.failure}")
     info = bootinfo.boot_info(tree, layout.host)
     if any(s.owner == "/chosen" for s in info.shm):
-        raise ConfigError(f"{tree.file}: dom0 has static shared memory; xendt does not build"
-                          f" dom0's /reserved-memory for it yet")
+        raise ConfigError(f"{tree.file}: dom0 has static shared memory, which Xen"
+                          f" {layout.release} maps and describes in dom0's /reserved-memory"
+                          f" (process_shm, make_resv_memory_node); xendt does not write that"
+                          f" yet")
     if inputs.option(cmdline.text, "pci-passthrough") in ("", "1", "on", "yes", "true",
                                                          "enable"):
         raise ConfigError(f"pci-passthrough on Xen's command line ({cmdline.source}): xendt"
@@ -107,7 +117,7 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     plan = _plan(tree, layout, given, image.bits, dom0_mem, gnttab, found)
     size = (int.from_bytes(host_dtb[4:8], "big") + rules.fdt_extra_size
             + rules.fdt_extra_per_bank * layout.host.max)
-    warnings = list(found.warnings)
+    warnings = [*predicted, *found.warnings]
     blob = _write(tree, rules, plan, given, v2m_spis, _reserved(info, rules), layout, size,
                   warnings)
     initrd_size = given.ramdisk.reg.size if given.ramdisk else 0
@@ -137,6 +147,14 @@ def _xen_cmdline(tree: Tree, given: str | None, layout: Layout) -> iommu.Cmdline
     if chosen.get("xen,dom0-bootargs") is not None or kernel.bootargs:
         return iommu.parse(chosen.string("bootargs") or "", f"{tree.file}: /chosen bootargs")
     return found
+
+
+def _regions_cmdline(cmdline: iommu.Cmdline, given: str | None) -> str | None:
+    """The command line the extended-region search is given: None where it
+    is /chosen xen,xen-bootargs, which it reads (and names) itself."""
+    if given is None and cmdline.source.endswith("/chosen xen,xen-bootargs"):
+        return None
+    return cmdline.text if cmdline.source else None
 
 
 def _plan(tree: Tree, layout: Layout, given: inputs.Inputs, bits: int,

@@ -29,7 +29,7 @@ from xendt.inspect.linux import (
     cpu_ranges,
     ranges,
 )
-from xendt.inspect.origin import DOM0LESS, Origin, origin
+from xendt.inspect.origin import DOM0, DOM0LESS, Origin, origin
 from xendt.ranges import Range, Region
 from xendt.xen.layout import Layout
 
@@ -199,7 +199,7 @@ class AddressMap:
     def layout_regions_in(self, gap: Range) -> tuple[str, ...]:
         """The layout regions lying wholly inside `gap`: parts of the
         layout this tree does not describe."""
-        if self.layout is None:
+        if self.layout is None or self.origin.builder == DOM0:
             return ()
         gic = self.gic
         return tuple(r.name for r in self.layout.regions
@@ -264,7 +264,7 @@ def address_map(tree: Tree, xen: str | None = None) -> AddressMap:
             entries += initrd
             notes += note_
     gic = next((e.what[3:5] for e in entries if e.what.startswith("GICv")), "")
-    if layout is not None:
+    if layout is not None and built_by.builder != DOM0:  # dom0's addresses are the host's
         smallest_first = sorted(layout.regions, key=lambda r: r.size)
         entries = [_named(e, smallest_first, gic) for e in entries]
     entries.sort(key=lambda e: (e.base, -e.size, e.node, e.index))

@@ -21,7 +21,8 @@ hypervisor-compatible
   first string "xen,xen-X.Y"; without it, it does not enable Xen.
 grant-table
   reg[0] of /hypervisor is where Linux maps the grant table; it must be at
-  least as large as the layout's (GUEST_GNTTAB_SIZE).
+  least as large as the layout's (GUEST_GNTTAB_SIZE). Dom0's is where Xen
+  was loaded, gnttab_dom0_frames pages: not checked.
 extended-regions
   reg[1..N]: Linux's arch_xen_unpopulated_init takes them only if ascending
   and non-overlapping, and maps foreign pages anywhere in them, so none may
@@ -34,14 +35,17 @@ unpopulated-alloc
   guest RAM for every foreign mapping.
 interrupts
   /hypervisor must have the event-channel interrupt, a PPI, the one Xen
-  raises (GUEST_EVTCHN_PPI); every `interrupts` must decode against its
+  raises (GUEST_EVTCHN_PPI; for dom0 any PPI: evtchn_allocate picks the
+  first free one, xen/arch/arm/domain_build.c @ RELEASE-4.14.0); every `interrupts` must decode against its
   interrupt parent.
 property-order
   libfdt's lookups stop at a node's first subnode: a property after one
   (libxl's rng-seed after /chosen's ACPI module) is invisible to Linux's
   early scan of /chosen and to U-Boot.
 memory
-  memory nodes must lie in the layout's RAM banks (GUEST_RAM0/1), clear
+  memory nodes must lie in the layout's RAM banks (GUEST_RAM0/1; dom0's
+  are host RAM, and its /memory for the host's reserved memory lies under
+  /reserved-memory by design: make_memory_node), clear
   of every device (libxl does not check a passthrough device's address) and
   of each other, and below the IPA size: Xen populates RAM above it, but the
   guest's first access there faults in stage 2 and never completes.
@@ -77,7 +81,7 @@ from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
 from xendt.inspect.findings import Finding, Report
 from xendt.inspect.linux import interrupts
-from xendt.inspect.origin import DOM0LESS
+from xendt.inspect.origin import DOM0, DOM0LESS
 from xendt.ranges import GiB, MiB, Range, align_up, human_size
 from xendt.xen.address import AddressSize
 
@@ -209,6 +213,8 @@ class _Checker:
                      f" {grant.base:#x} in the Xen {self.layout.version} layout)")
             return
         entry = self.amap.at(node.path, "reg", 0)
+        if self.amap.origin.builder == DOM0:
+            return  # Xen's load address, gnttab_dom0_frames pages: not the guest layout's
         if entry is not None and entry.size < grant.size:
             self.add("error", "grant-table", node.path, "reg",
                      f"reg[0] {entry.base:#x} +{human_size(entry.size)} is smaller than the"
@@ -230,6 +236,8 @@ class _Checker:
             self.add("error", "interrupts", node.path, "interrupts",
                      f"{found[0] if found else 'empty'}: the event channel must be a PPI (Linux"
                      f" requests it per CPU); Xen {self.layout.version} raises ID {expected}")
+        elif self.amap.origin.builder == DOM0:
+            return  # evtchn_allocate: the first PPI the hardware domain leaves free
         elif found[0].intid != expected:
             self.add("error", "interrupts", node.path, "interrupts",
                      f"{found[0]}: Xen {self.layout.version} raises event channels on PPI ID"
@@ -319,8 +327,11 @@ class _Checker:
     def memory(self) -> None:
         banks = self.layout.banks
         others = [e for e in self.amap.entries if e.kind in ("device", "pci-window", "grant-table")]
+        dom0 = self.amap.origin.builder == DOM0
+        if dom0:  # host RAM, 1:1; Xen gives the host's reserved memory as RAM too
+            others = [e for e in others if not e.node.startswith("/reserved-memory/")]
         for ram in self.amap.of_kind("ram"):
-            if not any(b.base <= ram.base and ram.end <= b.end for b in banks):
+            if not dom0 and not any(b.base <= ram.base and ram.end <= b.end for b in banks):
                 where = ", ".join(f"{b.name} {_span(b)}" for b in banks)
                 self.add("error", "memory", ram.node, "reg",
                          f"RAM {_span(ram)} is outside the Xen {self.layout.version} RAM banks"

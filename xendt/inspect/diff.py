@@ -23,6 +23,7 @@ from typing import TypeAlias, TypeVar
 from xendt.fdt.tree import Node, Property
 from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, address_map
+from xendt.inspect.origin import DOM0, Origin
 from xendt.inspect.values import PHANDLE_LISTS, PHANDLE_PROPERTIES, Value, describe
 
 #: A child's or property's key: its name, or (name, n) for the n-th repeat of a name.
@@ -81,12 +82,18 @@ class Diff:
         if self.origins:
             lines += [f"(a: {self.origins[0]}; b: {self.origins[1]})"]
         current = None
+        said: tuple[str, str] = ("", "")  # the last why printed, and where
         for c in self.changes:
+            # A reason already given for this node or an ancestor is not repeated.
+            why = c.why if c.why and not (c.why == said[0] and (
+                c.node == said[1] or c.node.startswith(said[1].rstrip("/") + "/"))) else ""
+            if why:
+                said = (why, c.node)
             if c.kind in ("node-added", "node-removed"):
                 sign = "+" if c.kind == "node-added" else "-"
                 lines.append(f"{sign} {c.node}")
                 lines += [f"    {sign} {name}: {value.text}" for name, value in c.props]
-                lines += [f"    why: {c.why}"] if c.why else []
+                lines += [f"    why: {why}"] if why else []
                 current = None
                 continue
             if c.node != current:
@@ -101,13 +108,13 @@ class Diff:
             else:  # children-reordered and property-changed carry both values
                 assert c.old is not None and c.new is not None
                 if c.kind == "children-reordered":
-                    lines.append(f"  ~ order of subnodes: {c.old.text} -> {c.new.text}")
+                    lines.append(f"  ~ order of subnodes: {_reordered(c.old.items, c.new.items)}")
                 elif len(c.old.items) <= 1 and len(c.new.items) <= 1:
                     lines.append(f"  ~ {c.prop}: {c.old.text} -> {c.new.text}")
                 else:
                     lines.append(f"  ~ {c.prop}:")
                     lines += _item_lines(c.old.items, c.new.items)
-            lines += [f"    why: {c.why}"] if c.why else []
+            lines += [f"    why: {why}"] if why else []
         if self.same:
             lines.append("(no differences)")
         return "\n".join(lines) + "\n"
@@ -134,6 +141,20 @@ class Diff:
 
         return document({"a": self.a, "b": self.b, "same": self.same,
                          "origins": list(self.origins) or None, "changes": changes})
+
+
+def _reordered(old: tuple[str, ...], new: tuple[str, ...]) -> str:
+    """A change of child order: both orders when short, else the children
+    that moved (those off the longest common order) and where they are now."""
+    if len(new) <= 8:
+        return f"{', '.join(old)} -> {', '.join(new)}"
+    kept: set[int] = set()
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        kept.update(range(block.b, block.b + block.size))
+    moved = [f"{name} (now {'after ' + new[i - 1] if i else 'first'})"
+             for i, name in enumerate(new) if i not in kept]
+    return "moved " + ", ".join(moved)
 
 
 def _item_lines(old: tuple[str, ...], new: tuple[str, ...]) -> list[str]:
@@ -170,9 +191,26 @@ class _Differ:
         self.node(self.a.root, self.b.root)
         changes = tuple(self.changes)
         a, b = origin(self.a), origin(self.b)
+        if {a.builder, b.builder} == {"", DOM0}:
+            return self.dom0(changes, a, b)
         if a.builder == b.builder or not (a.builder and b.builder):
             return Diff(self.a.file, self.b.file, changes)
         explained = tuple(replace(c, why=why(c.kind, c.node, c.prop)) for c in changes)
+        return Diff(self.a.file, self.b.file, explained, (str(a), str(b)))
+
+    def dom0(self, changes: tuple[Change, ...], a: Origin, b: Origin) -> Diff:
+        """A host DT against the dom0 tree Xen wrote from it (either way
+        round): each change with the Xen function that makes it."""
+        from dataclasses import replace
+
+        from xendt.inspect.dom0why import why
+
+        host_first = b.builder == DOM0
+        host, dom0 = (self.a, self.b) if host_first else (self.b, self.a)
+        flip = {"node-added": "node-removed", "node-removed": "node-added",
+                "property-added": "property-removed", "property-removed": "property-added"}
+        explained = tuple(replace(c, why=why(c.kind if host_first else flip.get(c.kind, c.kind),
+                                             c.node, c.prop, host, dom0)) for c in changes)
         return Diff(self.a.file, self.b.file, explained, (str(a), str(b)))
 
     def node(self, old: Node, new: Node) -> None:

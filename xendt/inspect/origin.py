@@ -24,6 +24,7 @@ from xendt.fdt.tree import Tree
 
 LIBXL = "libxl"
 DOM0LESS = "dom0less"
+DOM0 = "dom0"
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,9 @@ class Origin:
     """What built a tree.
 
     builder:
-      "libxl", "dom0less" (the hypervisor's prepare_dtb_domU) or "" when
-      the tree is neither's (a host DT, a hand-written one).
+      "libxl", "dom0less" (the hypervisor's prepare_dtb_domU), "dom0" (the
+      hypervisor's prepare_dtb_hwdom: the host DT rewritten for dom0) or ""
+      when the tree is none of these (a host DT, a hand-written one).
     reason:
       what in the tree says so, for messages.
     """
@@ -41,7 +43,8 @@ class Origin:
     reason: str
 
     def __str__(self) -> str:
-        names = {LIBXL: "libxl (xl create)", DOM0LESS: "the Xen hypervisor (a dom0less domU)"}
+        names = {LIBXL: "libxl (xl create)", DOM0LESS: "the Xen hypervisor (a dom0less domU)",
+                 DOM0: "the Xen hypervisor (dom0, from the host DT)"}
         return f"built by {names[self.builder]}: {self.reason}" if self.builder else self.reason
 
 
@@ -54,7 +57,14 @@ def origin(tree: Tree) -> Origin:
     if (root.get("compatible") is None and root.get("model") is None
             and {"chosen", "cpus", "psci", "timer"} <= names):
         return Origin(DOM0LESS, "no root compatible or model, and /chosen, /cpus, /psci, /timer")
-    return Origin("", "neither libxl's nor a dom0less guest's tree")
+    hypervisor = tree.node("/hypervisor")
+    chosen = tree.node("/chosen")
+    if (hypervisor is not None and hypervisor.is_compatible("xen,xen")
+            and root.get("compatible") is not None
+            and (chosen is None or chosen.get("xen,xen-bootargs") is None)):
+        return Origin(DOM0, "the host's root compatible with a /hypervisor \"xen,xen\" node and"
+                            " no xen,xen-bootargs")
+    return Origin("", "no guest builder's tree (a host DT, or hand-written)")
 
 
 #: Why a libxl guest's tree and a dom0less guest's differ where they do:

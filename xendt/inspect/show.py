@@ -56,6 +56,8 @@ def _version_line(amap: AddressMap) -> str:
     xen = amap.xen
     if xen.version is None:
         line = f"Xen version unknown ({xen.source}; give --xen)"
+    elif amap.origin.builder == "dom0":
+        line = f"Xen {xen.version} ({xen.source}); dom0 is mapped 1:1: host addresses, no layout"
     elif amap.layout is not None and not amap.layout_note:
         line = f"Xen {xen.version} ({xen.source}); names from the Xen {amap.layout.version} layout"
     else:
@@ -69,7 +71,8 @@ def _version_line(amap: AddressMap) -> str:
     return line
 
 
-_BUILDERS = {"libxl": "libxl (xl create)", "dom0less": "the Xen hypervisor (a dom0less domU)"}
+_BUILDERS = {"libxl": "libxl (xl create)", "dom0less": "the Xen hypervisor (a dom0less domU)",
+             "dom0": "the Xen hypervisor (dom0, from the host DT)"}
 
 
 def _row(e: MapEntry, indent: str) -> tuple[str, ...]:

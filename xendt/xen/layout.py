@@ -319,6 +319,16 @@ class Dom0Rules:
       buffer is the host totalsize plus this.
     fdt_extra_per_bank:
       bytes DOM0_FDT_EXTRA_SIZE adds per NR_MEM_BANKS (0 before 4.22).
+    dom0_mem_default:
+      dom0's RAM in bytes without dom0_mem= (create_dom0).
+    heap_max_order:
+      the buddy allocator's MAX_ORDER (CONFIG_PAGEALLOC_MAX_ORDER).
+    page_info_size:
+      sizeof(struct page_info): the frame table's bytes per page.
+    frame_table_rounded:
+      whether the frame table's allocation is rounded up to its mapping
+      size and 32 MiB-aligned (setup_frametable_mappings), rather than
+      page-rounded and aligned to 32 or 2 MiB by size (init_frametable_chunk).
     blacklists:
       the platform blacklists of a default arm64 build: (the platform's
       root compatibles, the compatibles of the nodes dom0 does not get).
@@ -335,6 +345,10 @@ class Dom0Rules:
     memory_skip: tuple[str, ...]
     fdt_extra_size: int
     fdt_extra_per_bank: int
+    dom0_mem_default: int
+    heap_max_order: int
+    page_info_size: int
+    frame_table_rounded: bool
     blacklists: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
     uart_compatibles: tuple[str, ...] = ()
 

@@ -174,6 +174,10 @@ KEYS: tuple[Key, ...] = (
     Key("dom0", "memory-skip", "strings"),
     Key("dom0", "fdt-extra-size", "int"),
     Key("dom0", "fdt-extra-per-bank", "int"),
+    Key("dom0", "dom0-mem-default", "int"),
+    Key("dom0", "heap-max-order", "int", high=63),
+    Key("dom0", "page-info-size", "int", low=1, high=4096),
+    Key("dom0", "frame-table-rounded", "bool"),
     Key("dom0", "blacklists", "blacklists"),
     Key("dom0", "uart-compatibles", "strings"),
 )

@@ -169,7 +169,14 @@ class AddressMap:
             self._index.setdefault((e.node, e.prop, e.index), e)
 
     def of_kind(self, kind: str) -> tuple[MapEntry, ...]:
-        return tuple(e for e in self.entries if e.kind == kind)
+        return self._kinds.get(kind, ())
+
+    @functools.cached_property
+    def _kinds(self) -> dict[str, tuple[MapEntry, ...]]:
+        out: dict[str, list[MapEntry]] = {}
+        for e in self.entries:
+            out.setdefault(e.kind, []).append(e)
+        return {kind: tuple(found) for kind, found in out.items()}
 
     def at(self, node: str, prop: str, index: int) -> MapEntry | None:
         """The entry made from entry `index` of `node`'s `prop`, if any."""
@@ -205,7 +212,7 @@ class AddressMap:
         return tuple(r.name for r in self.layout.regions
                      if gap.base <= r.base and r.end <= gap.end and r.gic in ("", gic))
 
-    @property
+    @functools.cached_property
     def gic(self) -> str:
         """"v2" or "v3" from the GIC entries; "" if none."""
         for e in self.of_kind("device"):

@@ -78,7 +78,7 @@ from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
 from xendt.inspect.findings import Finding, Report
 from xendt.inspect.linux import interrupts
 from xendt.inspect.origin import DOM0LESS
-from xendt.ranges import GiB, MiB, Range, align_up, human_size
+from xendt.ranges import GiB, MiB, Range, align_up, human_size, overlapping, overlapping_within
 from xendt.xen.address import AddressSize
 
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
@@ -261,16 +261,17 @@ class _Checker:
                          f"{_name(region)} {how} {_name(previous)}: Linux takes extended regions"
                          " only in ascending, non-overlapping order, and otherwise none")
         others = [e for e in self.amap.entries if e.kind != "extended-region"]
-        for region in regions:
+        clashes = _by_first(overlapping(regions, others))
+        for i, region in enumerate(regions):
             if region.end > limit:
                 self.add("error", "extended-regions", path, "reg",
                          f"{_name(region)} ends at {region.end:#x}, beyond the {self.ipa_bits}-bit"
                          f" IPA space ({self.ipa_source}): mappings there fail")
-            for other in others:
-                if region.overlaps(other):
-                    self.add("error", "extended-regions", path, "reg",
-                             f"{_name(region)} overlaps {other.what} {_span(other)}"
-                             f" ({other.source}): Linux would map foreign pages over it")
+            for j in clashes.get(i, ()):
+                other = others[j]
+                self.add("error", "extended-regions", path, "reg",
+                         f"{_name(region)} overlaps {other.what} {_span(other)}"
+                         f" ({other.source}): Linux would map foreign pages over it")
 
     def unpopulated_alloc(self, node: Node) -> None:
         regions = self.regions()
@@ -319,28 +320,31 @@ class _Checker:
     def memory(self) -> None:
         banks = self.layout.banks
         others = [e for e in self.amap.entries if e.kind in ("device", "pci-window", "grant-table")]
-        for ram in self.amap.of_kind("ram"):
+        rams = self.amap.of_kind("ram")
+        clashes = _by_first(overlapping(rams, others))
+        for i, ram in enumerate(rams):
             if not any(b.base <= ram.base and ram.end <= b.end for b in banks):
                 where = ", ".join(f"{b.name} {_span(b)}" for b in banks)
                 self.add("error", "memory", ram.node, "reg",
                          f"RAM {_span(ram)} is outside the Xen {self.layout.version} RAM banks"
                          f" ({where})")
-            for other in others:
-                if ram.overlaps(other):
-                    self.add("error", "memory", ram.node, "reg",
+            for j in clashes.get(i, ()):
+                other = others[j]
+                self.add("error", "memory", ram.node, "reg",
                              f"RAM {_span(ram)} overlaps {other.what} {_span(other)}"
                              f" ({other.source}): the guest would use it as memory")
         self.ram_layout(self.amap.of_kind("ram"))
 
     def ram_layout(self, rams: tuple[MapEntry, ...]) -> None:
         """RAM nodes overlapping each other, or reaching past the IPA size."""
+        clashes = _by_first(overlapping_within(rams))
         for i, ram in enumerate(rams):
-            for other in rams[i + 1:]:
-                if ram.overlaps(other):
-                    self.add("error", "memory", other.node, "reg",
-                             f"RAM {_span(other)} overlaps RAM {_span(ram)} ({ram.source}):"
-                             " libxl writes one node per RAM bank, never overlapping; Linux"
-                             " merges them and cannot tell which part Xen populated")
+            for j in clashes.get(i, ()):
+                other = rams[j]
+                self.add("error", "memory", other.node, "reg",
+                         f"RAM {_span(other)} overlaps RAM {_span(ram)} ({ram.source}):"
+                         " libxl writes one node per RAM bank, never overlapping; Linux"
+                         " merges them and cannot tell which part Xen populated")
             limit = 1 << self.ipa_bits
             if ram.end > limit:
                 self.add("error", "memory", ram.node, "reg",
@@ -352,12 +356,11 @@ class _Checker:
         devices = [e for e in self.amap.entries if e.node.startswith("/passthrough/")]
         others = [e for e in self.amap.entries if not e.node.startswith("/passthrough/")
                   and e.kind in ("device", "grant-table", "pci-window")]
-        for device in devices:
-            for other in others:
-                if device.overlaps(other):
-                    self.add("error", "passthrough", device.node, "reg",
-                             f"{_span(device)} overlaps {other.what} {_span(other)}"
-                             f" ({other.source}): {_clash(other)}")
+        for i, j in overlapping(devices, others):
+            device, other = devices[i], others[j]
+            self.add("error", "passthrough", device.node, "reg",
+                     f"{_span(device)} overlaps {other.what} {_span(other)}"
+                     f" ({other.source}): {_clash(other)}")
 
     def bootargs(self) -> None:
         chosen = self.tree.node("/chosen")
@@ -414,6 +417,14 @@ def _guest_bits(tree: DeviceTree) -> int:
         if node.get("device_type") == b"cpu\0" and any(c in CPU_32BIT for c in node.compatible):
             return 32
     return 64
+
+
+def _by_first(pairs: list[tuple[int, int]]) -> dict[int, list[int]]:
+    """The (i, j) pairs of xendt.ranges.overlapping, as i: [j, ...]."""
+    out: dict[int, list[int]] = {}
+    for i, j in pairs:
+        out.setdefault(i, []).append(j)
+    return out
 
 
 def _clash(other: MapEntry) -> str:

@@ -60,6 +60,11 @@ guest-32bit
 pci-window
   a PCI window above 4 GiB must say 64-bit memory in its phys.hi (libxl
   4.16-4.18 said 32-bit; Xen commit 232ee07c23 fixed it in 4.19).
+phandle
+  two nodes with one phandle (a partial device tree's node reusing the
+  GIC's GUEST_PHANDLE_GIC, 65000): Linux's of_find_node_by_phandle returns
+  the first node in the tree that has it, so references meant for the
+  other reach the wrong node.
 xen-version
   the root's and /hypervisor's version strings should agree.
 decode
@@ -159,6 +164,7 @@ class _Checker:
         self.bootargs()
         self.pci_windows()
         self.all_interrupts()
+        self.phandles()
         self.property_order()
         for note in self.amap.notes:
             self.add("error", "decode", note.node, note.prop, note.message)
@@ -393,6 +399,25 @@ class _Checker:
             except Undecodable as e:
                 self.add("error", "interrupts", node.path, "interrupts", str(e))
 
+    def phandles(self) -> None:
+        first: dict[int, Node] = {}
+        fixed = {self.layout.gic_phandle: "GIC's (GUEST_PHANDLE_GIC)",
+                 self.layout.iommu_phandle: "Xen IOMMU's (GUEST_PHANDLE_IOMMU)"}
+        for node in self.tree.nodes():
+            prop, phandle = _phandle(node)
+            if phandle in (None, 0, 0xFFFFFFFF):  # none, or no valid phandle
+                continue
+            owner = first.setdefault(phandle, node)
+            if owner is node:
+                continue
+            whose = fixed.get(phandle)
+            also = (f"the {whose} phandle in the Xen {self.layout.version} layout, held by"
+                    f" {owner.path}") if whose else f"{owner.path}'s"
+            self.add("error", "phandle", node.path, prop,
+                     f"{phandle} ({phandle:#x}) is also {also}: every reference to it"
+                     f" (interrupt-parent, clocks, iommus ...) reaches {owner.path}, the first"
+                     " in the tree, never this node")
+
     def property_order(self) -> None:
         for node in self.tree.nodes():
             late = [p for p in node.props if not p.reachable]
@@ -417,6 +442,16 @@ def _guest_bits(tree: DeviceTree) -> int:
         if node.get("device_type") == b"cpu\0" and any(c in CPU_32BIT for c in node.compatible):
             return 32
     return 64
+
+
+def _phandle(node: Node) -> tuple[str, int | None]:
+    """The property giving `node`'s phandle and its value (phandle, else
+    linux,phandle; one cell), or ("", None)."""
+    for prop in ("phandle", "linux,phandle"):
+        value = node.get(prop)
+        if value is not None and len(value) == 4:
+            return prop, int.from_bytes(value, "big")
+    return "", None
 
 
 def _by_first(pairs: list[tuple[int, int]]) -> dict[int, list[int]]:

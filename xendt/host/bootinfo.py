@@ -16,6 +16,7 @@ import itertools
 from dataclasses import dataclass
 
 from xendt.fdt.tree import Node, Tree
+from xendt.host.banks import Overflow, capped
 from xendt.host.xen_dt import (
     DOMAIN_COMPATIBLE,
     SHM_COMPATIBLE,
@@ -83,6 +84,8 @@ class BootInfo:
     ram: tuple[Bank, ...]
     reserved: tuple[Bank, ...]
     shm: tuple[ShmBank, ...]
+    #: more banks than Xen holds (NR_MEM_BANKS), as xendt.host.banks finds them.
+    overflow: Overflow | None = None
 
 
 def boot_info(tree: Tree, rules: HostRules,
@@ -143,7 +146,7 @@ def boot_info(tree: Tree, rules: HostRules,
     for a, b in itertools.pairwise(ordered):
         if a.overlaps(b):
             raise _error(tree, f"memory banks overlap: {a.source} {a} and {b.source} {b}")
-    return BootInfo(tuple(ram), tuple(reserved), tuple(shm))
+    return capped(tree, rules, BootInfo(tuple(ram), tuple(reserved), tuple(shm)))
 
 
 def _is_memory_node(node: Node, rules: HostRules) -> bool:

@@ -170,7 +170,8 @@ class Reader:
                    "efi_memory_nodes": ("deleted", "kept-not-ram"),
                    "reserved_overlap": ("ignored", "panic"),
                    "memreserve_overlap": ("no-conflict", "panic", "allow-inside"),
-                   "memory_node_full": ("bug", "ok"), "deep_nodes": ("hang", "skip"),
+                   "memory_node_full": ("bug", "ok"),
+                   "bank_overflow": ("stop-scan", "panic"), "deep_nodes": ("hang", "skip"),
                    "passthrough_cells": ("unchecked", "1-2"),
                    "sci_type": ("none", "ignored-if-absent", "refused-if-absent")}
         values: dict[str, Any] = {}

@@ -73,6 +73,13 @@ def board(extra: Callable[[Any], None], *, banks: int = 1, memreserve: int = 0,
             sw.property("interrupt-controller", b"")
             sw.property("reg", struct.pack(">QQQQ", 0x300_1000, 0x1_0000, 0x302_0000, 0x100_0000))
             sw.property_u32("phandle", GIC)
+        with sw.add_node("timer"):
+            sw.property_string("compatible", "arm,armv8-timer")
+            sw.property("interrupts", struct.pack(">12I", 1, 13, 0xF08, 1, 14, 0xF08,
+                                                  1, 11, 0xF08, 1, 10, 0xF08))
+        with sw.add_node("psci"):
+            sw.property_string("compatible", "arm,psci-1.0")
+            sw.property_string("method", "smc")
         with sw.add_node("hypervisor"):
             sw.property("compatible", b"xen,xen-4.21\0xen,xen\0")
             sw.property("reg", struct.pack(">QQQQ", 0x3800_0000, 0x100_0000,

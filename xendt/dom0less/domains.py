@@ -123,7 +123,8 @@ def domain_nodes(tree: Tree) -> tuple[Node, ...]:
     chosen = tree.node("/chosen")
     if chosen is None:
         return ()
-    return tuple(n for n in chosen.children if n.is_compatible(DOMAIN_COMPATIBLE))
+    return tree.cached("dom0less.domain_nodes", lambda: tuple(
+        n for n in chosen.children if n.is_compatible(DOMAIN_COMPATIBLE)))
 
 
 def names(tree: Tree) -> tuple[str, ...]:
@@ -134,9 +135,10 @@ def names(tree: Tree) -> tuple[str, ...]:
 def find(tree: Tree, name: str) -> Node:
     """The domain node called `name`; ConfigError naming the known ones."""
     nodes = domain_nodes(tree)
-    for node in nodes:
-        if node.name == name:
-            return node
+    by_name = tree.cached("dom0less.domains_by_name",
+                          lambda: {n.name: n for n in reversed(nodes)})  # the first of a name
+    if name in by_name:
+        return by_name[name]
     known = ", ".join(n.name for n in nodes) or "none"
     raise ConfigError(f"{tree.file}: no dom0less domain {name!r} under /chosen (compatible"
                       f" \"xen,domain\"); found: {known}")

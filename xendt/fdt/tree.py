@@ -14,12 +14,15 @@ is theirs to say (xendt.inspect.linux, xendt.host.xen_dt).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from xendt.errors import Undecodable
 from xendt.fdt.cells import U32, pairs, quoted, strings
 from xendt.ranges import Range
+
+_T = TypeVar("_T")
 
 #: Most cells in an address or a size (Linux's OF_MAX_ADDR_CELLS, Xen's
 #: DT_MAX_ADDR_CELLS).
@@ -181,6 +184,12 @@ class Tree:
             n = stack.pop()
             yield n
             stack.extend(reversed(n.children))
+
+    def cached(self, key: object, make: Callable[[], _T]) -> _T:
+        """make(), computed once per tree for `key` (the tree never changes)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]  # type: ignore[return-value]
 
     def bus_cells(self, bus: Node | None, *, lenient: bool = False) -> tuple[int, int]:
         """The (#address-cells, #size-cells) the children of `bus` are

@@ -37,6 +37,7 @@ FDT_NOP = 0x4
 
 _U32 = struct.Struct(">I")
 _PROP_HEADER = struct.Struct(">II")  # value length, name offset
+_RESERVATION = struct.Struct(">QQ")  # address, size
 
 
 def read_dtb(source: str | os.PathLike[str] | bytes | bytearray, name: str | None = None) -> Tree:
@@ -87,8 +88,12 @@ def parse(blob: bytes, name: str | None = "<blob>") -> Tree:
     import libfdt
 
     buf = validated(blob, name)
-    reservations = tuple(Range(*libfdt.fdt_get_mem_rsv(buf, i)[1:])
-                         for i in range(libfdt.fdt_num_mem_rsv(buf)))
+    # fdt_num_mem_rsv counts the entries before the terminating one (and
+    # fdt_check_full has vetted the map); read them in one pass.
+    start = libfdt.fdt_off_mem_rsvmap(buf)
+    table = memoryview(buf)[start:start + 16 * libfdt.fdt_num_mem_rsv(buf)]
+    reservations = tuple(Range(base, size) for base, size in _RESERVATION.iter_unpack(table))
+    table.release()
     return Tree(name or "<blob>", _read_root(buf, name, libfdt), reservations)
 
 

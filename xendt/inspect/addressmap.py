@@ -30,7 +30,7 @@ from xendt.inspect.linux import (
     ranges,
 )
 from xendt.inspect.origin import DOM0LESS, Origin, origin
-from xendt.ranges import Range, Region
+from xendt.ranges import Range
 from xendt.xen.layout import Layout
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
@@ -272,20 +272,24 @@ def address_map(tree: Tree, xen: str | None = None) -> AddressMap:
             notes += note_
     gic = next((e.what[3:5] for e in entries if e.what.startswith("GICv")), "")
     if layout is not None:
-        smallest_first = sorted(layout.regions, key=lambda r: r.size)
-        entries = [_named(e, smallest_first, gic) for e in entries]
+        smallest_first = [(r.base, r.end, r.name) for r in sorted(layout.regions,
+                                                                  key=lambda r: r.size)
+                          if r.gic in ("", gic)]
+        entries = [_named(e, smallest_first) for e in entries]
     entries.sort(key=lambda e: (e.base, -e.size, e.node, e.index))
     return AddressMap(tree.file, version, layout, note, tuple(entries), tuple(notes),
                       built_by)
 
 
-def _named(entry: MapEntry, regions: list[Region], gic: str) -> MapEntry:
+def _named(entry: MapEntry, regions: list[tuple[int, int, str]]) -> MapEntry:
     """`entry` with the name of the smallest layout region holding it;
-    `regions` are the layout's, smallest first."""
-    for r in regions:
-        if r.base <= entry.base and entry.end <= r.end and r.gic in ("", gic):
+    `regions` are the layout's for the tree's GIC as (base, end, name),
+    smallest first."""
+    base, end = entry.base, entry.base + entry.size
+    for first, last, name in regions:
+        if first <= base and end <= last:
             return MapEntry(entry.base, entry.size, what=entry.what, kind=entry.kind,
-                            node=entry.node, prop=entry.prop, index=entry.index, layout=r.name)
+                            node=entry.node, prop=entry.prop, index=entry.index, layout=name)
     return entry
 
 

@@ -31,7 +31,7 @@ MAX_CELLS = 4
 ROOT_CELLS_DEFAULT = (2, 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Property:
     """A property as the blob holds it.
 
@@ -57,7 +57,7 @@ class Property:
         return self.raw or self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """A node, its properties and subnodes in blob order (NOPs dropped).
 

@@ -138,15 +138,23 @@ class Tree:
     _memo: dict[object, object] = field(default_factory=dict, init=False, repr=False,
                                         compare=False)
 
+    _order: list[Node] = field(default_factory=list, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        for parent, node in self._walk_with_parents():
-            self._paths.setdefault(node.path, node)
+        paths, parents, phandles, order = self._paths, self._parents, self._phandles, self._order
+        stack: list[tuple[Node | None, Node]] = [(None, self.root)]
+        while stack:
+            parent, node = stack.pop()
+            order.append(node)
+            paths.setdefault(node.path, node)
             if parent is not None:
-                self._parents.setdefault(node.path, parent)
+                parents.setdefault(node.path, parent)
             for name in ("phandle", "linux,phandle"):
                 value = node.get(name)
                 if value is not None and len(value) == 4:
-                    self._phandles.setdefault(U32.unpack(value)[0], node)
+                    phandles.setdefault(U32.unpack(value)[0], node)
+            if node.children:
+                stack += [(node, child) for child in reversed(node.children)]
 
     def __str__(self) -> str:
         """The DTS text dtc prints for the blob the tree was read from."""
@@ -154,16 +162,9 @@ class Tree:
 
         return source(self)
 
-    def _walk_with_parents(self) -> Iterator[tuple[Node | None, Node]]:
-        stack: list[tuple[Node | None, Node]] = [(None, self.root)]
-        while stack:
-            parent, node = stack.pop()
-            yield parent, node
-            stack.extend((node, child) for child in reversed(node.children))
-
     def nodes(self) -> Iterator[Node]:
         """Every node, depth-first in blob order."""
-        return (node for _, node in self._walk_with_parents())
+        return iter(self._order)
 
     def node(self, path: str) -> Node | None:
         """The node at `path`, or None."""

@@ -194,8 +194,8 @@ def _board_facts(host: Host, path: str) -> Host:
 
     from xendt.fdt.read import read_blob
     from xendt.host.facts import host_facts
-    from xendt.inputs import HOST_DTB_MAX
     from xendt.host.xen_dt import read_host
+    from xendt.inputs import HOST_DTB_MAX
 
     ctx = click.get_current_context()
     for name, what in (("host_gic", "GIC version"), ("clock_frequency", "timer frequency")):

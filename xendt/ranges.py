@@ -87,6 +87,14 @@ def overlapping_within(ranges: Sequence[Range]) -> list[tuple[int, int]]:
     return _sweep(ranges, ranges, same=True)
 
 
+def by_first(pairs: list[tuple[int, int]]) -> dict[int, list[int]]:
+    """The (i, j) pairs of overlapping() as {i: [j, ...]}."""
+    out: dict[int, list[int]] = {}
+    for i, j in pairs:
+        out.setdefault(i, []).append(j)
+    return out
+
+
 def _sweep(left: Sequence[Range], right: Sequence[Range], same: bool) -> list[tuple[int, int]]:
     starts = [(r.base, 0, i) for i, r in enumerate(left) if r.size > 0]
     if not same:

@@ -95,6 +95,16 @@ class Node:
         return None if value is None else value.split(b"\0", 1)[0].decode("utf-8", "replace")
 
     @property
+    def phandle(self) -> tuple[str, int | None]:
+        """The property giving the node's phandle (phandle, else
+        linux,phandle; one cell) and its value, or ("", None)."""
+        for prop in ("phandle", "linux,phandle"):
+            value = self.get(prop)
+            if value is not None and len(value) == 4:
+                return prop, int(U32.unpack(value)[0])
+        return "", None
+
+    @property
     def base_name(self) -> str:
         """The name without its unit address."""
         return self.name.partition("@")[0]

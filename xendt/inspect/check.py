@@ -83,7 +83,7 @@ from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
 from xendt.inspect.findings import Finding, Report
 from xendt.inspect.linux import interrupts
 from xendt.inspect.origin import DOM0LESS
-from xendt.ranges import GiB, MiB, Range, align_up, human_size, overlapping, overlapping_within
+from xendt.ranges import GiB, MiB, Range, align_up, by_first, human_size, overlapping, overlapping_within
 from xendt.xen.address import AddressSize
 
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
@@ -267,7 +267,7 @@ class _Checker:
                          f"{_name(region)} {how} {_name(previous)}: Linux takes extended regions"
                          " only in ascending, non-overlapping order, and otherwise none")
         others = [e for e in self.amap.entries if e.kind != "extended-region"]
-        clashes = _by_first(overlapping(regions, others))
+        clashes = by_first(overlapping(regions, others))
         for i, region in enumerate(regions):
             if region.end > limit:
                 self.add("error", "extended-regions", path, "reg",
@@ -327,7 +327,7 @@ class _Checker:
         banks = self.layout.banks
         others = [e for e in self.amap.entries if e.kind in ("device", "pci-window", "grant-table")]
         rams = self.amap.of_kind("ram")
-        clashes = _by_first(overlapping(rams, others))
+        clashes = by_first(overlapping(rams, others))
         for i, ram in enumerate(rams):
             if not any(b.base <= ram.base and ram.end <= b.end for b in banks):
                 where = ", ".join(f"{b.name} {_span(b)}" for b in banks)
@@ -343,7 +343,7 @@ class _Checker:
 
     def ram_layout(self, rams: tuple[MapEntry, ...]) -> None:
         """RAM nodes overlapping each other, or reaching past the IPA size."""
-        clashes = _by_first(overlapping_within(rams))
+        clashes = by_first(overlapping_within(rams))
         for i, ram in enumerate(rams):
             for j in clashes.get(i, ()):
                 other = rams[j]
@@ -404,7 +404,7 @@ class _Checker:
         fixed = {self.layout.gic_phandle: "GIC's (GUEST_PHANDLE_GIC)",
                  self.layout.iommu_phandle: "Xen IOMMU's (GUEST_PHANDLE_IOMMU)"}
         for node in self.tree.nodes():
-            prop, phandle = _phandle(node)
+            prop, phandle = node.phandle
             if phandle in (None, 0, 0xFFFFFFFF):  # none, or no valid phandle
                 continue
             owner = first.setdefault(phandle, node)
@@ -442,24 +442,6 @@ def _guest_bits(tree: DeviceTree) -> int:
         if node.get("device_type") == b"cpu\0" and any(c in CPU_32BIT for c in node.compatible):
             return 32
     return 64
-
-
-def _phandle(node: Node) -> tuple[str, int | None]:
-    """The property giving `node`'s phandle and its value (phandle, else
-    linux,phandle; one cell), or ("", None)."""
-    for prop in ("phandle", "linux,phandle"):
-        value = node.get(prop)
-        if value is not None and len(value) == 4:
-            return prop, int.from_bytes(value, "big")
-    return "", None
-
-
-def _by_first(pairs: list[tuple[int, int]]) -> dict[int, list[int]]:
-    """The (i, j) pairs of xendt.ranges.overlapping, as i: [j, ...]."""
-    out: dict[int, list[int]] = {}
-    for i, j in pairs:
-        out.setdefault(i, []).append(j)
-    return out
 
 
 def _clash(other: MapEntry) -> str:

@@ -155,3 +155,15 @@ def test_the_fortieth_of_forty_domains_is_found_and_built():
     tree = firmware.prepare(dts_to_dtb(dts), "t.dtb", firmware.Firmware(), layout.host)
     assert domains.dom0less(tree, layout, "domU39", iommu=True).ram == \
         domains.guest_banks(layout, 40 * 0x4000 * 1024)
+
+
+# --- the overlap sweep ------------------------------------------------------------
+
+def test_overlapping_gives_every_overlapping_pair_in_index_order():
+    from xendt.ranges import Range, overlapping, overlapping_within
+
+    a = [Range(10, 10), Range(0, 5), Range(12, 0), Range(4, 20)]
+    b = [Range(15, 1), Range(0, 1), Range(30, 5)]
+    # Range(12, 0) is empty: it overlaps nothing, as Range.overlaps says.
+    assert overlapping(a, b) == [(0, 0), (1, 1), (3, 0)]
+    assert overlapping_within(a) == [(0, 3), (1, 3)]

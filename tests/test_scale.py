@@ -167,3 +167,33 @@ def test_overlapping_gives_every_overlapping_pair_in_index_order():
     # Range(12, 0) is empty: it overlaps nothing, as Range.overlaps says.
     assert overlapping(a, b) == [(0, 0), (1, 1), (3, 0)]
     assert overlapping_within(a) == [(0, 3), (1, 3)]
+
+
+# --- MAX_MODULES -------------------------------------------------------------------
+
+def with_kernels(count: int) -> str:
+    """A board with `count` dom0less domains, each with its own kernel module."""
+    domus = "\n".join(
+        f'    domU{i} {{ compatible = "xen,domain"; #address-cells = <2>; #size-cells = <2>;'
+        f' memory = <0x0 0x4000>; cpus = <1>;'
+        f' module@{0x8000_0000 + i * 0x100_0000:x} {{'
+        f' compatible = "multiboot,kernel", "multiboot,module";'
+        f' reg = <{cells(0x8000_0000 + i * 0x100_0000, 0x80_0000)}>; }}; }};' for i in range(count))
+    return board(after="  chosen { #address-cells = <2>; #size-cells = <2>;\n" + domus + "\n  };")
+
+
+def test_xen_registers_30_modules_of_the_dt_and_the_31st_domain_has_no_kernel():
+    # MAX_MODULES is 32: Xen's own image and the host DTB take two.
+    dts = with_kernels(31)
+    assert compute(dts, "4.21", iommu=True, domain="domU29").failure is None
+    assert str(compute(dts, "4.21", iommu=True, domain="domU30").failure) == (
+        "/chosen/domU30: kernel_probe: its kernel module at 0x9e000000 is one of the 1 boot"
+        " modules past Xen's 32 (MAX_MODULES, with Xen itself and the DTB): \"Ignoring Kernel"
+        " boot module ... (too many)\", then \"Missing kernel boot module?\" and panic \"Could not"
+        " set up domain domU30\"")
+
+
+def test_a_module_shared_by_two_domains_takes_one_slot():
+    dts = with_kernels(31).replace("module@9e000000", "module@80000000").replace(
+        cells(0x9E00_0000, 0x80_0000), cells(0x8000_0000, 0x80_0000))
+    assert compute(dts, "4.21", iommu=True, domain="domU30").failure is None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from xendt.errors import ConfigError, DtbError
 from xendt.fdt.tree import ROOT_CELLS_DEFAULT, Node, Tree
 from xendt.guest import memory
-from xendt.host import bootinfo, xen_dt
+from xendt.host import bootinfo, modules, xen_dt
 from xendt.host.bootinfo import ShmBank
 from xendt.host.rangeset import PAGE_SIZE
 from xendt.host.refusals import Failure, HostFailure
@@ -197,6 +197,9 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
             and not DEFAULT_BUILD_SCMI_SMC:
         raise HostFailure(Failure(node.path, "domain_sci_init", "\"xen,sci_type=scmi_smc requested,"
                                   " but CONFIG_SCMI_SMC not set\"", "ignored before 4.21.2"))
+    missing = modules.ignored_kernel(tree, node, rules.max_modules)
+    if missing:
+        raise HostFailure(Failure(node.path, "kernel_probe", missing))
     gnttab = layout.region("grant-table")
     return Domain(
         name=node.name, path=node.path, host_layout=direct or hardware,

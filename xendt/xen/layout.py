@@ -38,6 +38,8 @@ class HostRules:
       before 4.17), "banks" (the bank tails), "banks-then-shm" (bank tails,
       re-filtered without static shared memory when the domain has some)
       or "rangeset" (bank tails minus shared memory and xen,reg).
+    max_modules:
+      MAX_MODULES: the boot modules Xen registers (xendt.host.modules).
     max, min_size, align:
       at most `max` regions (NR_MEM_BANKS), each at least `min_size`, start
       rounded up and size rounded down to `align`.
@@ -119,6 +121,7 @@ class HostRules:
     dom0_regions: bool
     domu_holes: str
     max: int
+    max_modules: int
     min_size: int
     align: int
     rangeset_unit: str

@@ -534,6 +534,51 @@ def test_a_passthrough_device_on_the_vuart_is_an_error():
         " are never reached [passthrough]")
 
 
+# --- phandle: one phandle, two nodes -------------------------------------------
+
+def with_last_node(node: str) -> str:
+    """GUEST with `node` as the root's last child, where libxl copies /passthrough."""
+    end = GUEST.rindex("};")
+    return GUEST[:end] + node + "\n" + GUEST[end:]
+
+
+def duplicated(source: str, path: str, prop: str, phandle: int) -> list[str]:
+    """The findings of `check` on `source` once `path`'s `prop` is set to
+    `phandle` (dtc refuses to compile a duplicate phandle; libxl copies one)."""
+    import libfdt
+
+    fdt = libfdt.Fdt(dts_to_dtb(source))
+    fdt.setprop_u32(fdt.path_offset(path), prop, phandle)
+    return [str(f) for f in check(parse(bytes(fdt.as_bytearray()), "guest.dtb")).findings]
+
+
+def test_a_passthrough_node_reusing_the_gic_phandle_is_an_error():
+    # libxl writes the GIC (phandle GUEST_PHANDLE_GIC = 65000) before it copies /passthrough.
+    source = with_last_node("""\
+	passthrough {
+		compatible = "simple-bus"; ranges; #address-cells = <2>; #size-cells = <2>;
+		clock@10000000 { compatible = "acme,clock"; reg = <0 0x10000000 0 0x1000>;
+			phandle = <1>; };
+	};""")
+    assert duplicated(source, "/passthrough/clock@10000000", "phandle", 65000) == [
+        "error: /passthrough/clock@10000000:phandle: 65000 (0xfde8) is also the GIC's"
+        " (GUEST_PHANDLE_GIC) phandle in the Xen 4.21 layout, held by"
+        " /interrupt-controller@3001000: every reference to it (interrupt-parent, clocks, iommus"
+        " ...) reaches /interrupt-controller@3001000, the first in the tree, never this node"
+        " [phandle]"]
+
+
+def test_two_nodes_with_one_phandle_is_an_error():
+    source = with_last_node("\ta { phandle = <7>; };\n\tb { linux,phandle = <8>; };")
+    assert duplicated(source, "/b", "linux,phandle", 7) == [
+        "error: /b:linux,phandle: 7 (0x7) is also /a's: every reference to it (interrupt-parent,"
+        " clocks, iommus ...) reaches /a, the first in the tree, never this node [phandle]"]
+
+
+def test_distinct_phandles_are_no_finding():
+    assert findings(with_last_node("\ta { phandle = <7>; };\n\tb { phandle = <8>; };")) == []
+
+
 def bootargs(text: str, cpu: str = "arm,armv8") -> list[str]:
     source = GUEST.replace("\tchosen { };", f'\tchosen {{ bootargs = "{text}"; }};')
     return [f for f in findings(source.replace('"arm,armv8"', f'"{cpu}"')) if "[bootargs]" in f]

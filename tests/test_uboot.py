@@ -333,9 +333,9 @@ def test_a_working_dtb_past_2_mib_is_accepted_as_on_the_board() -> None:
 def test_a_resize_past_xendts_working_bound_is_refused() -> None:
     # HOST's blob ends its strings well inside one page: end + 80 + extra,
     # rounded up to 4 KiB, is 0x1000 + extra.
-    assert refusal("fdt addr 0x1000\nfdt resize 0x4000000\n") == (
-        "boot.source:2: fdt resize: a working DTB of 0x4001000 bytes is more than xendt holds"
-        " (0x4000000 bytes)")
+    assert refusal("fdt addr 0x1000\nfdt resize 0x400000\n") == (
+        "boot.source:2: fdt resize: a working DTB of 0x401000 bytes is more than xendt holds"
+        " (0x400000 bytes)")
 
 
 def test_a_resize_to_exactly_2_mib_is_accepted() -> None:
@@ -344,9 +344,9 @@ def test_a_resize_to_exactly_2_mib_is_accepted() -> None:
 
 
 def test_an_fdt_addr_length_past_xendts_working_bound_is_refused() -> None:
-    assert refusal("fdt addr 0x1000 0x4000001\n") == (
-        "boot.source:1: fdt addr: a working DTB of 0x4000001 bytes is more than xendt holds"
-        " (0x4000000 bytes)")
+    assert refusal("fdt addr 0x1000 0x400001\n") == (
+        "boot.source:1: fdt addr: a working DTB of 0x400001 bytes is more than xendt holds"
+        " (0x400000 bytes)")
 
 
 @pytest.mark.parametrize(("index", "as_int"), [("ffffffff", -1), ("80000000", -2147483648),

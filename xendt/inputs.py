@@ -112,9 +112,10 @@ def regular_size(f: BinaryIO) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-def read_up_to(f: BinaryIO, size: int) -> bytes:
-    """At most `size` bytes from `f`, fewer only at its end; OSError as is."""
-    chunks, left = [], size
+def read_up_to(f: BinaryIO, size: int, head: bytes = b"") -> bytes:
+    """`head` and then at most `size` bytes from `f`, fewer only at its end;
+    OSError as is."""
+    chunks, left = [head], size
     while left > 0:
         chunk = f.read(min(left, MiB))
         if not chunk:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 KiB = 1 << 10
@@ -70,3 +72,48 @@ class Region(Range):
     name: str = ""
     header: str = ""
     gic: str = ""
+
+
+def overlapping(left: Sequence[Range], right: Sequence[Range]) -> list[tuple[int, int]]:
+    """Every (i, j) with left[i] overlapping right[j], in (i, j) order; in
+    time proportional to the ranges and the pairs found (a sweep by base),
+    not to the product of the two lengths."""
+    return _sweep(left, right, same=False)
+
+
+def overlapping_within(ranges: Sequence[Range]) -> list[tuple[int, int]]:
+    """Every (i, j), i < j, with ranges[i] overlapping ranges[j], in (i, j)
+    order; as overlapping()."""
+    return _sweep(ranges, ranges, same=True)
+
+
+def by_first(pairs: list[tuple[int, int]]) -> dict[int, list[int]]:
+    """The (i, j) pairs of overlapping() as {i: [j, ...]}."""
+    out: dict[int, list[int]] = {}
+    for i, j in pairs:
+        out.setdefault(i, []).append(j)
+    return out
+
+
+def _sweep(left: Sequence[Range], right: Sequence[Range], same: bool) -> list[tuple[int, int]]:
+    starts = [(r.base, 0, i) for i, r in enumerate(left) if r.size > 0]
+    if not same:
+        starts += [(r.base, 1, j) for j, r in enumerate(right) if r.size > 0]
+    starts.sort()
+    # The ranges begun so far that have not ended, per side, by end.
+    active: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+    found = []
+    for base, side, i in starts:
+        for heap in active:
+            while heap and heap[0][0] <= base:
+                heapq.heappop(heap)
+        ranges = right if side else left
+        if same:
+            found += [(min(i, j), max(i, j)) for _, j in active[0]]
+        elif side:
+            found += [(j, i) for _, j in active[0]]
+        else:
+            found += [(i, j) for _, j in active[1]]
+        heapq.heappush(active[side], (ranges[i].end, i))
+    found.sort()
+    return found

@@ -261,6 +261,7 @@ def _board_facts(host: Host, path: str) -> Host:
     from xendt.fdt.read import read_blob
     from xendt.host.facts import host_facts
     from xendt.host.xen_dt import read_host
+    from xendt.inputs import HOST_DTB_MAX
 
     ctx = click.get_current_context()
     for name, what in (("host_gic", "GIC version"), ("clock_frequency", "timer frequency")):
@@ -268,7 +269,7 @@ def _board_facts(host: Host, path: str) -> Host:
             flag = "--" + name.replace("_", "-")
             raise click.UsageError(f"{flag} and --host-dtb both give the host's {what}:"
                                    f" give one", ctx)
-    data, name = read_blob(path)
+    data, name = read_blob(path, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE")
     gic, frequency = host_facts(read_host(data, name))
     if gic is None:
         raise ConfigError(f"{name}: no interrupt controller a Xen GIC driver matches (Xen"

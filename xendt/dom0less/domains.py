@@ -157,7 +157,8 @@ def domain_nodes(tree: Tree) -> tuple[Node, ...]:
     chosen = tree.node("/chosen")
     if chosen is None:
         return ()
-    return tuple(n for n in chosen.children if n.is_compatible(DOMAIN_COMPATIBLE))
+    return tree.cached("dom0less.domain_nodes", lambda: tuple(
+        n for n in chosen.children if n.is_compatible(DOMAIN_COMPATIBLE)))
 
 
 def names(tree: Tree) -> tuple[str, ...]:

@@ -75,6 +75,10 @@ def cpu(tree: Tree) -> tuple[bytes, int | None]:
 
 def timer_frequency(tree: Tree) -> int | None:
     """The host timer's clock-frequency, or None."""
+    return tree.cached("hostview.timer_frequency", lambda: _timer_frequency(tree))
+
+
+def _timer_frequency(tree: Tree) -> int | None:
     for node in tree.nodes():
         if any(node.is_compatible(c) for c in TIMER_COMPATIBLES):
             return _u32(node, "clock-frequency")
@@ -84,6 +88,10 @@ def timer_frequency(tree: Tree) -> int | None:
 
 def gic(tree: Tree) -> HostGic:
     """The GIC Xen uses, with its translated addresses."""
+    return tree.cached("hostview.gic", lambda: _gic(tree))
+
+
+def _gic(tree: Tree) -> HostGic:
     for node in tree.nodes():
         if node.get("interrupt-controller") is None:
             continue

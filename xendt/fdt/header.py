@@ -44,7 +44,9 @@ def validated(blob: bytes, name: str | None = None, kind: type[XendtError] = Dtb
 
     # libfdt reads the header's fields before checking any size, so give it
     # a whole header's worth of bytes; past the header it keeps to totalsize.
-    buf = bytearray(blob[:totalsize]).ljust(HEADER_SIZE, b"\0")
+    buf = bytearray(memoryview(blob)[:totalsize])  # one copy, however large
+    if len(buf) < HEADER_SIZE:
+        buf = buf.ljust(HEADER_SIZE, b"\0")
     err = libfdt.fdt_check_header(buf)
     if err:
         raise fail(_header_problem(buf, err, libfdt))

@@ -21,11 +21,17 @@ from typing import BinaryIO
 from xendt.errors import DtbError
 from xendt.fdt.header import validated
 from xendt.fdt.tree import Node, Property, Tree
-from xendt.ranges import MiB, Range
+from xendt.inputs import DOM0_DTB_MAX
+from xendt.ranges import Range
 
-#: Largest blob read. libxl refuses guest trees over 1 MiB (FDT_MAX_SIZE);
-#: host trees are well under this. Bounds memory on a header claiming more.
-MAX_BLOB_SIZE = 64 * MiB
+#: Largest blob read (show, check, diff, the Python API): the largest tree
+#: Xen reads or writes, dom0's as /proc/device-tree gives it (xendt.inputs:
+#: libxl's guest trees stop at 1 MiB, Xen's host and domU trees at 2 MiB). It
+#: bounds memory too: a tree takes some tens of times its blob's size in
+#: Python objects, so a larger cap would not fit where xendt runs.
+MAX_BLOB_SIZE = DOM0_DTB_MAX
+#: Why MAX_BLOB_SIZE, for messages.
+MAX_BLOB_WHY = "the largest device tree Xen reads or writes: dom0's"
 #: Deepest node nesting read (the root is level 1). It keeps the DTS text
 #: linear in the blob's size; Linux reads no deeper than 64 levels.
 MAX_DEPTH = 256
@@ -37,18 +43,22 @@ FDT_NOP = 0x4
 
 _U32 = struct.Struct(">I")
 _PROP_HEADER = struct.Struct(">II")  # value length, name offset
+_RESERVATION = struct.Struct(">QQ")  # address, size
 
 
 def read_dtb(source: str | os.PathLike[str] | bytes | bytearray, name: str | None = None) -> Tree:
     """The Tree of a blob given as bytes, or in the file at a path ("-" for
     standard input). `name` names it in messages (default: the path)."""
     if isinstance(source, (bytes, bytearray)):
+        if len(source) > MAX_BLOB_SIZE:
+            raise DtbError(f"{name or '<blob>'}: {len(source)} bytes; xendt reads device trees up"
+                           f" to {MAX_BLOB_SIZE} bytes ({MAX_BLOB_WHY})")
         return parse(bytes(source), name or "<blob>")
     data, shown = read_blob(os.fspath(source))
     return parse(data, name or shown)
 
 
-def read_blob(path: str, limit: int = MAX_BLOB_SIZE, why: str = "") -> tuple[bytes, str]:
+def read_blob(path: str, limit: int = MAX_BLOB_SIZE, why: str = MAX_BLOB_WHY) -> tuple[bytes, str]:
     """The bytes of the DTB at `path` ("-" for standard input) and the name
     to use in messages. Reads no more than the header's totalsize, and
     refuses a totalsize over `limit` without reading further (`why` says
@@ -62,7 +72,8 @@ def read_blob(path: str, limit: int = MAX_BLOB_SIZE, why: str = "") -> tuple[byt
             raise DtbError(f"{shown}: cannot read: {e.strerror}") from None
 
 
-def read_bounded(f: BinaryIO, name: str, limit: int = MAX_BLOB_SIZE, why: str = "") -> bytes:
+def read_bounded(f: BinaryIO, name: str, limit: int = MAX_BLOB_SIZE,
+                 why: str = MAX_BLOB_WHY) -> bytes:
     """A blob from the open file `f`, read only as far as its header's
     totalsize (at most `limit` bytes); the first 8 bytes when they do not
     start a blob (parse() then says what is wrong)."""
@@ -77,7 +88,7 @@ def read_bounded(f: BinaryIO, name: str, limit: int = MAX_BLOB_SIZE, why: str = 
         if totalsize > limit:
             raise DtbError(f"{name}: header says the blob is {totalsize} bytes; xendt reads"
                            f" device trees up to {limit} bytes" + (f" ({why})" if why else ""))
-        return head + read_up_to(f, max(totalsize - 8, 0))
+        return read_up_to(f, max(totalsize - 8, 0), head)
     return head
 
 
@@ -87,8 +98,12 @@ def parse(blob: bytes, name: str | None = "<blob>") -> Tree:
     import libfdt
 
     buf = validated(blob, name)
-    reservations = tuple(Range(*libfdt.fdt_get_mem_rsv(buf, i)[1:])
-                         for i in range(libfdt.fdt_num_mem_rsv(buf)))
+    # fdt_num_mem_rsv counts the entries before the terminating one (and
+    # fdt_check_full has vetted the map); read them in one pass.
+    start = libfdt.fdt_off_mem_rsvmap(buf)
+    table = memoryview(buf)[start:start + 16 * libfdt.fdt_num_mem_rsv(buf)]
+    reservations = tuple(Range(base, size) for base, size in _RESERVATION.iter_unpack(table))
+    table.release()
     return Tree(name or "<blob>", _read_root(buf, name, libfdt), reservations)
 
 
@@ -109,6 +124,8 @@ def _read_root(buf: bytearray, name: str | None, libfdt) -> Node:  # type: ignor
     realigned = libfdt.fdt_version(buf) < 16  # values of 8+ bytes start 8-aligned
     stack: list[_Open] = []
     offset = 0
+    view = memoryview(buf)  # values are copied out once, not sliced twice
+    names: dict[int, str] = {}  # one str per property name, however often used
     while True:
         tag = _U32.unpack_from(buf, base + offset)[0]
         if tag == FDT_BEGIN_NODE:
@@ -133,18 +150,22 @@ def _read_root(buf: bytearray, name: str | None, libfdt) -> Node:  # type: ignor
             offset += 12
             if realigned and length >= 8 and offset % 8:
                 offset += 4
-            stack[-1].props.append((libfdt.fdt_get_string(buf, name_offset)[0],
-                                    bytes(buf[base + offset:base + offset + length])))
+            prop = names.get(name_offset)
+            if prop is None:
+                prop = names[name_offset] = libfdt.fdt_get_string(buf, name_offset)[0]
+            stack[-1].props.append((prop, bytes(view[base + offset:base + offset + length])))
             offset += length
         elif tag == FDT_END_NODE:
             node = _close(stack.pop())
             if not stack:
+                view.release()
                 return node
             stack[-1].children.append(node)
             offset += 4
         elif tag == FDT_NOP:
             offset += 4
         else:  # FDT_END: fdt_check_full also accepts a tree without a root node
+            view.release()
             raise _error(name, "corrupt device tree: no root node")
         offset = (offset + 3) & ~3
 

@@ -14,12 +14,15 @@ is theirs to say (xendt.inspect.linux, xendt.host.xen_dt).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from xendt.errors import Undecodable
 from xendt.fdt.cells import U32, pairs, quoted, strings
 from xendt.ranges import Range
+
+_T = TypeVar("_T")
 
 #: Most cells in an address or a size (Linux's OF_MAX_ADDR_CELLS, Xen's
 #: DT_MAX_ADDR_CELLS).
@@ -28,7 +31,7 @@ MAX_CELLS = 4
 ROOT_CELLS_DEFAULT = (2, 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Property:
     """A property as the blob holds it.
 
@@ -54,7 +57,7 @@ class Property:
         return self.raw or self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """A node, its properties and subnodes in blob order (NOPs dropped).
 
@@ -90,6 +93,16 @@ class Node:
         """Property `name` up to its first NUL, as text, or None."""
         value = self.get(name)
         return None if value is None else value.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    @property
+    def phandle(self) -> tuple[str, int | None]:
+        """The property giving the node's phandle (phandle, else
+        linux,phandle; one cell) and its value, or ("", None)."""
+        for prop in ("phandle", "linux,phandle"):
+            value = self.get(prop)
+            if value is not None and len(value) == 4:
+                return prop, int(U32.unpack(value)[0])
+        return "", None
 
     @property
     def base_name(self) -> str:
@@ -135,15 +148,23 @@ class Tree:
     _memo: dict[object, object] = field(default_factory=dict, init=False, repr=False,
                                         compare=False)
 
+    _order: list[Node] = field(default_factory=list, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        for parent, node in self._walk_with_parents():
-            self._paths.setdefault(node.path, node)
+        paths, parents, phandles, order = self._paths, self._parents, self._phandles, self._order
+        stack: list[tuple[Node | None, Node]] = [(None, self.root)]
+        while stack:
+            parent, node = stack.pop()
+            order.append(node)
+            paths.setdefault(node.path, node)
             if parent is not None:
-                self._parents.setdefault(node.path, parent)
+                parents.setdefault(node.path, parent)
             for name in ("phandle", "linux,phandle"):
                 value = node.get(name)
                 if value is not None and len(value) == 4:
-                    self._phandles.setdefault(U32.unpack(value)[0], node)
+                    phandles.setdefault(U32.unpack(value)[0], node)
+            if node.children:
+                stack += [(node, child) for child in reversed(node.children)]
 
     def __str__(self) -> str:
         """The DTS text dtc prints for the blob the tree was read from."""
@@ -151,16 +172,9 @@ class Tree:
 
         return source(self)
 
-    def _walk_with_parents(self) -> Iterator[tuple[Node | None, Node]]:
-        stack: list[tuple[Node | None, Node]] = [(None, self.root)]
-        while stack:
-            parent, node = stack.pop()
-            yield parent, node
-            stack.extend((node, child) for child in reversed(node.children))
-
     def nodes(self) -> Iterator[Node]:
         """Every node, depth-first in blob order."""
-        return (node for _, node in self._walk_with_parents())
+        return iter(self._order)
 
     def node(self, path: str) -> Node | None:
         """The node at `path`, or None."""
@@ -181,6 +195,12 @@ class Tree:
             n = stack.pop()
             yield n
             stack.extend(reversed(n.children))
+
+    def cached(self, key: object, make: Callable[[], _T]) -> _T:
+        """make(), computed once per tree for `key` (the tree never changes)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]  # type: ignore[return-value]
 
     def bus_cells(self, bus: Node | None, *, lenient: bool = False) -> tuple[int, int]:
         """The (#address-cells, #size-cells) the children of `bus` are

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xendt.fdt.tree import Node, Tree
+from xendt.host.banks import Overflow, capped
 from xendt.host.xen_dt import (
     DOMAIN_COMPATIBLE,
     SHM_COMPATIBLE,
@@ -91,6 +92,8 @@ class BootInfo:
     reserved: tuple[Bank, ...]
     shm: tuple[ShmBank, ...]
     stop: tuple[str, int] | None = None
+    #: more banks than Xen holds (NR_MEM_BANKS), as xendt.host.banks finds them.
+    overflow: Overflow | None = None
 
 
 def boot_info(tree: Tree, rules: HostRules,
@@ -155,7 +158,7 @@ def boot_info(tree: Tree, rules: HostRules,
             if rules.static_shm == "reserved" and bank.host is not None:
                 reserved.append(Bank(bank.host.base, bank.host.size,
                                      source=f"{node.path} xen,shared-mem"))
-    return BootInfo(tuple(ram), tuple(reserved), tuple(shm), stop)
+    return capped(tree, rules, BootInfo(tuple(ram), tuple(reserved), tuple(shm), stop))
 
 
 def is_ram_node(node: Node, rules: HostRules) -> bool:

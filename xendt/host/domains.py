@@ -143,8 +143,8 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
     grant_table: the hardware domain's (it sits at Xen's load address).
     XenFailure where Xen fails on the domain node.
     """
+    from xendt.dom0less import bootmodules, memory
     from xendt.dom0less import domains as model
-    from xendt.dom0less import memory
     from xendt.dom0less.facts import facts
 
     rules = layout.host
@@ -167,6 +167,8 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
             and not DEFAULT_BUILD_SCMI_SMC:
         raise HostFailure(Failure(dom.path, "domain_sci_init", "\"xen,sci_type=scmi_smc requested,"
                                   " but CONFIG_SCMI_SMC not set\"", "ignored before 4.21.2"))
+    # MAX_MODULES and module overlaps: a kernel the early scan drops is Xen's failure.
+    dom, _ = bootmodules.keep(tree, dom, rules, layout.release, [])
     ram = memory.ram_banks(dom, layout, facts(layout.release)) if direct or not hardware else ()
     if not direct:  # find_domU_holes takes each guest bank's tail, an empty bank whole
         filled = {r.base: r.size for r in ram}

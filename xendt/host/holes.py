@@ -119,8 +119,9 @@ def report(rangeset: Rangeset, rules: HostRules, limit: int, top: str = "the IPA
     """rangeset_report_ranges over [0, limit] into add_ext_regions."""
     collect = Collector(rules, rangeset.shift)
     history = rangeset.history
+    ends = {r[0]: r[1] for r in rangeset.ranges}
     for s, e in rangeset.report(limit):
-        clipped = e != next(r[1] for r in rangeset.ranges if r[0] == s)
+        clipped = e != ends[s]
         collect(s, e, history.starts.get(s, "?"), top if clipped else history.ends.get(e, "?"))
     return Found(tuple(collect.regions), tuple(collect.candidates), notes, _reopened(rangeset))
 
@@ -157,9 +158,10 @@ def memory_holes(tree: Tree, domain: Domain, rules: HostRules,
         try:
             for i, r in enumerate(xen_dt.device_addresses(tree, node)):
                 what = f"{node.path} reg[{i}]"
-                before = [list(x) for x in holes.ranges]
+                empty = r.size == 0 and r.base % PAGE_SIZE == 0
+                before = [list(x) for x in holes.ranges] if empty else []
                 holes.remove(r.base & ~(PAGE_SIZE - 1), align_up(r.end, PAGE_SIZE), what)
-                if r.size == 0 and r.base % PAGE_SIZE == 0:
+                if empty:
                     notes += _zero_size(what, r.base, before, holes)
             if xen_dt.is_pci_host_bridge(node) and node.get("ranges") is not None:
                 for i, r in enumerate(xen_dt.pci_apertures(tree, node)):

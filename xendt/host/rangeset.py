@@ -18,6 +18,7 @@ rangeset_remove_range step by step, because its corner cases are visible:
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from xendt.fdt.cells import U64_MASK
@@ -80,14 +81,14 @@ class Rangeset:
             return
         self.history.starts.setdefault(s, what)
         self.history.ends.setdefault(e, what)
-        kept = []
-        for r in self.ranges:
-            if r[1] + 1 < s or r[0] > e + 1:
-                kept.append(r)
-            else:  # overlapping or adjacent: merge
-                s, e = min(s, r[0]), max(e, r[1])
-        kept.append([s, e])
-        self.ranges = sorted(kept)
+        # The ranges overlapping or adjacent to [s, e] are a run of the
+        # sorted, disjoint list: merge them.
+        ranges = self.ranges
+        lo = bisect.bisect_left(ranges, s, key=lambda r: r[1] + 1)
+        hi = bisect.bisect_right(ranges, e + 1, key=lambda r: r[0])
+        if lo < hi:
+            s, e = min(s, ranges[lo][0]), max(e, ranges[hi - 1][1])
+        ranges[lo:hi] = [[s, e]]
 
     def remove(self, start: int, end: int, what: str) -> None:
         """rangeset_remove_range(start, end - 1) in this set's units."""
@@ -97,12 +98,8 @@ class Rangeset:
 
     def _find(self, unit: int) -> int | None:
         """find_range: the last range starting at or below `unit`."""
-        found = None
-        for i, r in enumerate(self.ranges):
-            if r[0] > unit:
-                break
-            found = i
-        return found
+        found = bisect.bisect_right(self.ranges, unit, key=lambda r: r[0]) - 1
+        return None if found < 0 else found
 
     def _remove(self, s: int, e: int, what: str) -> None:
         ranges, history = self.ranges, self.history

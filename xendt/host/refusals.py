@@ -60,6 +60,9 @@ class HostFailure(Exception):
 def boot(tree: Tree, rules: HostRules, info: BootInfo) -> Failure | None:
     """Failures of the early boot, before any domain exists: the early
     FDT scan (boot_fdt_info), then mapping RAM (xendt.host.setupmm)."""
+    if info.overflow is not None and info.overflow.panic:
+        over = info.overflow
+        return Failure(over.node, over.function, over.message)
     deep = next((n for n in tree.nodes() if n.depth >= MAX_DEPTH), None)
     if deep is not None and rules.deep_nodes == "hang":
         return Failure(deep.path, "device_tree_for_each_node",

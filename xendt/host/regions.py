@@ -159,7 +159,8 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
     try:
         result = extended_regions(tree, layout, domain, ipa_bits, base, info)
         return replace(result, notes=base.notes + result.notes,
-                       warnings=result.warnings + validate.grant_in_regions(domain, result.regions))
+                       warnings=_overflowed(info) + result.warnings
+                       + validate.grant_in_regions(domain, result.regions))
     except Crash as e:
         what = str(e)
         return replace(base, finder="find_memory_holes", failure=Failure(
@@ -168,6 +169,12 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
             f" walks off its list and Xen dereferences NULL while building {domain.name}"
             f" (a debug build stops at \"Assertion 's <= e' failed\")",
             "no release guards it: every version from 4.16 crashes"))
+
+
+def _overflowed(info: bootinfo.BootInfo) -> tuple[str, ...]:
+    """Xen's warning when its early scan stopped at a full bank array."""
+    over = info.overflow
+    return (f"{over.node}: {over.function}: {over.message}",) if over and not over.panic else ()
 
 
 def _failed(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions,

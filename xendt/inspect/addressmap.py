@@ -30,7 +30,7 @@ from xendt.inspect.linux import (
     ranges,
 )
 from xendt.inspect.origin import DOM0, DOM0LESS, Origin, origin
-from xendt.ranges import Range, Region
+from xendt.ranges import Range
 from xendt.xen.layout import Layout
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
@@ -169,7 +169,14 @@ class AddressMap:
             self._index.setdefault((e.node, e.prop, e.index), e)
 
     def of_kind(self, kind: str) -> tuple[MapEntry, ...]:
-        return tuple(e for e in self.entries if e.kind == kind)
+        return self._kinds.get(kind, ())
+
+    @functools.cached_property
+    def _kinds(self) -> dict[str, tuple[MapEntry, ...]]:
+        out: dict[str, list[MapEntry]] = {}
+        for e in self.entries:
+            out.setdefault(e.kind, []).append(e)
+        return {kind: tuple(found) for kind, found in out.items()}
 
     def at(self, node: str, prop: str, index: int) -> MapEntry | None:
         """The entry made from entry `index` of `node`'s `prop`, if any."""
@@ -205,7 +212,7 @@ class AddressMap:
         return tuple(r.name for r in self.layout.regions
                      if gap.base <= r.base and r.end <= gap.end and r.gic in ("", gic))
 
-    @property
+    @functools.cached_property
     def gic(self) -> str:
         """"v2" or "v3" from the GIC entries; "" if none."""
         for e in self.of_kind("device"):
@@ -265,20 +272,24 @@ def address_map(tree: Tree, xen: str | None = None) -> AddressMap:
             notes += note_
     gic = next((e.what[3:5] for e in entries if e.what.startswith("GICv")), "")
     if layout is not None and built_by.builder != DOM0:  # dom0's addresses are the host's
-        smallest_first = sorted(layout.regions, key=lambda r: r.size)
-        entries = [_named(e, smallest_first, gic) for e in entries]
+        smallest_first = [(r.base, r.end, r.name) for r in sorted(layout.regions,
+                                                                  key=lambda r: r.size)
+                          if r.gic in ("", gic)]
+        entries = [_named(e, smallest_first) for e in entries]
     entries.sort(key=lambda e: (e.base, -e.size, e.node, e.index))
     return AddressMap(tree.file, version, layout, note, tuple(entries), tuple(notes),
                       built_by)
 
 
-def _named(entry: MapEntry, regions: list[Region], gic: str) -> MapEntry:
+def _named(entry: MapEntry, regions: list[tuple[int, int, str]]) -> MapEntry:
     """`entry` with the name of the smallest layout region holding it;
-    `regions` are the layout's, smallest first."""
-    for r in regions:
-        if r.base <= entry.base and entry.end <= r.end and r.gic in ("", gic):
+    `regions` are the layout's for the tree's GIC as (base, end, name),
+    smallest first."""
+    base, end = entry.base, entry.base + entry.size
+    for first, last, name in regions:
+        if first <= base and end <= last:
             return MapEntry(entry.base, entry.size, what=entry.what, kind=entry.kind,
-                            node=entry.node, prop=entry.prop, index=entry.index, layout=r.name)
+                            node=entry.node, prop=entry.prop, index=entry.index, layout=name)
     return entry
 
 

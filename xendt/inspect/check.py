@@ -64,6 +64,11 @@ guest-32bit
 pci-window
   a PCI window above 4 GiB must say 64-bit memory in its phys.hi (libxl
   4.16-4.18 said 32-bit; Xen commit 232ee07c23 fixed it in 4.19).
+phandle
+  two nodes with one phandle (a partial device tree's node reusing the
+  GIC's GUEST_PHANDLE_GIC, 65000): Linux's of_find_node_by_phandle returns
+  the first node in the tree that has it, so references meant for the
+  other reach the wrong node.
 xen-version
   the root's and /hypervisor's version strings should agree.
 decode
@@ -82,7 +87,7 @@ from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
 from xendt.inspect.findings import Finding, Report
 from xendt.inspect.linux import interrupts
 from xendt.inspect.origin import DOM0, DOM0LESS
-from xendt.ranges import GiB, MiB, Range, align_up, human_size
+from xendt.ranges import GiB, MiB, Range, align_up, by_first, human_size, overlapping, overlapping_within
 from xendt.xen.address import AddressSize
 
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
@@ -163,6 +168,7 @@ class _Checker:
         self.bootargs()
         self.pci_windows()
         self.all_interrupts()
+        self.phandles()
         self.property_order()
         for note in self.amap.notes:
             self.add("error", "decode", note.node, note.prop, note.message)
@@ -269,16 +275,17 @@ class _Checker:
                          f"{_name(region)} {how} {_name(previous)}: Linux takes extended regions"
                          " only in ascending, non-overlapping order, and otherwise none")
         others = [e for e in self.amap.entries if e.kind != "extended-region"]
-        for region in regions:
+        clashes = by_first(overlapping(regions, others))
+        for i, region in enumerate(regions):
             if region.end > limit:
                 self.add("error", "extended-regions", path, "reg",
                          f"{_name(region)} ends at {region.end:#x}, beyond the {self.ipa_bits}-bit"
                          f" IPA space ({self.ipa_source}): mappings there fail")
-            for other in others:
-                if region.overlaps(other):
-                    self.add("error", "extended-regions", path, "reg",
-                             f"{_name(region)} overlaps {other.what} {_span(other)}"
-                             f" ({other.source}): Linux would map foreign pages over it")
+            for j in clashes.get(i, ()):
+                other = others[j]
+                self.add("error", "extended-regions", path, "reg",
+                         f"{_name(region)} overlaps {other.what} {_span(other)}"
+                         f" ({other.source}): Linux would map foreign pages over it")
 
     def unpopulated_alloc(self, node: Node) -> None:
         regions = self.regions()
@@ -330,28 +337,31 @@ class _Checker:
         dom0 = self.amap.origin.builder == DOM0
         if dom0:  # host RAM, 1:1; Xen gives the host's reserved memory as RAM too
             others = [e for e in others if not e.node.startswith("/reserved-memory/")]
-        for ram in self.amap.of_kind("ram"):
+        rams = self.amap.of_kind("ram")
+        clashes = by_first(overlapping(rams, others))
+        for i, ram in enumerate(rams):
             if not dom0 and not any(b.base <= ram.base and ram.end <= b.end for b in banks):
                 where = ", ".join(f"{b.name} {_span(b)}" for b in banks)
                 self.add("error", "memory", ram.node, "reg",
                          f"RAM {_span(ram)} is outside the Xen {self.layout.version} RAM banks"
                          f" ({where})")
-            for other in others:
-                if ram.overlaps(other):
-                    self.add("error", "memory", ram.node, "reg",
+            for j in clashes.get(i, ()):
+                other = others[j]
+                self.add("error", "memory", ram.node, "reg",
                              f"RAM {_span(ram)} overlaps {other.what} {_span(other)}"
                              f" ({other.source}): the guest would use it as memory")
         self.ram_layout(self.amap.of_kind("ram"))
 
     def ram_layout(self, rams: tuple[MapEntry, ...]) -> None:
         """RAM nodes overlapping each other, or reaching past the IPA size."""
+        clashes = by_first(overlapping_within(rams))
         for i, ram in enumerate(rams):
-            for other in rams[i + 1:]:
-                if ram.overlaps(other):
-                    self.add("error", "memory", other.node, "reg",
-                             f"RAM {_span(other)} overlaps RAM {_span(ram)} ({ram.source}):"
-                             " libxl writes one node per RAM bank, never overlapping; Linux"
-                             " merges them and cannot tell which part Xen populated")
+            for j in clashes.get(i, ()):
+                other = rams[j]
+                self.add("error", "memory", other.node, "reg",
+                         f"RAM {_span(other)} overlaps RAM {_span(ram)} ({ram.source}):"
+                         " libxl writes one node per RAM bank, never overlapping; Linux"
+                         " merges them and cannot tell which part Xen populated")
             limit = 1 << self.ipa_bits
             if ram.end > limit:
                 self.add("error", "memory", ram.node, "reg",
@@ -363,12 +373,11 @@ class _Checker:
         devices = [e for e in self.amap.entries if e.node.startswith("/passthrough/")]
         others = [e for e in self.amap.entries if not e.node.startswith("/passthrough/")
                   and e.kind in ("device", "grant-table", "pci-window")]
-        for device in devices:
-            for other in others:
-                if device.overlaps(other):
-                    self.add("error", "passthrough", device.node, "reg",
-                             f"{_span(device)} overlaps {other.what} {_span(other)}"
-                             f" ({other.source}): {_clash(other)}")
+        for i, j in overlapping(devices, others):
+            device, other = devices[i], others[j]
+            self.add("error", "passthrough", device.node, "reg",
+                     f"{_span(device)} overlaps {other.what} {_span(other)}"
+                     f" ({other.source}): {_clash(other)}")
 
     def bootargs(self) -> None:
         chosen = self.tree.node("/chosen")
@@ -400,6 +409,25 @@ class _Checker:
                 interrupts(self.tree, node)
             except Undecodable as e:
                 self.add("error", "interrupts", node.path, "interrupts", str(e))
+
+    def phandles(self) -> None:
+        first: dict[int, Node] = {}
+        fixed = {self.layout.gic_phandle: "GIC's (GUEST_PHANDLE_GIC)",
+                 self.layout.iommu_phandle: "Xen IOMMU's (GUEST_PHANDLE_IOMMU)"}
+        for node in self.tree.nodes():
+            prop, phandle = node.phandle
+            if phandle in (None, 0, 0xFFFFFFFF):  # none, or no valid phandle
+                continue
+            owner = first.setdefault(phandle, node)
+            if owner is node:
+                continue
+            whose = fixed.get(phandle)
+            also = (f"the {whose} phandle in the Xen {self.layout.version} layout, held by"
+                    f" {owner.path}") if whose else f"{owner.path}'s"
+            self.add("error", "phandle", node.path, prop,
+                     f"{phandle} ({phandle:#x}) is also {also}: every reference to it"
+                     f" (interrupt-parent, clocks, iommus ...) reaches {owner.path}, the first"
+                     " in the tree, never this node")
 
     def property_order(self) -> None:
         for node in self.tree.nodes():

@@ -264,11 +264,14 @@ def _keyed(items: Iterable[_Named]) -> dict[_Key, _Named]:
     """`items` (nodes or properties) keyed by name, a repeated name keyed
     (name, n) for its n-th repeat so that nothing is lost."""
     out: dict[_Key, _Named] = {}
+    repeats: dict[str, int] = {}  # how often each name came so far, less one
     for item in items:
         key: _Key = item.name
-        n = 1
-        while key in out:
-            key, n = (item.name, n), n + 1
+        if key in out:
+            n = repeats.get(item.name, 1)
+            while key in out:  # a child literally named like a repeat key: go on counting
+                key, n = (item.name, n), n + 1
+            repeats[item.name] = n
         out[key] = item
     return out
 

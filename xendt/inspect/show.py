@@ -25,12 +25,11 @@ def text(amap: AddressMap, dts: str) -> str:
 def map_text(amap: AddressMap) -> str:
     lines = [f"Guest address map of {amap.file}", _version_line(amap)]
     rows: list[tuple[str, ...]] = []
-    gaps = {g.base: g for g in amap.gaps}
+    gaps, next_gap = amap.gaps, 0  # both in address order
     for entry, inner in amap.top_level:
-        for base, gap in list(gaps.items()):
-            if base < entry.base:
-                rows.append(_gap_row(amap, gap))
-                del gaps[base]
+        while next_gap < len(gaps) and gaps[next_gap].base < entry.base:
+            rows.append(_gap_row(amap, gaps[next_gap]))
+            next_gap += 1
         rows.append(_row(entry, ""))
         rows += [_row(e, "  ") for e in inner]
     if rows:

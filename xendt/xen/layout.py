@@ -112,6 +112,10 @@ class HostRules:
       overlapping an entry) or "allow-inside" (only partial overlap panics).
     memory_node_full:
       "bug" (make_memory_node's BUG_ON when reg[] is exactly full) or "ok".
+    bank_overflow:
+      what more than NR_MEM_BANKS (`max`) RAM banks, static memory or heap
+      do: "stop-scan" (the early scan ends there, Xen boots) or "panic"
+      (4.19+); see xendt.host.banks.
     deep_nodes:
       "hang" (a node deeper than 16 loops the early scan forever) or "skip".
     passthrough_cells:
@@ -165,6 +169,7 @@ class HostRules:
     reserved_overlap: str
     memreserve_overlap: str
     memory_node_full: str
+    bank_overflow: str
     deep_nodes: str
     passthrough_cells: str
     sci_type: str

@@ -142,6 +142,7 @@ KEYS: tuple[Key, ...] = (
     choice("host", "sci-type", ('none', 'ignored-if-absent', 'refused-if-absent')),
     Key("host", "dom0-panic", "str"),
     Key("host", "domu-panic", "str"),
+    choice("host", "bank-overflow", ("stop-scan", "panic")),
     Key("host", "max-modules", "int"),
     Key("host", "early-modules", "int"),
     choice("host", "module-overlap", ('unchecked', 'dropped')),

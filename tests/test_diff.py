@@ -291,13 +291,13 @@ def test_json_lists_the_changes_with_decoded_values(tmp_path, capsysbinary):
     data = json.loads(out)
     assert code == 1 and data["same"] is False
     assert data["changes"] == [{
-        "change": "property-changed", "node": "/uart@22000000", "property": "interrupts",
+        "kind": "property-changed", "node": "/uart@22000000", "prop": "interrupts",
         "old": [{"controller": "/interrupt-controller@3001000", "type": "SPI", "number": 0,
                  "intid": 32, "trigger": "level-high", "cpus": 0}],
         "new": [{"controller": "/interrupt-controller@3001000", "type": "SPI", "number": 5,
                  "intid": 37, "trigger": "level-high", "cpus": 0}],
         "old_text": "SPI 0 (ID 32) level-high, cpus 0x0",
-        "new_text": "SPI 5 (ID 37) level-high, cpus 0x0"}]
+        "new_text": "SPI 5 (ID 37) level-high, cpus 0x0", "props": [], "why": ""}]
 
 
 # --- usage --------------------------------------------------------------------------

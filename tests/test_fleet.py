@@ -75,8 +75,8 @@ def test_the_build_says_which_host_limited_which_region_on_stderr(capsysbinary):
 def test_ipa_bits_make_a_fleet_too(capsysbinary):
     code, out, err = run(*BUILD, "--ipa-bits", "40", "--ipa-bits", "32", "--format", "json",
                          capsysbinary=capsysbinary)
-    assert code == 0 and json.loads(out)["extended_regions"] == [{"base": 0x6000_0000,
-                                                                  "size": 0xA000_0000}]
+    assert code == 0 and json.loads(out)["memory_map"]["extended_regions"] == [
+        {"base": 0x6000_0000, "size": 0xA000_0000}]
     assert "[0x200000000, 0x10000000000) of ipa-bits 40 dropped: not free on ipa-bits 32" in err
 
 

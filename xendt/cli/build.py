@@ -138,9 +138,11 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
 
         data = to_dts(result.dtb).encode()
     else:
-        from xendt.render.jsonout import memory_map_json
+        from dataclasses import replace
 
-        data = memory_map_json(result.memory_map, notes).encode()
+        given = tuple(p for p in (flags.get("xl_config"), guest_json, host_dtb) if p)
+        data = replace(result, warnings=(*warnings, *result.warnings), inputs=given,
+                       explain=notes).to_json().encode()
     write(output_, data, binary=fmt == "dtb")
     return None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from xendt.errors import ConfigError
 from xendt.fdt import blob
@@ -35,15 +36,37 @@ class GuestDT:
     memory_map:
       the computed address map behind it.
     warnings:
-      what libxl would log as warnings (e.g. no extended region fits).
+      what xl, libxl (or Xen, for dom0less and dom0) would log as warnings
+      (e.g. no extended region fits): xendt.Notice lines from the API.
     host:
       the Host it was built for, with its Xen version resolved.
+    inputs:
+      the names of what it was built from (an xl.cfg's path, a host DTB's).
+    explain:
+      where each extended region comes from (xendt.build(explain=True)).
     """
 
     dtb: bytes
     memory_map: MemoryMap
     warnings: tuple[str, ...] = ()
     host: Host = field(default_factory=Host)
+    inputs: tuple[str, ...] = ()
+    explain: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The "xendt.build/1" document: what `xendt build --format json` prints."""
+        from dataclasses import asdict
+
+        from xendt.render.documents import envelope
+
+        return envelope("build", self.memory_map.xen, self.inputs, self.warnings, "libxl",
+                        {"memory_map": asdict(self.memory_map), "explain": list(self.explain)})
+
+    def to_json(self) -> str:
+        """to_dict() as the text `xendt build --format json` prints."""
+        from xendt.render.documents import dumps
+
+        return dumps(self.to_dict())
 
 
 def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:

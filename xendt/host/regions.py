@@ -32,6 +32,7 @@ The per-version switches are the [host] tables of layouts/*.toml
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from xendt.errors import ConfigError
 from xendt.fdt.tree import Tree
@@ -109,6 +110,18 @@ class HostRegions:
     notes: tuple[str, ...] = ()
     candidates: tuple[Candidate, ...] = ()
     cmdline: str = ""
+
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        """The "xendt.host-regions/1" document of this one board: what
+        `xendt host-regions --format json` prints (`explain`: --explain)."""
+        from xendt.host.fleet import HostFleet
+
+        return HostFleet((self,), None).to_dict(explain)
+
+    def to_json(self, explain: bool = False) -> str:
+        from xendt.render.documents import dumps
+
+        return dumps(self.to_dict(explain))
 
 
 def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -> HostRegions:

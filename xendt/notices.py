@@ -16,6 +16,7 @@ line no pattern knows gets the generic code of where it came from
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -51,10 +52,15 @@ CODES: tuple[tuple[str, str], ...] = (
     ("reserved-path-copied", r"is reserved, skip the node"),
     ("passthrough-in-static-memory", r"passthrough xen,reg .* lies in"),
 )
-_COMPILED = tuple((code, re.compile(pattern)) for code, pattern in CODES)
-_WHERE = re.compile(r"^([A-Za-z0-9_.-]+): ")
+_WHERE = r"^([A-Za-z0-9_.-]+): "
 #: The node a message names: Xen's "Path /x is reserved", a partial tree's "/gic".
-_NODE = re.compile(r"\bPath (/\S+) is reserved|partial device tree's (/gic)\b")
+_NODE = r"\bPath (/\S+) is reserved|partial device tree's (/gic)\b"
+
+
+@functools.cache
+def _compiled() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """CODES compiled, on first use (not at start-up)."""
+    return tuple((code, re.compile(pattern)) for code, pattern in CODES)
 
 
 class Notice(str):
@@ -94,10 +100,10 @@ def notice(message: str, source: str, domains: Iterable[str] = ()) -> Notice:
     it names."""
     if isinstance(message, Notice):
         return message
-    code = next((c for c, pattern in _COMPILED if pattern.search(message)), source)
-    where = _WHERE.match(message)
+    code = next((c for c, pattern in _compiled() if pattern.search(message)), source)
+    where = re.match(_WHERE, message)
     domain = where.group(1) if where and where.group(1) in set(domains) else None
-    node = _NODE.search(message)
+    node = re.search(_NODE, message)
     return Notice(message, code, node.group(1) or node.group(2) if node else None, domain)
 
 

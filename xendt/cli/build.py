@@ -140,9 +140,11 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
     else:
         from dataclasses import replace
 
+        from xendt.notices import notices
+
         given = tuple(p for p in (flags.get("xl_config"), guest_json, host_dtb) if p)
-        data = replace(result, warnings=(*warnings, *result.warnings), inputs=given,
-                       explain=notes).to_json().encode()
+        data = replace(result, warnings=(*notices(warnings, "xl-config"), *result.warnings),
+                       inputs=given, explain=notes).to_json().encode()
     write(output_, data, binary=fmt == "dtb")
     return None
 

@@ -19,6 +19,7 @@ from xendt.errors import ConfigError
 from xendt.fdt import blob
 from xendt.guest import memory, regions, tree, validate
 from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
+from xendt.notices import Notice, notices
 from xendt.ranges import Range, Region
 from xendt.xen import address, layouts
 from xendt.xen.layout import Layout
@@ -48,7 +49,7 @@ class GuestDT:
 
     dtb: bytes
     memory_map: MemoryMap
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     host: Host = field(default_factory=Host)
     inputs: tuple[str, ...] = ()
     explain: tuple[str, ...] = ()
@@ -57,10 +58,11 @@ class GuestDT:
         """The "xendt.build/1" document: what `xendt build --format json` prints."""
         from dataclasses import asdict
 
-        from xendt.render.documents import envelope
+        from xendt.render.documents import envelope, plain
 
         return envelope("build", self.memory_map.xen, self.inputs, self.warnings, "libxl",
-                        {"memory_map": asdict(self.memory_map), "explain": list(self.explain)})
+                        {"memory_map": plain(asdict(self.memory_map)),
+                         "explain": list(self.explain)})
 
     def to_json(self) -> str:
         """to_dict() as the text `xendt build --format json` prints."""
@@ -127,7 +129,8 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
         segments=segments, grant_table=Range(grant.base, grant.size),
         extended_regions=extended, devices=devices, virtio=slots)
     built_for = host if host.xen is not None else _resolved(host)
-    return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=tuple(warnings), host=built_for)
+    return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=notices(warnings, "libxl"),
+                   host=built_for)
 
 
 def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None) -> list[str]:

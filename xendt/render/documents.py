@@ -41,7 +41,17 @@ def envelope(kind: str, xen: str | None, inputs: Iterable[str], warnings: Iterab
     from xendt.notices import notices
 
     return {"schema": schema_id(kind), "xen": xen, "inputs": list(inputs),
-            "warnings": [n.to_dict() for n in notices(warnings, source, domains)], **body}
+            "warnings": [n.to_dict() for n in notices(warnings, source, domains)],
+            **body}
+
+
+def plain(value: Any) -> Any:
+    """`value` as JSON holds it: tuples as lists, at any depth."""
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
 
 
 def dumps(data: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ ZERO_AT_START = """/dts-v1/;
 / { #address-cells = <2>; #size-cells = <2>;
     flash@0 { compatible = "cfi-flash"; reg = <0x0 0x0 0x0 0x08000000>; };
     dummy@8000000 { compatible = "vendor,dummy"; reg = <0x0 0x08000000 0x0 0x0>; };
+    smmu@9050000 { compatible = "arm,mmu-500"; reg = <0x0 0x09050000 0x0 0x20000>; #iommu-cells = <1>; };
     memory@40000000 { device_type = "memory"; reg = <0x0 0x40000000 0x0 0x40000000>; };
 };
 """

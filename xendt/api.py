@@ -56,23 +56,23 @@ def build(guest: GuestConfig, host: Host | None = None, *, explain: bool = False
     byte for byte (default host: the newest Xen, a 40-bit PA host). With
     `explain`, the result's `explain` says where each extended region comes
     from. Raises ConfigError, BuildError (what libxl refuses)."""
-    from xendt.guest import regions
     from xendt.guest.builder import build as run
     from xendt.guest.model import GuestConfig, Host
-    from xendt.notices import notices
-    from xendt.xen import layouts
 
     expect("build", "guest", guest, GuestConfig)
     _host("build", host)
     expect("build", "explain", explain, bool)
     with api_errors():
         result = run(guest, host or Host())
-        notes: tuple[str, ...] = ()
-        if explain:
-            mmap = result.memory_map
-            notes = regions.explain(layouts.load(result.host.version),
-                                    tuple(r.size for r in mmap.ram), mmap.ipa_bits, guest.iomem)
-    return replace(result, warnings=notices(result.warnings, "libxl"), explain=notes)
+        if not explain:
+            return result
+        from xendt.guest import regions
+        from xendt.xen import layouts
+
+        mmap = result.memory_map
+        notes = regions.explain(layouts.load(result.host.version),
+                                tuple(r.size for r in mmap.ram), mmap.ipa_bits, guest.iomem)
+    return replace(result, explain=notes)
 
 
 def _stand_in(f: str, size: object, text_offset: object, arch: object) -> Kernel | None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from xendt.errors import ConfigError, XendtError
@@ -150,12 +149,14 @@ def api_words(message: str) -> str:
     return _FLAG.sub(lambda m: _FLAGS.get(m.group(0), m.group(0)), message)
 
 
-@contextmanager
-def api_errors() -> Iterator[None]:
-    """Re-raise an XendtError with its message in the API's words."""
-    try:
-        yield
-    except XendtError as e:
-        if e.args and isinstance(e.args[0], str):
-            e.args = (api_words(e.args[0]), *e.args[1:])
-        raise
+class api_errors:
+    """Re-raise an XendtError with its message in the API's words (a class,
+    not a generator: it wraps every call, so it costs next to nothing)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if isinstance(error, XendtError) and error.args and isinstance(error.args[0], str):
+            error.args = (api_words(error.args[0]), *error.args[1:])

@@ -13,16 +13,18 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xendt.errors import ConfigError
 from xendt.fdt import blob
 from xendt.guest import memory, regions, tree, validate
 from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
-from xendt.notices import Notice, notices
 from xendt.ranges import Range, Region
 from xendt.xen import address, layouts
 from xendt.xen.layout import Layout
+
+if TYPE_CHECKING:
+    from xendt.notices import Notice
 
 RNG_SEED_SIZE = validate.RNG_SEED_SIZE
 
@@ -129,8 +131,12 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
         segments=segments, grant_table=Range(grant.base, grant.size),
         extended_regions=extended, devices=devices, virtio=slots)
     built_for = host if host.xen is not None else _resolved(host)
-    return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=notices(warnings, "libxl"),
-                   host=built_for)
+    if warnings:  # xendt.notices only when there are some: start-up
+        from xendt.notices import notices
+
+        return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=notices(warnings, "libxl"),
+                       host=built_for)
+    return GuestDT(dtb=bytes(dtb), memory_map=mmap, host=built_for)
 
 
 def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None) -> list[str]:

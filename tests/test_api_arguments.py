@@ -163,6 +163,9 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, list[Type | Range]]]] = {
         "uboot_files": [Type([("Image", 1)]), Range({"Image": 1})],  # files without a script
         "uboot_version": [Type(2023), Range("2023.01")],  # a version without a script
         "host_name": [Type(5)]}),
+    "host_facts": ({"host_dtb": BOARD}, {
+        "host_dtb": [Type(None), Type(WRONG), Range(b"junk"), Range("/nonexistent.dtb")],
+        "host": [Type(WRONG), Type("4.21")]}),
     "schema": ({"kind": "build"}, {
         "kind": [Range("nope")]}),
     "guest_from_json": ({"text": '{"guest": {}}'}, {

@@ -481,7 +481,7 @@ def test_json_gives_the_regions_and_the_facts_behind_them(board, capsysbinary):
     host = data["hosts"][0]
     assert code == 0 and host["finder"] == "find_domU_holes" and host["grant_table"] == {
         "base": 0x3800_0000, "size": 0x100_0000}
-    assert host["regions"] == data["extended_regions"]
+    assert host["extended_regions"] == data["extended_regions"]
     assert host["ram"] == [{"base": 0x4000_0000, "size": 512 * MiB}, {"base": 0x2_0000_0000, "size": 0}]
     assert data["extended_regions"][0] == {"base": 0x6000_0000, "size": 0x20E0_0000}
 

@@ -159,7 +159,7 @@ def test_host_regions_of_one_board_with_explain(qemu, capsysbinary):
                     "--iommu", "--explain", capsysbinary=capsysbinary)
     api = xendt.host_regions(board, xen="4.19", iommu=True)
     assert json.loads(api.to_json(explain=True)) == data
-    assert data["inputs"] == [board] and data["extended_regions"] == data["hosts"][0]["regions"]
+    assert data["inputs"] == [board] and data["extended_regions"] == data["hosts"][0]["extended_regions"]
     assert data["hosts"][0]["candidates"]
 
 
@@ -194,3 +194,12 @@ def test_a_domain_without_xen_enhanced_warns_with_its_code_and_domain(qemu, tmp_
     assert [(w["code"], w["domain"]) for w in data["warnings"]] == [
         ("no-hypervisor-node", "domU2")]
     assert data["hosts"][0]["warnings"] == data["warnings"]
+
+
+def test_board_facts_build_what_build_host_dtb_builds(qemu, capsysbinary):
+    board = qemu["gicv3-2g"]
+    data = document("build", "build", "--host-dtb", str(board), "--xen", "4.21", "--rng-seed",
+                    "none", capsysbinary=capsysbinary)
+    host = xendt.host_facts(board, xendt.Host(xen="4.21", rng_seed=b""))
+    assert (host.gic, host.clock_frequency) == ("v3", 0)
+    assert json.loads(xendt.build(xendt.GuestConfig(), host).to_json()) == data

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         diff,
         dom0less_domains,
         host_dt,
+        host_facts,
         host_fleet,
         host_regions,
         load_xl_config,
@@ -87,7 +88,8 @@ if TYPE_CHECKING:
 #: Where each public name lives, by module (the imports above, for Python).
 _MODULES: dict[str, tuple[str, ...]] = {
     "xendt.api": ("address_map", "build", "build_dom0", "build_dom0less", "build_json", "build_xl",
-                  "check", "diff", "dom0less_domains", "host_dt", "host_fleet", "host_regions",
+                  "check", "diff", "dom0less_domains", "host_dt", "host_facts", "host_fleet",
+                  "host_regions",
                   "load_xl_config", "read_dtb", "show", "versions"),
     "xendt.errors": ("BuildError", "ConfigError", "DtbError", "ImageError", "LayoutError",
                      "XendtError", "XenFailure"),
@@ -117,8 +119,8 @@ __all__ = [
     "Region", "Report", "Segment", "Shown", "Tree", "VirtioDevice", "VirtioDisk", "VirtioSlot",
     "XenFailure", "XendtError", "address_map", "build", "build_dom0", "build_dom0less",
     "build_json", "build_xl", "check", "diff", "dom0less_domains", "guest_from_json",
-    "guest_to_json", "host_dt", "host_fleet", "host_regions", "load_xl_config", "read_dtb",
-    "schema", "show", "versions",
+    "guest_to_json", "host_dt", "host_facts", "host_fleet", "host_regions", "load_xl_config",
+    "read_dtb", "schema", "show", "versions",
 ]
 
 if not TYPE_CHECKING:  # type checkers see the real imports above

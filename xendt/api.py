@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from xendt.ranges import Range
 
 __all__ = ["address_map", "build", "build_dom0", "build_dom0less", "build_json", "build_xl", "check",
-           "diff", "dom0less_domains", "host_dt", "host_fleet", "host_regions", "load_xl_config",
-           "read_dtb", "show", "versions"]
+           "diff", "dom0less_domains", "host_dt", "host_facts", "host_fleet", "host_regions",
+           "load_xl_config", "read_dtb", "show", "versions"]
 
 
 def _host(function: str, host: object) -> None:
@@ -73,6 +73,30 @@ def build(guest: GuestConfig, host: Host | None = None, *, explain: bool = False
         notes = regions.explain(layouts.load(result.host.version),
                                 tuple(r.size for r in mmap.ram), mmap.ipa_bits, guest.iomem)
     return replace(result, explain=notes)
+
+
+def host_facts(host_dtb: Source, host: Host | None = None) -> Host:
+    """`host` (default: Host()) with what libxl learns from the hypervisor
+    about the board whose DTB is `host_dtb` (a path or bytes): its GIC
+    version (for a guest's gic_version "default") and its timer's
+    clock-frequency, as Xen reads them; what `xendt build --host-dtb` does
+    for an xl guest. Raises ConfigError when no Xen GIC driver matches the
+    board (Xen panics at boot), DtbError."""
+    from xendt.errors import ConfigError
+    from xendt.guest.model import Host
+    from xendt.host.facts import host_facts as facts
+    from xendt.host.xen_dt import read_host
+    from xendt.inputs import HOST_DTB_MAX
+
+    _host("host_facts", host)
+    with api_errors():
+        data, label = blob("host_facts", "host_dtb", host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE",
+                           "<host dtb>")
+        gic, frequency = facts(read_host(data, label))
+        if gic is None:
+            raise ConfigError(f"{label}: no interrupt controller a Xen GIC driver matches (Xen"
+                              " panics: \"Unable to find compatible GIC in the device tree\")")
+    return replace(host or Host(), gic=gic, clock_frequency=frequency)
 
 
 def _stand_in(f: str, size: object, text_offset: object, arch: object) -> Kernel | None:

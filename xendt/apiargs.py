@@ -140,6 +140,8 @@ _FLAGS = {
     "--guest-arch": "guest_arch", "--rng-seed": "rng_seed", "--v2m-spis": "v2m_spis",
     "--host-dtb": "host_dtb", "--xl-config": "source", "--guest-json": "source",
     "--uboot-script": "uboot_script", "--uboot-file": "uboot_files",
+    "--uboot-version": "uboot_version", "--acpi-size": "acpi_size", "--host-gic": "gic",
+    "--clock-frequency": "clock_frequency", "--explain": "explain=True",
 }
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 

@@ -142,7 +142,7 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
 
         from xendt.notices import notices
 
-        given = tuple(p for p in (flags.get("xl_config"), guest_json, host_dtb) if p)
+        given = tuple(p for p in (flags.get("xl_config"), guest_json) if p)
         data = replace(result, warnings=(*notices(warnings, "xl-config"), *result.warnings),
                        inputs=given, explain=notes).to_json().encode()
     write(output_, data, binary=fmt == "dtb")

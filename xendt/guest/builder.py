@@ -56,6 +56,12 @@ class GuestDT:
     inputs: tuple[str, ...] = ()
     explain: tuple[str, ...] = ()
 
+    def text(self) -> str:
+        """The tree as DTS, as `xendt build --format dts` prints it."""
+        from xendt.fdt.dts import to_dts
+
+        return to_dts(self.dtb)
+
     def to_dict(self) -> dict[str, Any]:
         """The "xendt.build/1" document: what `xendt build --format json` prints."""
         from dataclasses import asdict

@@ -205,6 +205,12 @@ class HostFleet:
     each: tuple[HostRegions, ...]
     fleet: Fleet | None
 
+    def text(self, explain: bool = False) -> str:
+        """The table `xendt host-regions` prints (`explain`: --explain)."""
+        from xendt.render.hostout import table
+
+        return table(self, explain)
+
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """The "xendt.host-regions/1" document: what `xendt host-regions
         --format json` prints (with `explain`: and --explain)."""

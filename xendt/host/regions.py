@@ -111,6 +111,17 @@ class HostRegions:
     candidates: tuple[Candidate, ...] = ()
     cmdline: str = ""
 
+    @property
+    def extended_regions(self) -> tuple[Range, ...]:
+        """`regions`, by the name a GuestDT's memory map gives them."""
+        return self.regions
+
+    def text(self, explain: bool = False) -> str:
+        """The table `xendt host-regions` prints (`explain`: --explain)."""
+        from xendt.host.fleet import HostFleet
+
+        return HostFleet((self,), None).text(explain)
+
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """The "xendt.host-regions/1" document of this one board: what
         `xendt host-regions --format json` prints (`explain`: --explain)."""

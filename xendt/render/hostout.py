@@ -156,7 +156,7 @@ def _host_json(r: HostRegions, explain: bool = False) -> dict:
         "finder": r.finder, "ipa_bits": r.ipa_bits, "host_layout": d.host_layout,
         "iommu": d.iommu, "iommu_why": r.iommu_why, "bits": d.bits,
         "ram": [_range(b) for b in d.ram], "grant_table": _range(d.grant_table),
-        "regions": [_range(x) for x in r.regions],
+        "extended_regions": [_range(x) for x in r.regions],
         "warnings": [n.to_dict() for n in notices(r.warnings, "xen", (d.name,))],
         "notes": list(r.notes), "failure": None if r.failure is None else {
             "node": r.failure.node, "function": r.failure.function,

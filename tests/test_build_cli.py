@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, dtb_to_dts, dts_node, golden_cases
+from conftest import GOLDEN, check_output, dtb_to_dts, dts_node, golden_cases
 from xendt.cli import main
 
 CASES = golden_cases()
@@ -21,6 +21,7 @@ def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out, err.decode()
 
 

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
+from conftest import GOLDEN, check_output, dtb_to_dts, dts_to_dtb, golden_cases
 from conftest import ROOT as ROOT_DIR
 from xendt.cli import main
 from xendt.errors import XendtError
@@ -69,6 +69,7 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out.decode(), err.decode()
 
 

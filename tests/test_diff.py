@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, dtc, dts_to_dtb, golden_cases
+from conftest import GOLDEN, check_output, dtc, dts_to_dtb, golden_cases
 from xendt.cli import main
 from xendt.fdt.read import parse, read_dtb
 from xendt.inspect.diff import diff
@@ -25,6 +25,7 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out.decode(), err.decode()
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import dtb_to_dts
+from conftest import check_output, dtb_to_dts
 from conftest_host import qemu  # noqa: F401  (fixture)
 from xendt.cli import main
 from xendt.host.fleet import Dropped, Narrowed, intersect
@@ -19,6 +19,7 @@ def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out, err.decode()
 
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import dts_to_dtb
+from conftest import check_output, dts_to_dtb
 from xendt.cli import main
 from xendt.host import domains, firmware, xen_dt
 from xendt.host import regions as hostregions
@@ -23,6 +23,7 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out.decode(), err.decode()
 
 

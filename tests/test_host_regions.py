@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from conftest import dtb_to_dts, dts_to_dtb
+from conftest import check_output, dtb_to_dts, dts_to_dtb
 from conftest_host import QEMU_SHAPES, board, passthrough, qemu  # noqa: F401  (fixtures)
 from xendt.cli import main
 from xendt.errors import ConfigError, DtbError
@@ -56,6 +56,7 @@ def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out, err.decode()
 
 

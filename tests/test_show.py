@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
+from conftest import GOLDEN, check_output, dtb_to_dts, dts_to_dtb, golden_cases
 from xendt.cli import main
 from xendt.fdt.read import parse, read_dtb
 from xendt.inspect import addressmap
@@ -34,6 +34,7 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out.decode(), err.decode()
 
 

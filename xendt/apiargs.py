@@ -137,11 +137,11 @@ _FLAGS = {
     "--no-iommu": "iommu=False", "--kernel-size": "kernel_size", "--ramdisk-size": "ramdisk_size",
     "--kernel": "kernel", "--ramdisk": "ramdisk", "--partial-dtb": "partial_dtb",
     "--xen-cmdline": "xen_cmdline", "--domain": "domain", "--text-offset": "text_offset",
-    "--guest-arch": "guest_arch", "--rng-seed": "rng_seed", "--v2m-spis": "v2m_spis",
+    "--guest-arch": "guest_arch", "--rng-seed": "Host.rng_seed", "--v2m-spis": "v2m_spis",
     "--host-dtb": "host_dtb", "--xl-config": "source", "--guest-json": "source",
     "--uboot-script": "uboot_script", "--uboot-file": "uboot_files",
-    "--uboot-version": "uboot_version", "--acpi-size": "acpi_size", "--host-gic": "gic",
-    "--clock-frequency": "clock_frequency", "--explain": "explain=True",
+    "--uboot-version": "uboot_version", "--acpi-size": "Host.acpi_size",
+    "--host-gic": "Host.gic", "--clock-frequency": "Host.clock_frequency", "--explain": "explain=True",
 }
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 

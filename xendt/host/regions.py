@@ -41,6 +41,7 @@ from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
 from xendt.host.holes import Candidate, Found
 from xendt.host.rangeset import Crash, Failed
 from xendt.host.refusals import Failure
+from xendt.notices import Notice, notices
 from xendt.ranges import Range
 from xendt.xen import layouts
 from xendt.xen.layout import Layout
@@ -80,7 +81,7 @@ class HostRegions:
     gic_phandle:
       the interrupt-parent of the /hypervisor node.
     warnings:
-      what Xen would warn about, or why there are no regions.
+      what Xen would warn about, or why there are no regions (Notice lines).
     failure:
       where Xen fails to boot or to build the domain (then no regions).
     iommu_why:
@@ -103,7 +104,7 @@ class HostRegions:
     cells: tuple[int, int]
     interrupt: int
     gic_phandle: int
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     release: str = ""
     failure: Failure | None = None
     iommu_why: str = ""
@@ -170,8 +171,9 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
     if failure is not None:
         return replace(base, failure=failure)
     if cmdline.ext_regions is False:
-        return replace(base, warnings=(f"{domain.name}: extended regions support is disabled"
-                                       f" (ext_regions= on {cmdline.source})",))
+        return replace(base, warnings=notices(
+            (f"{domain.name}: extended regions support is disabled (ext_regions= on"
+             f" {cmdline.source})",), "xen", (domain.name,)))
     if fw.uefi and rules.efi_memory_nodes == "deleted" and domain.host_layout and domain.iommu:
         base = replace(base, notes=(
             *base.notes, "UEFI boot: Xen's EFI loader deleted the memory nodes"
@@ -181,7 +183,8 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
     try:
         result = extended_regions(tree, layout, domain, ipa_bits, base, info)
         return replace(result, notes=base.notes + result.notes,
-                       warnings=result.warnings + validate.grant_in_regions(domain, result.regions))
+                       warnings=(*result.warnings, *notices(validate.grant_in_regions(
+                           domain, result.regions), "xen", (domain.name,))))
     except Crash as e:
         what = str(e)
         return replace(base, finder="find_memory_holes", failure=Failure(
@@ -272,7 +275,8 @@ def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
             reason = found.notes[0] if found.notes else (
                 f"no free range of {rules.min_size >> 20} MiB or more")
             warnings.append(f"{domain.name}: failed to allocate extended regions: {reason}")
-    return replace(base, finder=finder, regions=found.regions, warnings=tuple(warnings),
+    return replace(base, finder=finder, regions=found.regions,
+                   warnings=notices(warnings, "xen", (domain.name,)),
                    notes=tuple(notes), candidates=found.candidates)
 
 

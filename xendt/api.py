@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from xendt.api_host import host_fleet, host_regions
 from xendt.api_inspect import address_map, check, diff, read_dtb, show, versions
-from xendt.apiargs import PATH, Source, api_errors, blob, expect, optional_blob
+from xendt.apiargs import BYTES, PATH, Source, api_errors, blob, expect, optional_blob
 from xendt.apiargs import text as _text
 
 if TYPE_CHECKING:
@@ -90,8 +90,7 @@ def host_facts(host_dtb: Source, host: Host | None = None) -> Host:
 
     _host("host_facts", host)
     with api_errors():
-        data, label = blob("host_facts", "host_dtb", host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE",
-                           "<host dtb>")
+        data, label = blob("host_facts", "host_dtb", host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE")
         gic, frequency = facts(read_host(data, label))
         if gic is None:
             raise ConfigError(f"{label}: no interrupt controller a Xen GIC driver matches (Xen"
@@ -171,7 +170,7 @@ def build_xl(source: Source | None = None, host: Host | None = None, *, text: st
                                      guest_arch=guest_arch)
     result = build(guest, host, explain=explain)
     label = name or ("<text>" if text is not None else
-                     "<bytes>" if isinstance(source, (bytes, bytearray)) else os.fspath(source or ""))
+                     BYTES if isinstance(source, (bytes, bytearray)) else os.fspath(source or ""))
     return replace(result, warnings=(*warnings, *result.warnings), inputs=(str(label),))
 
 
@@ -215,7 +214,7 @@ def build_dom0less(host_dtb: Source, domain: str, host: Host | None = None, *,
     _text(f, "host_name", host_name, optional=True)
     with api_errors():
         data, label = blob(f, "host_dtb", host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE",
-                           host_name or "host.dtb")
+                           host_name or BYTES)
         partial, _ = optional_blob(f, "partial_dtb", partial_dtb, DOMU_PARTIAL_DTB_MAX,
                                    "partial device tree", "partial.dtb")
         image = _kernel(f, kernel)
@@ -264,7 +263,7 @@ def build_dom0(host_dtb: Source, dom0_ram: tuple[Range, ...] | str,
         grant = _banks(f, "grant_table", grant_table if isinstance(grant_table, str)
                        else (grant_table,))
         data, label = blob(f, "host_dtb", host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE",
-                           host_name or "host.dtb")
+                           host_name or BYTES)
         result = api.build_dom0(data, ram, grant[0], host, xen_cmdline=xen_cmdline,
                                 kernel=_kernel(f, kernel), v2m_spis=v2m_spis,
                                 host_name=host_name or label)
@@ -283,7 +282,7 @@ def dom0less_domains(host_dtb: Source, host_name: str | None = None) -> tuple[st
     _text("dom0less_domains", "host_name", host_name, optional=True)
     with api_errors():
         data, label = blob("dom0less_domains", "host_dtb", host_dtb, HOST_DTB_MAX,
-                           "Xen's MAX_FDT_SIZE", host_name or "host.dtb")
+                           "Xen's MAX_FDT_SIZE", host_name or BYTES)
         return api.dom0less_domains(data, host_name or label)
 
 
@@ -295,8 +294,10 @@ def host_dt(host_dtb: Source, uboot_script: Source | None = None, *,
     script leaves it when it boots, or with `uboot_version` (U-Boot's
     PLAIN_VERSION) after its booti's own edits too, byte for byte.
     `uboot_files` maps each file the script loads to its size (its
-    ${filesize}): no file needs to be at hand. Raises ConfigError naming
-    the script's line for what U-Boot would refuse."""
+    ${filesize}): no file needs to be at hand. `host_name` is the file name
+    the script loads the DTB from (default: the path's; for bytes, any).
+    Raises ConfigError naming the script's line for what U-Boot would
+    refuse."""
     from xendt.apiargs import document
     from xendt.errors import ConfigError
     from xendt.inputs import HOST_DTB_MAX
@@ -310,7 +311,7 @@ def host_dt(host_dtb: Source, uboot_script: Source | None = None, *,
         expect(f, "uboot_files size", size, int)
     with api_errors():
         data, label = blob(f, "host_dtb", host_dtb, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE",
-                           host_name or "host.dtb")
+                           host_name or BYTES)
         if uboot_script is None:
             if uboot_files or uboot_version is not None:
                 raise ConfigError("uboot_files and uboot_version go with uboot_script")
@@ -322,5 +323,6 @@ def host_dt(host_dtb: Source, uboot_script: Source | None = None, *,
         script, script_name = document(f, uboot_script, None, "U-Boot script", MAX_SCRIPT_BYTES,
                                        ConfigError, None)
         return apply_script(data, script, script_name, dict(uboot_files or {}),
-                            dtb_name=os.path.basename(host_name or label),
+                            dtb_name=os.path.basename(host_name or label) if host_name or
+                            label != BYTES else None,
                             uboot_version=uboot_version)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from xendt.apiargs import Source, api_errors, blob, expect, optional_blob, text
+from xendt.apiargs import BYTES, Source, api_errors, blob, expect, optional_blob, text
 
 if TYPE_CHECKING:
     from xendt.host.domains import DomainOptions
@@ -92,7 +92,7 @@ def host_fleet(host_dtbs: Sequence[Source], *, xen: str | None = None,
 def _board(f: str, i: int, source: object, count: int) -> tuple[bytes, str]:
     from xendt.inputs import HOST_DTB_MAX
 
-    label = "<host dtb>" if count == 1 else f"<host dtb {i + 1}>"
+    label = BYTES if count == 1 else f"<bytes {i + 1}>"
     return blob(f, "host_dtb" if count == 1 else f"host_dtbs[{i}]", source, HOST_DTB_MAX,
                 "Xen's MAX_FDT_SIZE", label)
 

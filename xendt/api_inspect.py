@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from xendt.apiargs import SOURCE, Source, api_errors, expect, text
+from xendt.apiargs import BYTES, SOURCE, Source, api_errors, expect, text
 
 if TYPE_CHECKING:
     from xendt.fdt.tree import Tree
@@ -33,7 +33,8 @@ def read_dtb(source: Source, name: str | None = None) -> Tree:
     expect("read_dtb", "source", source, SOURCE)
     text("read_dtb", "name", name, optional=True)
     with api_errors():
-        return read(source, name)
+        return read(source, BYTES if name is None and isinstance(source, (bytes, bytearray))
+                    else name)
 
 
 def _tree(function: str, name: str, value: object) -> Tree:

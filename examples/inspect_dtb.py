@@ -27,7 +27,7 @@ def main() -> int:
         print(f"{args.guest}: Xen {amap.xen.version} ({amap.xen.source})")
         for entry in amap.entries:
             print(f"  {entry.base:#014x} {entry.size:#014x}  {entry.what}")
-        report = xendt.check(tree, size=xendt.AddressSize("pa", args.pa_bits))
+        report = xendt.check(tree, pa_bits=args.pa_bits)
         for finding in report.findings:
             print(f"  {finding}")
         print(f"  {report.errors} errors, {report.count('warning')} warnings")

@@ -4,6 +4,7 @@ environment, never the source tree beside it (README: the test command)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -68,7 +69,26 @@ def run_cli(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     except SystemExit as e:
         code = int(e.code or 0)
     out, err = capsysbinary.readouterr()
+    check_output(args, code, out)
     return code, out, err.decode()
+
+
+def check_output(args: tuple[str, ...], code: int | None, out: bytes) -> None:
+    """check_document() on what `xendt ARGS` printed, when it printed JSON."""
+    if code in (0, 1) and out and any(a == "--format" and b == "json"
+                                      for a, b in itertools.pairwise(args)):
+        check_document(json.loads(out))
+
+
+def check_document(data: dict) -> None:
+    """Every JSON document a command prints is valid against the JSON Schema
+    of its kind, shipped in the package (xendt.schema)."""
+    import jsonschema
+
+    import xendt
+
+    kind = data["schema"].removeprefix("xendt.").split("/")[0]
+    jsonschema.Draft202012Validator(xendt.schema(kind)).validate(data)
 
 
 def dts_node(dts: str, path: str) -> str:

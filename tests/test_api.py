@@ -57,3 +57,53 @@ def test_host_regions_takes_a_path_or_bytes(qemu):
 
 def test_versions_are_the_nine_releases_with_a_layout():
     assert xendt.versions() == ("4.14", "4.15", "4.16", "4.17", "4.18", "4.19", "4.20", "4.21", "4.22")
+
+
+def test_host_dt_needs_only_the_sizes_of_the_files_a_script_loads():
+    """tests/data/reference-uboot/c3-ramdisk-cmd: the real ImageBuilder script,
+    given as bytes with files.tsv's sizes (no file at hand), gives byte for
+    byte the host DT the real Xen 4.21.0 received after U-Boot 2023.01's booti."""
+    import csv
+
+    from conftest import REAL_UBOOT
+
+    case = REAL_UBOOT / "c3-ramdisk-cmd"
+    with open(case / "files.tsv", newline="") as f:
+        sizes = {row["name"]: int(row["bytes"]) for row in csv.DictReader(f, delimiter="\t")
+                 if row["name"] not in ("boot.scr", "virt-gicv3.dtb")}
+    received = xendt.host_dt(REAL_UBOOT / "inputs" / "virt-gicv3.dtb",
+                             (case / "boot.source").read_bytes(), uboot_files=sizes,
+                             uboot_version="2023.01+dfsg-2+deb12u3")
+    assert received == (case / "host-received.dtb").read_bytes()
+
+
+def test_xl_config_text_stands_sizes_in_for_files_as_the_flags_do(tmp_path, capsysbinary):
+    from conftest import run_cli
+
+    cfg = tmp_path / "g.cfg"
+    cfg.write_text('kernel = "/not/here/Image"\nramdisk = "/not/here/initrd"\nmemory = 256\n')
+    code, out, err = run_cli("build", "-c", str(cfg), "--kernel-size", "12345678",
+                             "--ramdisk-size", "4096", "--xen", "4.19", "--rng-seed", "none",
+                             "-o", "-", capsysbinary=capsysbinary)
+    api = xendt.build_xl(text=cfg.read_text(), kernel_size=12345678, ramdisk_size=4096,
+                         host=xendt.Host(xen="4.19", rng_seed=b""))
+    assert (code, err) == (0, "") and api.dtb == out
+
+
+def test_an_xl_config_without_kernel_builds_as_the_command_does(tmp_path, capsysbinary):
+    from conftest import run_cli
+
+    cfg = tmp_path / "g.cfg"
+    cfg.write_text("memory = 64\n")
+    code, out, err = run_cli("build", "-c", str(cfg), "--xen", "4.22", "--rng-seed", "none",
+                             "-o", "-", capsysbinary=capsysbinary)
+    api = xendt.build_xl(text="memory = 64\n", host=xendt.Host(xen="4.22", rng_seed=b""))
+    assert (code, err) == (0, "") and api.dtb == out
+
+
+def test_api_errors_name_the_arguments_not_the_flags(qemu):
+    with pytest.raises(xendt.ConfigError) as raised:
+        xendt.host_regions(qemu["gicv3-2g"], iommu=False)
+    assert str(raised.value) == (
+        "without an IOMMU (iommu=False) Xen gives dom0 the host RAM it does not use: give dom0's"
+        " banks with dom0_ram BASE:SIZE[,…] or dom0_dtb")

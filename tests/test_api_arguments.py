@@ -61,71 +61,113 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, list[Type | Range]]]] = {
                    Range("/nonexistent.dtb"), Range("a\0b"), Range("/dev/zero")],
         "name": [Type(5), Type(WRONG)]}),
     "address_map": ({"tree": TREE}, {
-        "tree": [Type(None), Type(WRONG), Type(GUEST_DTB)],
+        "tree": [Type(None), Type(WRONG), Type(5), Range(b"junk"), Range("/nonexistent.dtb")],
         "xen": [Type(4.21), Type(WRONG), Range("9.9"), Range(""), Range("4.21.x"),
                 Range("4." + "9" * 5000)]}),
+    "show": ({"tree": TREE}, {
+        "tree": [Type(None), Type(WRONG), Range(b"junk")],
+        "xen": [Type(4.21), Range("9.9")]}),
     "check": ({"tree": TREE}, {
-        "tree": [Type(None), Type(WRONG), Type(GUEST_DTB)],
+        "tree": [Type(None), Type(WRONG), Range(b"")],
         "xen": [Type(4.21), Range("9.9")],
-        "size": [Type(40), Type(WRONG), Type("pa 40")],
+        "pa_bits": [Type("40"), Type(40.0), Type(True), Range(39), Range(1 << 70)],
+        "ipa_bits": [Type("40"), Range(39), Range(10 ** 5000)],
         "page_size": [Type(None), Type("4096"), Type(4096.0), Type(True), Range(3),
                       Range(2 ** 80), Range(-4096), Range(10 ** 5000)]}),
     "diff": ({"a": TREE, "b": TREE}, {
-        "a": [Type(None), Type(WRONG), Type(GUEST_DTB)],
+        "a": [Type(None), Type(WRONG), Range(b"junk")],
         "b": [Type(None), Type(WRONG)],
         "include_rng_seed": [Type(None), Type("yes"), Type(1)]}),
     "build": ({"guest": GUEST, "host": HOST}, {
         "guest": [Type(None), Type(WRONG), Type({"memory_mib": 64}), Type(HOST)],
         "host": [Type(WRONG), Type("4.21"), Type(GUEST),
-                 Range(xendt.Host(xen="9.9")), Range(xendt.Host(xen="4.21.99"))]}),
-    "build_xl": ({"path": "/nonexistent.cfg"}, {
-        "path": [Type(None), Type(WRONG), Type(5), Range("/nonexistent.cfg"), Range("a\0b"),
-                 Range("/dev/zero")],
-        "host": [Type(WRONG), Type("4.21")]}),
-    "load_xl_config": ({"path": "/nonexistent.cfg"}, {
-        "path": [Type(None), Type(WRONG), Type(5), Range("/nonexistent.cfg"), Range("a\0b"),
-                 Range("/dev/zero")]}),
+                 Range(xendt.Host(xen="9.9")), Range(xendt.Host(xen="4.21.99"))],
+        "explain": [Type(None), Type(1)]}),
+    "build_xl": ({"text": "memory = 64\n"}, {
+        "source": [Type(WRONG), Type(5), Range("/nonexistent.cfg"), Range("a\0b"),
+                   Range("/dev/zero"), Range(b"memory = \n")],
+        "text": [Type(5), Type(b"memory = 64\n"), Range("memory = \n"), Range("a\0b")],
+        "name": [Type(5)],
+        "host": [Type(WRONG), Type("4.21")],
+        "kernel_size": [Type("1M"), Type(1.0), Range(0), Range(-1), Range(1 << 40)],
+        "ramdisk_size": [Type("1M"), Range(0), Range(1 << 40)],
+        "text_offset": [Type("0"), Range(-1)],
+        "guest_arch": [Type(64), Range("x86")],
+        "explain": [Type(None)]}),
+    "load_xl_config": ({"source": b"memory = 64\n"}, {
+        "source": [Type(None), Type(WRONG), Type(5), Range(b"memory = \n"), Range(b"x" * (2 << 20))],
+        "text": [Type(5), Range("memory = \n")],
+        "kernel_size": [Type(1.0), Range(0)],
+        "ramdisk_size": [Type(True), Range(-1)],
+        "text_offset": [Type(0.5)],
+        "guest_arch": [Type(32), Range("arm16")]}),
+    "build_json": ({"text": '{"guest": {}}'}, {
+        "source": [Type(WRONG), Range("/nonexistent.json"), Range(b"\xff")],
+        "text": [Type(5), Range(""), Range('{"guest": {"memory_mib": "1"}}')],
+        "name": [Type(5)],
+        "host": [Type(WRONG)],
+        "explain": [Type("yes")]}),
     "host_regions": ({"host_dtb": BOARD, "iommu": True}, {
         "host_dtb": [Type(None), Type(WRONG), Type(5), Range(b""), Range("/nonexistent.dtb"),
                      Range("a\0b")],
         "xen": [Type(4.21), Type(WRONG), Range("9.9"), Range("4.21.x")],
-        "size": [Type(40), Type(WRONG)],
+        "pa_bits": [Type("40"), Type(WRONG), Range(39), Range(1 << 70)],
+        "ipa_bits": [Type(40.0), Type((40, "x")), Range(0)],
         "domain": [Type(5), Type(WRONG), Range("nope"), Range("a\0b")],
         "iommu": [Type("yes"), Type(1)],
         "dom0_ram": [Type(None), Type([(0x40000000, 0x1000)]), Type(((0x40000000, 0x1000),)),
-                     Type("0x40000000:4K"), Type((xendt.Range(1.5, 0x1000),)),
+                     Range("0x40000000"), Type((xendt.Range(1.5, 0x1000),)),
                      Range((xendt.Range(1 << 64, 0x1000),))],
-        "grant_table": [Type((0, 0x1000)), Type("0:4K"), Type(xendt.Range(0x80000000, 2.5)),
+        "dom0_dtb": [Type(5), Range(b"junk"), Range("/nonexistent.dtb")],
+        "grant_table": [Type((0, 0x1000)), Range("0:0"), Type(xendt.Range(0x80000000, 2.5)),
                         Type(xendt.Range("x", 1)), Range(xendt.Range(-1, 0x1000)),
-                        Range(xendt.Range(0, 1 << 65))],
+                        Range(xendt.Range(0, 1 << 65)), Range("0:4K,4K:4K")],
         "guest_arch": [Type(None), Type(64), Range("x86")],
-        "partial_dtb": [Type("p.dtb"), Type(WRONG), Range(b"junk")],
+        "partial_dtb": [Type(5), Type(WRONG), Range(b"junk"), Range("/nonexistent.dtb")],
         "xen_cmdline": [Type(5), Type(WRONG), Range("a\0b")],
-        "host_ram": [Type([(0x40000000, 0x1000)]), Type(5), Range("junk"), Range("1:" + "9" * 5000)],
+        "host_ram": [Type([(0x40000000, 0x1000)]), Type(5), Range("junk"), Range("1:" + "9" * 5000),
+                     Type((5,))],
         "uefi": [Type(None), Type("yes"), Type(1)]}),
+    "host_fleet": ({"host_dtbs": [BOARD, BOARD], "pa_bits": [40, 36], "iommu": True}, {
+        "host_dtbs": [Type(None), Type(BOARD), Type([]), Type([5]), Range([b"junk"])],
+        "pa_bits": [Type("40"), Type([]), Range([40, 40, 40]), Range([40, 39])],
+        "xen": [Type(4.21), Range("9.9")]}),
     "build_dom0less": ({"host_dtb": BOARD, "domain": "domU1", "host": HOST}, {
-        "host_dtb": [Type(None), Type(WRONG), Type("board.dtb"), Range(b""), Range(b"junk")],
+        "host_dtb": [Type(None), Type(WRONG), Range("/nonexistent.dtb"), Range(b""), Range(b"junk")],
         "domain": [Type(None), Type(5), Range("nope"), Range("a\0b")],
         "host": [Type(WRONG), Type("4.21"), Range(xendt.Host(xen="9.9"))],
-        "partial_dtb": [Type("p.dtb"), Range(b"junk")],
-        "kernel": [Type("Image"), Type(WRONG)],
+        "partial_dtb": [Type(5), Range("/nonexistent.dtb"), Range(b"junk")],
+        "kernel": [Type(5), Type(WRONG), Range("/nonexistent")],
         "iommu": [Type("yes"), Type(1)],
-        "host_name": [Type(None), Type(5)]}),
+        "host_name": [Type(5)]}),
     # tests/data/reference-dom0/V2-4190: its console's BANK[0] and grant table.
-    "build_dom0": ({"host_dtb": DOM0_HOST, "dom0_mem": (xendt.Range(0xE000_0000, 512 << 20),),
-                    "gnttab": xendt.Range(0x4020_0000, 0x4_0000), "host": xendt.Host(xen="4.19")}, {
-        "host_dtb": [Type(None), Type(WRONG), Type("host.dtb"), Range(b""), Range(b"junk")],
-        "dom0_mem": [Type(None), Type([xendt.Range(0xE000_0000, 512 << 20)]), Type(("0xe0000000:512M",)),
-                     Range((xendt.Range(1 << 64, 4096),)), Range((xendt.Range(-4096, 4096),))],
-        "gnttab": [Type(None), Type("0x40200000:256K"), Range(xendt.Range(0, 1 << 65))],
+    "build_dom0": ({"host_dtb": DOM0_HOST, "dom0_ram": (xendt.Range(0xE000_0000, 512 << 20),),
+                    "grant_table": xendt.Range(0x4020_0000, 0x4_0000),
+                    "host": xendt.Host(xen="4.19")}, {
+        "host_dtb": [Type(None), Type(WRONG), Range("/nonexistent.dtb"), Range(b""), Range(b"junk")],
+        "dom0_ram": [Type(None), Type([xendt.Range(0xE000_0000, 512 << 20)]), Type(("0xe0000000:512M",)),
+                     Range((xendt.Range(1 << 64, 4096),)), Range((xendt.Range(-4096, 4096),)),
+                     Range("0xe0000000")],
+        "grant_table": [Type(None), Range("0x40200000"), Range(xendt.Range(0, 1 << 65))],
         "host": [Type(WRONG), Type("4.19"), Range(xendt.Host(xen="9.9"))],
         "xen_cmdline": [Type(5), Range("a\0b")],
-        "kernel": [Type("Image"), Type(WRONG)],
+        "kernel": [Type(5), Type(WRONG)],
         "v2m_spis": [Type(None), Type([(80, 64)]), Type(("80:64",)), Type(((80.0, 64),))],
-        "host_name": [Type(None), Type(5)]}),
+        "host_name": [Type(5)]}),
     "dom0less_domains": ({"host_dtb": BOARD}, {
-        "host_dtb": [Type(None), Type(WRONG), Type("board.dtb"), Range(b""), Range(b"junk")],
-        "host_name": [Type(None), Type(5)]}),
+        "host_dtb": [Type(None), Type(WRONG), Range("/nonexistent.dtb"), Range(b""), Range(b"junk")],
+        "host_name": [Type(5)]}),
+    "host_dt": ({"host_dtb": BOARD}, {
+        "host_dtb": [Type(None), Type(WRONG), Range(b"junk" * 10), Range("/nonexistent.dtb")],
+        "uboot_script": [Type(5), Range("/nonexistent.scr"), Range(b"fdt frobnicate\n")],
+        "uboot_files": [Type([("Image", 1)]), Range({"Image": 1})],  # files without a script
+        "uboot_version": [Type(2023), Range("2023.01")],  # a version without a script
+        "host_name": [Type(5)]}),
+    "host_facts": ({"host_dtb": BOARD}, {
+        "host_dtb": [Type(None), Type(WRONG), Range(b"junk"), Range("/nonexistent.dtb")],
+        "host": [Type(WRONG), Type("4.21")]}),
+    "schema": ({"kind": "build"}, {
+        "kind": [Range("nope")]}),
     "guest_from_json": ({"text": '{"guest": {}}'}, {
         "text": [Type(None), Type(b'{"guest": {}}'), Type({"guest": {}}), Range(""),
                  Range("[" * 100000), Range('{"guest": {"memory_mib": ' + "9" * 5000 + "}}")],
@@ -188,6 +230,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, list[Type | Range]]]] = {
 
 #: Public names that are not called with user input: results and errors.
 NOT_INPUTS = {"AddressMap", "Change", "Diff", "Finding", "GuestDT", "HostRegions", "MapEntry",
+              "HostFleet", "Notice", "Shown",
               "MemoryMap", "Node", "Property", "Range", "Region", "Report", "Segment", "Tree",
               "VirtioSlot", "XendtError", "ConfigError", "DtbError", "ImageError",
               "BuildError", "LayoutError", "XenFailure"}
@@ -215,8 +258,10 @@ def _call(name: str, kwargs: dict[str, Any]) -> Any:
 def test_a_bad_argument_raises_xendts_error_or_type_error(name, good, param, value):
     function = getattr(xendt, name)
     assert param in inspect.signature(function).parameters
+    others = {"source": "text", "text": "source"}  # a text input is one or the other
+    kwargs = {k: v for k, v in good.items() if k != others.get(param)} | {param: value.value}
     with pytest.raises(Exception) as raised:
-        _call(name, {**good, param: value.value})
+        _call(name, kwargs)
     error = raised.value
     if isinstance(value, Type):
         assert isinstance(error, TypeError), repr(error)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, dtb_to_dts, dts_node, golden_cases
+from conftest import GOLDEN, check_output, dtb_to_dts, dts_node, golden_cases
 from xendt.cli import main
 
 CASES = golden_cases()
@@ -21,6 +21,7 @@ def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out, err.decode()
 
 
@@ -151,8 +152,8 @@ def test_json_output_gives_the_memory_map(capsysbinary):
 
     code, out, _ = run("build", "--memory", "512", "--ipa-bits", "36", "--format", "json", capsysbinary=capsysbinary)
     data = json.loads(out)
-    assert code == 0 and data["ipa_bits"] == 36
-    assert data["extended_regions"] == [{"base": 0x6000_0000, "size": 0xA000_0000},
+    assert code == 0 and data["memory_map"]["ipa_bits"] == 36
+    assert data["memory_map"]["extended_regions"] == [{"base": 0x6000_0000, "size": 0xA000_0000},
                                         {"base": 0x2_0000_0000, "size": 0xE_0000_0000}]
 
 

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
+from conftest import GOLDEN, check_output, dtb_to_dts, dts_to_dtb, golden_cases
 from conftest import ROOT as ROOT_DIR
 from xendt.cli import main
 from xendt.errors import XendtError
@@ -69,6 +69,7 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out.decode(), err.decode()
 
 
@@ -383,14 +384,15 @@ def test_exit_status_is_2_when_it_cannot_check(tmp_path, capsysbinary):
                    " xen,xenvm-X.Y compatible); give --xen VERSION\n")
 
 
-def test_json_findings_carry_type_level_file_node_message(capsysbinary):
+def test_json_findings_carry_rule_level_node_prop_message(capsysbinary):
     blob = str(GOLDEN / "4.18/mem1024-v3-vcpu2-pa40-vpci.dtb")
     code, out, _ = run("check", "--format", "json", "--pa-bits", "40", blob, capsysbinary=capsysbinary)
     data = json.loads(out)
-    assert code == 0 and (data["xen"], data["ipa_bits"], data["errors"], data["warnings"]) == ("4.18", 40, 0, 1)
+    assert code == 0 and (data["xen"], data["inputs"], data["ipa_bits"], data["errors"]) == (
+        "4.18", [blob], 40, 0)
+    assert [f["level"] for f in data["findings"]] == ["warning"]
     assert data["findings"][0] == {
-        "type": "pci-window", "level": "warning", "file": blob, "node": "/pcie@10000000",
-        "property": "ranges",
+        "level": "warning", "rule": "pci-window", "node": "/pcie@10000000", "prop": "ranges",
         "message": "entry 1 [0x100000000, 0x200000000) is above 4 GiB but its phys.hi says 32-bit"
                    " memory; expected 64-bit memory (as Xen 4.19 and later)"}
 

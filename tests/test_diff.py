@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, dtc, dts_to_dtb, golden_cases
+from conftest import GOLDEN, check_output, dtc, dts_to_dtb, golden_cases
 from xendt.cli import main
 from xendt.fdt.read import parse, read_dtb
 from xendt.inspect.diff import diff
@@ -25,6 +25,7 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out.decode(), err.decode()
 
 
@@ -291,13 +292,13 @@ def test_json_lists_the_changes_with_decoded_values(tmp_path, capsysbinary):
     data = json.loads(out)
     assert code == 1 and data["same"] is False
     assert data["changes"] == [{
-        "change": "property-changed", "node": "/uart@22000000", "property": "interrupts",
+        "kind": "property-changed", "node": "/uart@22000000", "prop": "interrupts",
         "old": [{"controller": "/interrupt-controller@3001000", "type": "SPI", "number": 0,
                  "intid": 32, "trigger": "level-high", "cpus": 0}],
         "new": [{"controller": "/interrupt-controller@3001000", "type": "SPI", "number": 5,
                  "intid": 37, "trigger": "level-high", "cpus": 0}],
         "old_text": "SPI 0 (ID 32) level-high, cpus 0x0",
-        "new_text": "SPI 5 (ID 37) level-high, cpus 0x0"}]
+        "new_text": "SPI 5 (ID 37) level-high, cpus 0x0", "props": [], "why": ""}]
 
 
 # --- usage --------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_the_memory_map_is_where_xen_loaded_everything(tmp_path, capsysbinary):
     code, out, err = build(run_dir / "host.dtb", *console_inputs(run_dir), "--kernel", str(DUMPER),
                            "--format", "json", tmp_path=tmp_path, capsysbinary=capsysbinary)
     assert code == 0, err
-    mmap = json.loads(out)
+    mmap = json.loads(out)["memory_map"]
     assert mmap["ram"] == [{"base": 0x60000000, "size": 0x20000000}]
     assert mmap["segments"] == [
         {"base": 0x60000000, "size": 0x23D0, "name": "kernel"},

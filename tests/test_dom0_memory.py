@@ -47,7 +47,7 @@ def test_bank_0_is_the_one_the_console_printed(run_dir, tmp_path, capsysbinary):
     code, out, err = build(run_dir / "host.dtb", *predicted(run_dir), "--format", "json",
                            tmp_path=tmp_path, capsysbinary=capsysbinary)
     assert code == 0, err
-    assert json.loads(out)["ram"][0] == {"base": int(start, 16),
+    assert json.loads(out)["memory_map"]["ram"][0] == {"base": int(start, 16),
                                          "size": int(end, 16) - int(start, 16)}
 
 
@@ -57,7 +57,7 @@ def _banks(run: str, cmdline: str, tmp_path, capsysbinary) -> tuple[list[tuple[i
                            str(DUMPER), "--format", "json", *BOOT, tmp_path=tmp_path,
                            capsysbinary=capsysbinary)
     assert code == 0, err
-    return [(r["base"], r["size"]) for r in json.loads(out)["ram"]], err
+    return [(r["base"], r["size"]) for r in json.loads(out)["memory_map"]["ram"]], err
 
 
 def test_without_dom0_mem_dom0_gets_512_mib(tmp_path, capsysbinary):

@@ -235,7 +235,7 @@ def test_json_gives_the_memory_map_xen_placed(capsysbinary):
                          "--xen", "4.21", "--pa-bits", "44", "--format", "json", "-o", "-",
                          capsysbinary=capsysbinary)
     assert code == 0, err
-    data = json.loads(out)
+    data = json.loads(out)["memory_map"]
     chosen = dtb_to_dts((run_dir / "domU2.dtb").read_bytes()).split("\tchosen {\n", 1)[1]
     assert "linux,initrd-start = <0x00 0x48200000>;" in chosen
     assert "linux,initrd-end = <0x00 0x48500123>;" in chosen

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import dtb_to_dts
+from conftest import check_output, dtb_to_dts
 from conftest_host import qemu  # noqa: F401  (fixture)
 from xendt.cli import main
 from xendt.host.fleet import Dropped, Narrowed, intersect
@@ -19,6 +19,7 @@ def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out, err.decode()
 
 
@@ -75,8 +76,8 @@ def test_the_build_says_which_host_limited_which_region_on_stderr(capsysbinary):
 def test_ipa_bits_make_a_fleet_too(capsysbinary):
     code, out, err = run(*BUILD, "--ipa-bits", "40", "--ipa-bits", "32", "--format", "json",
                          capsysbinary=capsysbinary)
-    assert code == 0 and json.loads(out)["extended_regions"] == [{"base": 0x6000_0000,
-                                                                  "size": 0xA000_0000}]
+    assert code == 0 and json.loads(out)["memory_map"]["extended_regions"] == [
+        {"base": 0x6000_0000, "size": 0xA000_0000}]
     assert "[0x200000000, 0x10000000000) of ipa-bits 40 dropped: not free on ipa-bits 32" in err
 
 

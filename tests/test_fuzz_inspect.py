@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import GOLDEN, dts_to_dtb
+from conftest import GOLDEN, check_output, dts_to_dtb
 from xendt.cli import main
 from xendt.errors import DtbError
 from xendt.fdt.read import parse, read_blob
@@ -29,6 +29,7 @@ def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out, err.decode()
 
 

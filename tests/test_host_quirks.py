@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import dts_to_dtb
+from conftest import check_output, dts_to_dtb
 from xendt.cli import main
 from xendt.host import domains, firmware, xen_dt
 from xendt.host import regions as hostregions
@@ -23,6 +23,7 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out.decode(), err.decode()
 
 
@@ -148,16 +149,17 @@ def test_explain_json_says_what_cut_each_region(tmp_path, capsysbinary):
     code, out, _ = run("host-regions", "--host-dtb", str(path), "--xen", "4.19.3", "--explain",
                        "--format", "json", capsysbinary=capsysbinary)
     data = json.loads(out)
-    assert code == 0 and data["release"] == "4.19.3"
-    assert [p["commit"] for p in data["points"]] == ["6f7af8383f51", "c7e568308546"]
-    first = next(c for c in data["explain"] if c["region"])
+    host = data["hosts"][0]
+    assert code == 0 and host["release"] == "4.19.3"
+    assert [p["commit"] for p in host["points"]] == ["6f7af8383f51", "c7e568308546"]
+    first = next(c for c in host["candidates"] if c["region"])
     assert first == {"free": {"base": 0x907_0000, "size": 0x1010_0000 - 0x907_0000},
                      "start_by": "/iommu@9050000 reg[0]", "end_by": "/sram@10100000 reg[0]",
                      "region": {"base": 0x920_0000, "size": 0x6E0_0000},
                      "cuts": ["start rounded up to 2 MiB", "size rounded down to 2 MiB"],
-                     "dropped": None}
+                     "dropped": ""}
     # intc's two regs leave [0x801_0000, 0x80a_0000): nothing from 2 MiB up.
-    assert data["explain"][0]["dropped"] == "nothing left after rounding its start up to 2 MiB"
+    assert host["candidates"][0]["dropped"] == "nothing left after rounding its start up to 2 MiB"
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from conftest import dtb_to_dts, dts_to_dtb
+from conftest import check_output, dtb_to_dts, dts_to_dtb
 from conftest_host import QEMU_SHAPES, board, passthrough, qemu  # noqa: F401  (fixtures)
 from xendt.cli import main
 from xendt.errors import ConfigError, XenFailure
@@ -56,6 +56,7 @@ def run(*args: str, capsysbinary) -> tuple[int, bytes, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out, err.decode()
 
 
@@ -480,9 +481,11 @@ def test_json_gives_the_regions_and_the_facts_behind_them(board, capsysbinary):
     code, out, _ = run("host-regions", "--host-dtb", str(board), "--xen", "4.19", "--domain", "domU1",
                        "--format", "json", capsysbinary=capsysbinary)
     data = json.loads(out)
-    assert code == 0 and data["finder"] == "find_domU_holes" and data["grant_table"] == {
+    host = data["hosts"][0]
+    assert code == 0 and host["finder"] == "find_domU_holes" and host["grant_table"] == {
         "base": 0x3800_0000, "size": 0x100_0000}
-    assert data["ram"] == [{"base": 0x4000_0000, "size": 512 * MiB}, {"base": 0x2_0000_0000, "size": 0}]
+    assert host["extended_regions"] == data["extended_regions"]
+    assert host["ram"] == [{"base": 0x4000_0000, "size": 512 * MiB}, {"base": 0x2_0000_0000, "size": 0}]
     assert data["extended_regions"][0] == {"base": 0x6000_0000, "size": 0x20E0_0000}
 
 
@@ -515,7 +518,7 @@ def test_a_dom0_dt_gives_dom0s_banks_and_grant_table(qemu, tmp_path, capsysbinar
     code, out, _ = run("host-regions", "--host-dtb", str(qemu["gicv3-2g"]), "--no-iommu",
                        "--dom0-dtb", str(dom0), "--format", "json", capsysbinary=capsysbinary)
     data = json.loads(out)
-    assert code == 0 and data["grant_table"] == {"base": 0x4020_0000, "size": 0x40000}
+    assert code == 0 and data["hosts"][0]["grant_table"] == {"base": 0x4020_0000, "size": 0x40000}
     assert [r["base"] for r in data["extended_regions"]] == [0x4040_0000, 0x6800_0000]
 
 

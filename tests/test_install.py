@@ -18,6 +18,7 @@ def _source_files() -> dict[str, Path]:
     files = {str(p.relative_to(ROOT)): p for p in (ROOT / "xendt").rglob("*.py")
              if "__pycache__" not in p.parts}
     files["xendt/py.typed"] = ROOT / "xendt" / "py.typed"
+    files.update({f"xendt/schemas/{p.name}": p for p in (ROOT / "xendt" / "schemas").glob("*.json")})
     files.update({f"xendt/layoutdata/{p.name}": p for p in (ROOT / "layouts").glob("*.toml")})
     return files
 

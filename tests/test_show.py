@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, dtb_to_dts, dts_to_dtb, golden_cases
+from conftest import GOLDEN, check_output, dtb_to_dts, dts_to_dtb, golden_cases
 from xendt.cli import main
 from xendt.fdt.read import parse, read_dtb
 from xendt.inspect import addressmap
@@ -34,6 +34,7 @@ def run(*args: str, capsysbinary) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exit:
         main(list(args))
     out, err = capsysbinary.readouterr()
+    check_output(args, exit.value.code, out)
     return exit.value.code, out.decode(), err.decode()
 
 
@@ -261,10 +262,10 @@ def test_disagreeing_version_strings_are_reported():
 def test_json_gives_the_map_and_the_decoded_tree(capsysbinary):
     code, out, _ = run("show", "--format", "json", str(PARTIALDT), capsysbinary=capsysbinary)
     data = json.loads(out)
-    assert code == 0 and data["xen"]["version"] == "4.21" and data["layout"] == "4.21"
-    serial = next(e for e in data["map"] if e["node"] == "/passthrough/serial@9c090000")
+    assert code == 0 and data["xen"] == "4.21" and data["layout"] == "4.21"
+    serial = next(e for e in data["entries"] if e["node"] == "/passthrough/serial@9c090000")
     assert serial == {"base": 0x9C09_0000, "size": 0x1000, "what": "arm,pl011", "kind": "device",
-                      "node": "/passthrough/serial@9c090000", "property": "reg", "index": 0,
+                      "node": "/passthrough/serial@9c090000", "prop": "reg", "index": 0,
                       "layout": "ram0", "inside": "/hypervisor reg[1]"}
     hypervisor = next(n for n in data["tree"]["children"] if n["name"] == "hypervisor")
     props = {p["name"]: p["value"] for p in hypervisor["properties"]}

@@ -95,7 +95,7 @@ def test_with_acpi_rng_seed_follows_the_module_so_libfdt_cannot_find_it():
 
 
 def test_acpi_needs_the_tables_size():
-    with pytest.raises(ConfigError, match="--acpi-size"):
+    with pytest.raises(ConfigError, match=r"give it with Host\.acpi_size"):
         build(GuestConfig(gic_version="v3", acpi=True))
 
 

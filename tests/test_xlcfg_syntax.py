@@ -177,7 +177,9 @@ def test_the_public_load_xl_config_reads_as_load_guest(tmp_path):
     kernel.write_bytes(bytes(56) + b"ARM\x64" + bytes(4096))  # arm64 Image magic at 56
     cfg = tmp_path / "g.cfg"
     cfg.write_text(f'memory = 64\nvcpus = 2\nkernel = "{kernel}"\n')
-    assert xendt.load_xl_config(cfg) == xlcfg.load_guest(cfg)
+    guest, warnings = xlcfg.load_guest(cfg)
+    assert xendt.load_xl_config(cfg) == (guest, tuple(warnings))
+    assert xendt.load_xl_config(text=cfg.read_text(), name=str(cfg)) == (guest, tuple(warnings))
 
 
 def test_import_compiles_no_regex():

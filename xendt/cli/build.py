@@ -150,9 +150,13 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
 
         data = to_dts(result.dtb).encode()
     else:
-        from xendt.render.jsonout import memory_map_json
+        from dataclasses import replace
 
-        data = memory_map_json(result.memory_map, notes).encode()
+        from xendt.notices import notices
+
+        given = tuple(p for p in (flags.get("xl_config"), guest_json) if p)
+        data = replace(result, warnings=(*notices(warnings, "xl-config"), *result.warnings),
+                       inputs=given, explain=notes).to_json().encode()
     write(output_, data, binary=fmt == "dtb")
     return None
 

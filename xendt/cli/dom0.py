@@ -63,9 +63,9 @@ def build_dom0(host_dtb: str, xen: str | None, size: AddressSize | None, dom0_me
 
         out = to_dts(result.dtb).encode()
     else:
-        from xendt.render.jsonout import memory_map_json
+        from dataclasses import replace
 
-        out = memory_map_json(result.memory_map).encode()
+        out = replace(result, inputs=(name,)).to_json().encode()
     write(output_, out, binary=fmt == "dtb")
     return 0
 

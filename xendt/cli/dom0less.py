@@ -127,11 +127,9 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         if fmt == "json":
             from xendt.dom0less.api import as_guest_dt
             from xendt.guest.model import Host
-            from xendt.render.jsonout import memory_map_json
-
             host = Host(xen=version, pa_bits=size.bits if size and size.kind == "pa" else None,
                         ipa_bits=size.bits if size and size.kind == "ipa" else None)
-            data = memory_map_json(as_guest_dt(dt, host).memory_map).encode()
+            data = as_guest_dt(dt, host, (host_name,)).to_json().encode()
         else:
             data = _formatted(dt.blob, fmt)
         write(paths[dt.domain], data, binary=fmt == "dtb")

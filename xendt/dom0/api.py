@@ -46,4 +46,7 @@ def as_guest_dt(dt: Dom0DT, host: Host) -> GuestDT:
         segments=tuple(sorted(segments, key=lambda s: s.base)), grant_table=dt.grant_table,
         extended_regions=dt.regions, devices=(), virtio=())
     built_for = host if host.xen is not None else replace(host, xen=host.version)
-    return GuestDT(dtb=dt.blob, memory_map=memory_map, warnings=dt.warnings, host=built_for)
+    from xendt.notices import notices
+
+    return GuestDT(dtb=dt.blob, memory_map=memory_map, host=built_for,
+                   warnings=notices(dt.warnings, "xen", ("dom0",)))

@@ -117,7 +117,7 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     plan = _plan(tree, layout, given, image.bits, dom0_mem, gnttab, found)
     size = (int.from_bytes(host_dtb[4:8], "big") + rules.fdt_extra_size
             + rules.fdt_extra_per_bank * layout.host.max)
-    warnings = [*predicted, *found.warnings]
+    warnings: list[str] = [*predicted, *found.warnings]
     blob = _write(tree, rules, plan, given, v2m_spis, _reserved(info, rules), layout, size,
                   warnings)
     initrd_size = given.ramdisk.reg.size if given.ramdisk else 0

@@ -18,10 +18,10 @@ def build_dom0less(host_dtb: bytes, domain: str, host: Host | None = None, *,
     host = host or Host()
     dt = build(host_dtb, domain, host.version, host_name=host_name, partial_dtb=partial_dtb,
                kernel=kernel, pa_bits=host.pa_bits, ipa_bits=host.ipa_bits, iommu=iommu)
-    return as_guest_dt(dt, host)
+    return as_guest_dt(dt, host, (host_name,))
 
 
-def as_guest_dt(dt: Dom0lessDT, host: Host) -> GuestDT:
+def as_guest_dt(dt: Dom0lessDT, host: Host, inputs: tuple[str, ...] = ()) -> GuestDT:
     """A built dom0less tree in GuestDT's shape: its memory map (kernel,
     ramdisk and DTB as Xen places them; the /hypervisor grant table and
     extended regions) and the Host, with its Xen version resolved."""
@@ -41,7 +41,10 @@ def as_guest_dt(dt: Dom0lessDT, host: Host) -> GuestDT:
         grant_table=Range(grant.base, grant.size) if dt.hypervisor else Range(0, 0),
         extended_regions=dt.regions, devices=dt.devices_mmio, virtio=())
     built_for = host if host.xen is not None else replace(host, xen=host.version)
-    return GuestDT(dtb=dt.blob, memory_map=memory_map, warnings=dt.warnings, host=built_for)
+    from xendt.notices import notices
+
+    return GuestDT(dtb=dt.blob, memory_map=memory_map, host=built_for, inputs=inputs,
+                   warnings=notices(dt.warnings, "xen", (dt.domain,)))
 
 
 def dom0less_domains(host_dtb: bytes, host_name: str = "host.dtb") -> tuple[str, ...]:

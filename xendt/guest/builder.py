@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from xendt.errors import ConfigError
 from xendt.fdt import blob
@@ -21,6 +22,9 @@ from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
 from xendt.ranges import Range, Region
 from xendt.xen import address, layouts
 from xendt.xen.layout import Layout
+
+if TYPE_CHECKING:
+    from xendt.notices import Notice
 
 RNG_SEED_SIZE = validate.RNG_SEED_SIZE
 
@@ -35,15 +39,44 @@ class GuestDT:
     memory_map:
       the computed address map behind it.
     warnings:
-      what libxl would log as warnings (e.g. no extended region fits).
+      what xl, libxl (or Xen, for dom0less and dom0) would log as warnings
+      (e.g. no extended region fits): xendt.Notice lines from the API.
     host:
       the Host it was built for, with its Xen version resolved.
+    inputs:
+      the names of what it was built from (an xl.cfg's path, a host DTB's).
+    explain:
+      where each extended region comes from (xendt.build(explain=True)).
     """
 
     dtb: bytes
     memory_map: MemoryMap
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     host: Host = field(default_factory=Host)
+    inputs: tuple[str, ...] = ()
+    explain: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """The tree as DTS, as `xendt build --format dts` prints it."""
+        from xendt.fdt.dts import to_dts
+
+        return to_dts(self.dtb)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The "xendt.build/1" document: what `xendt build --format json` prints."""
+        from dataclasses import asdict
+
+        from xendt.render.documents import envelope, plain
+
+        return envelope("build", self.memory_map.xen, self.inputs, self.warnings, "libxl",
+                        {"memory_map": plain(asdict(self.memory_map)),
+                         "explain": list(self.explain)})
+
+    def to_json(self) -> str:
+        """to_dict() as the text `xendt build --format json` prints."""
+        from xendt.render.documents import dumps
+
+        return dumps(self.to_dict())
 
 
 def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
@@ -104,7 +137,12 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
         segments=segments, grant_table=Range(grant.base, grant.size),
         extended_regions=extended, devices=devices, virtio=slots)
     built_for = host if host.xen is not None else _resolved(host)
-    return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=tuple(warnings), host=built_for)
+    if warnings:  # xendt.notices only when there are some: start-up
+        from xendt.notices import notices
+
+        return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=notices(warnings, "libxl"),
+                       host=built_for)
+    return GuestDT(dtb=bytes(dtb), memory_map=mmap, host=built_for)
 
 
 def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None) -> list[str]:

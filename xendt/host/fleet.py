@@ -14,7 +14,7 @@ regions (`xendt host-regions` with several hosts).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xendt.errors import ConfigError
 from xendt.guest.model import GuestConfig, Host
@@ -204,6 +204,24 @@ class HostFleet:
 
     each: tuple[HostRegions, ...]
     fleet: Fleet | None
+
+    def text(self, explain: bool = False) -> str:
+        """The table `xendt host-regions` prints (`explain`: --explain)."""
+        from xendt.render.hostout import table
+
+        return table(self, explain)
+
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        """The "xendt.host-regions/1" document: what `xendt host-regions
+        --format json` prints (with `explain`: and --explain)."""
+        from xendt.render.hostout import to_json
+
+        return to_json(self, explain)
+
+    def to_json(self, explain: bool = False) -> str:
+        from xendt.render.documents import dumps
+
+        return dumps(self.to_dict(explain))
 
 
 def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,

@@ -32,6 +32,7 @@ The per-version switches are the [host] tables of layouts/*.toml
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
@@ -40,6 +41,7 @@ from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
 from xendt.host.holes import Candidate, Found
 from xendt.host.rangeset import Crash, Failed
 from xendt.host.refusals import Failure
+from xendt.notices import Notice, notices
 from xendt.ranges import Range
 from xendt.xen import layouts
 from xendt.xen.layout import Layout
@@ -79,7 +81,7 @@ class HostRegions:
     gic_phandle:
       the interrupt-parent of the /hypervisor node.
     warnings:
-      what Xen would warn about, or why there are no regions.
+      what Xen would warn about, or why there are no regions (Notice lines).
     failure:
       where Xen fails to boot or to build the domain (then no regions).
     iommu_why:
@@ -102,13 +104,36 @@ class HostRegions:
     cells: tuple[int, int]
     interrupt: int
     gic_phandle: int
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     release: str = ""
     failure: Failure | None = None
     iommu_why: str = ""
     notes: tuple[str, ...] = ()
     candidates: tuple[Candidate, ...] = ()
     cmdline: str = ""
+
+    @property
+    def extended_regions(self) -> tuple[Range, ...]:
+        """`regions`, by the name a GuestDT's memory map gives them."""
+        return self.regions
+
+    def text(self, explain: bool = False) -> str:
+        """The table `xendt host-regions` prints (`explain`: --explain)."""
+        from xendt.host.fleet import HostFleet
+
+        return HostFleet((self,), None).text(explain)
+
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        """The "xendt.host-regions/1" document of this one board: what
+        `xendt host-regions --format json` prints (`explain`: --explain)."""
+        from xendt.host.fleet import HostFleet
+
+        return HostFleet((self,), None).to_dict(explain)
+
+    def to_json(self, explain: bool = False) -> str:
+        from xendt.render.documents import dumps
+
+        return dumps(self.to_dict(explain))
 
 
 def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -> HostRegions:
@@ -148,8 +173,9 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
     if failure is not None:
         return replace(base, failure=failure)
     if cmdline.ext_regions is False:
-        return replace(base, warnings=(f"{domain.name}: extended regions support is disabled"
-                                       f" (ext_regions= on {cmdline.source})",))
+        return replace(base, warnings=notices(
+            (f"{domain.name}: extended regions support is disabled (ext_regions= on"
+             f" {cmdline.source})",), "xen", (domain.name,)))
     if fw.uefi and rules.efi_memory_nodes == "deleted" and domain.host_layout and domain.iommu:
         base = replace(base, notes=(
             *base.notes, "UEFI boot: Xen's EFI loader deleted the memory nodes"
@@ -159,8 +185,10 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
     try:
         result = extended_regions(tree, layout, domain, ipa_bits, base, info)
         return replace(result, notes=base.notes + result.notes,
-                       warnings=_overflowed(info) + result.warnings
-                       + validate.grant_in_regions(domain, result.regions))
+                       warnings=(*notices(_overflowed(info), "xen", (domain.name,)),
+                                 *result.warnings,
+                                 *notices(validate.grant_in_regions(domain, result.regions), "xen",
+                                          (domain.name,))))
     except Crash as e:
         what = str(e)
         return replace(base, finder="find_memory_holes", failure=Failure(
@@ -257,7 +285,8 @@ def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
             reason = found.notes[0] if found.notes else (
                 f"no free range of {rules.min_size >> 20} MiB or more")
             warnings.append(f"{domain.name}: failed to allocate extended regions: {reason}")
-    return replace(base, finder=finder, regions=found.regions, warnings=tuple(warnings),
+    return replace(base, finder=finder, regions=found.regions,
+                   warnings=notices(warnings, "xen", (domain.name,)),
                    notes=tuple(notes), candidates=found.candidates)
 
 

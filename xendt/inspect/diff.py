@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from xendt.fdt.tree import Node, Property
 from xendt.fdt.tree import Tree as DeviceTree
@@ -119,28 +119,35 @@ class Diff:
             lines.append("(no differences)")
         return "\n".join(lines) + "\n"
 
-    def json(self) -> str:
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The "xendt.diff/1" document: what `xendt diff --format json` prints
+        (values decoded, with their DTS text beside them)."""
+        from xendt.render.documents import envelope
+
         def data(value: Value | None) -> object:
             return None if value is None else value.data
 
         def text(value: Value | None) -> str | None:
             return None if value is None else value.text
 
-        changes = []
-        for c in self.changes:
-            entry: dict[str, object] = {"change": c.kind, "node": c.node, "property": c.prop or None,
-                     "old": data(c.old), "new": data(c.new),
-                     "old_text": text(c.old), "new_text": text(c.new)}
-            if c.props:
-                entry["properties"] = [{"name": n, "value": v.data, "text": v.text}
-                                       for n, v in c.props]
-            if c.why:
-                entry["why"] = c.why
-            changes.append(entry)
-        from xendt.render.jsondoc import document
+        changes = [{"kind": c.kind, "node": c.node, "prop": c.prop, "old": data(c.old),
+                    "new": data(c.new), "old_text": text(c.old), "new_text": text(c.new),
+                    "props": [{"name": n, "value": v.data, "text": v.text} for n, v in c.props],
+                    "why": c.why} for c in self.changes]
+        return envelope("diff", None, self.inputs, (), "diff",
+                        {"same": self.same, "origins": list(self.origins), "changes": changes})
 
-        return document({"a": self.a, "b": self.b, "same": self.same,
-                         "origins": list(self.origins) or None, "changes": changes})
+    def to_json(self) -> str:
+        """to_dict() as the text `xendt diff --format json` prints."""
+        from xendt.render.documents import dumps
+
+        return dumps(self.to_dict())
+
+    json = to_json
 
 
 def _reordered(old: tuple[str, ...], new: tuple[str, ...]) -> str:

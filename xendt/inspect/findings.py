@@ -4,6 +4,7 @@ that holds them (text or JSON). The rules are in xendt.inspect.check."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from xendt.render.jsondoc import document
 
@@ -76,14 +77,23 @@ class Report:
                      f" {self.page_size // 1024}K pages)")
         return "\n".join(lines) + "\n"
 
-    def json(self) -> str:
-        data = {
-            "file": self.file, "xen": self.xen, "xen_source": self.xen_source,
-            "ipa_bits": self.ipa_bits, "ipa_source": self.ipa_source,
-            "page_size": self.page_size,
-            "errors": self.errors, "warnings": self.count("warning"),
-            "findings": [{"type": f.rule, "level": f.level, "file": self.file, "node": f.node,
-                          "property": f.prop or None, "message": f.message}
-                         for f in self.findings],
-        }
-        return document(data)
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.file,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The "xendt.check/1" document: what `xendt check --format json` prints."""
+        from dataclasses import asdict
+
+        from xendt.render.documents import envelope
+
+        return envelope("check", self.xen, self.inputs, (), "check", {
+            "xen_source": self.xen_source, "ipa_bits": self.ipa_bits,
+            "ipa_source": self.ipa_source, "page_size": self.page_size, "errors": self.errors,
+            "findings": [asdict(f) for f in self.findings]})
+
+    def to_json(self) -> str:
+        """to_dict() as the text `xendt check --format json` prints."""
+        return document(self.to_dict())
+
+    json = to_json

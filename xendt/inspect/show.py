@@ -10,6 +10,9 @@ Addresses print as /proc/iomem does: first and last byte.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, MapEntry
 from xendt.inspect.values import describe
@@ -89,31 +92,54 @@ def _hex(digits: str, width: int) -> str:
     return "0x" + digits.rjust(width, "0")
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What `xendt show` prints about a tree: the tree and its address map."""
+
+    tree: DeviceTree
+    address_map: AddressMap
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.address_map.file,)
+
+    def text(self) -> str:
+        """The DTS, then the map, as `xendt show` prints them."""
+        return text(self.address_map, str(self.tree))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The "xendt.show/1" document: what `xendt show --format json` prints."""
+        from xendt.render.documents import envelope
+
+        amap, tree = self.address_map, self.tree
+        containers = {}
+        for entry, inner in amap.top_level:
+            for e in inner:
+                containers[(e.node, e.prop, e.index)] = entry.source
+        return envelope("show", amap.xen.version, self.inputs, (), "show", {
+            "xen_source": amap.xen.source,
+            "xen_conflicts": [{"node": n, "prop": p, "value": v} for n, p, v in amap.xen.conflicts],
+            "layout": amap.layout.version if amap.layout else None,
+            "layout_note": amap.layout_note,
+            "entries": [{"base": e.base, "size": e.size, "what": e.what, "kind": e.kind,
+                         "node": e.node, "prop": e.prop, "index": e.index, "layout": e.layout,
+                         "inside": containers.get((e.node, e.prop, e.index))}
+                        for e in amap.entries],
+            "gaps": [{"base": g.base, "size": g.size,
+                      "unused_layout_regions": list(amap.layout_regions_in(g))} for g in amap.gaps],
+            "notes": [{"node": n.node, "prop": n.prop, "message": n.message} for n in amap.notes],
+            "reservations": [{"base": r.base, "size": r.size} for r in tree.reservations],
+            "tree": _node_data(tree, amap, tree.root),
+        })
+
+    def to_json(self) -> str:
+        """to_dict() as the text `xendt show --format json` prints."""
+        return document(self.to_dict())
+
+
 def json_text(tree: DeviceTree, amap: AddressMap) -> str:
     """The tree with decoded values, and the address map, as JSON."""
-    containers = {}
-    for entry, inner in amap.top_level:
-        for e in inner:
-            containers[(e.node, e.prop, e.index)] = entry.source
-    data = {
-        "file": amap.file,
-        "xen": {"version": amap.xen.version, "source": amap.xen.source,
-                "conflicts": [{"node": n, "property": p, "value": v}
-                              for n, p, v in amap.xen.conflicts]},
-        "layout": amap.layout.version if amap.layout else None,
-        "layout_note": amap.layout_note or None,
-        "map": [{"base": e.base, "size": e.size, "what": e.what, "kind": e.kind,
-                 "node": e.node, "property": e.prop, "index": e.index,
-                 "layout": e.layout or None,
-                 "inside": containers.get((e.node, e.prop, e.index))} for e in amap.entries],
-        "gaps": [{"base": g.base, "size": g.size, "unused_layout_regions": list(amap.layout_regions_in(g))}
-                 for g in amap.gaps],
-        "notes": [{"node": n.node, "property": n.prop or None, "message": n.message}
-                  for n in amap.notes],
-        "reservations": [{"base": r.base, "size": r.size} for r in tree.reservations],
-        "tree": _node_data(tree, amap, tree.root),
-    }
-    return document(data)
+    return Shown(tree, amap).to_json()
 
 
 def _node_data(tree: DeviceTree, amap: AddressMap, node) -> dict:

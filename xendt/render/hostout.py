@@ -128,10 +128,19 @@ def _explain(r: HostRegions) -> list[str]:
 
 
 def to_json(result: HostFleet, explain: bool = False) -> dict:
+    """The "xendt.host-regions/1" document: one entry in "hosts" per board
+    and the regions common to all (a board's own for one)."""
+    from xendt.render.documents import envelope
+
     each = [_host_json(r, explain) for r in result.each]
-    if result.fleet is None:
-        return each[0]
-    return {"hosts": each, **_fleet_json(result.fleet)}
+    fleet = result.fleet
+    common = fleet.regions if fleet is not None else result.each[0].regions
+    names = {r.domain.name for r in result.each}
+    warnings = [w for r in result.each for w in r.warnings]
+    return envelope("host-regions", result.each[0].xen, [r.host for r in result.each], warnings,
+                    "xen", {"hosts": each, "extended_regions": [_range(x) for x in common],
+                            "constraints": [constraint_json(c) for c in
+                                            (fleet.constraints if fleet else ())]}, names)
 
 
 def _range(r: Range | None) -> dict | None:
@@ -139,28 +148,31 @@ def _range(r: Range | None) -> dict | None:
 
 
 def _host_json(r: HostRegions, explain: bool = False) -> dict:
+    from xendt.notices import notices
+
     d = r.domain
     out: dict[str, object] = {
         "xen": r.xen, "release": r.release, "host": r.host, "domain": d.name,
-        "finder": r.finder or None, "ipa_bits": r.ipa_bits, "host_layout": d.host_layout,
-        "iommu": d.iommu, "iommu_reason": r.iommu_why or None, "bits": d.bits,
+        "finder": r.finder, "ipa_bits": r.ipa_bits, "host_layout": d.host_layout,
+        "iommu": d.iommu, "iommu_why": r.iommu_why, "bits": d.bits,
         "ram": [_range(b) for b in d.ram], "grant_table": _range(d.grant_table),
-        "extended_regions": [_range(x) for x in r.regions], "warnings": list(r.warnings),
+        "extended_regions": [_range(x) for x in r.regions],
+        "warnings": [n.to_dict() for n in notices(r.warnings, "xen", (d.name,))],
         "notes": list(r.notes), "failure": None if r.failure is None else {
-            "node": r.failure.node or None, "function": r.failure.function,
-            "message": r.failure.message, "fixed": r.failure.fixed or None},
+            "node": r.failure.node, "function": r.failure.function,
+            "message": r.failure.message, "fixed": r.failure.fixed},
     }
     if explain:
         out["points"] = [{"release": p.release, "commit": p.commit, "subject": p.subject,
                           "behaviour": p.behaviour} for p in _points(r)]
-        out["cmdline"] = r.cmdline or None
-        out["explain"] = [_candidate_json(c) for c in r.candidates]
+        out["cmdline"] = r.cmdline
+        out["candidates"] = [_candidate_json(c) for c in r.candidates]
     return out
 
 
 def _candidate_json(c: Candidate) -> dict:
     return {"free": _range(c.free), "start_by": c.start_by, "end_by": c.end_by,
-            "region": _range(c.region), "cuts": list(c.cuts), "dropped": c.dropped or None}
+            "region": _range(c.region), "cuts": list(c.cuts), "dropped": c.dropped}
 
 
 def _fleet_json(fleet: Fleet) -> dict:

@@ -2,7 +2,8 @@
 
 Every `--format json` (build's memory map, show, check, diff, host-regions)
 is written here, in one shape: an object whose keys are snake_case, one
-top-level key a line and one element of a top-level list a line, so that
+top-level key a line and one element of a top-level list a line (the
+same one level down, in a top-level object), so that
 it reads well, diffs well, and is written by json's C encoder (an indented
 dump of a 20,000-node tree takes seconds).
 """
@@ -18,11 +19,16 @@ def document(data: dict[str, Any]) -> str:
     def dump(value: Any) -> str:
         return json.dumps(value, ensure_ascii=True)
 
-    lines = []
-    for key, value in data.items():
-        if isinstance(value, list) and value:
-            items = ",\n".join(f"    {dump(item)}" for item in value)
-            lines.append(f"  {dump(key)}: [\n{items}\n  ]")
-        else:
-            lines.append(f"  {dump(key)}: {dump(value)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+    def block(obj: dict[str, Any], indent: str) -> str:
+        lines = []
+        for key, value in obj.items():
+            if isinstance(value, (list, tuple)) and value:
+                items = ",\n".join(f"{indent}  {dump(item)}" for item in value)
+                lines.append(f"{indent}{dump(key)}: [\n{items}\n{indent}]")
+            elif isinstance(value, dict) and value and indent == "  ":
+                lines.append(f"{indent}{dump(key)}: {block(value, indent + '  ')}")
+            else:
+                lines.append(f"{indent}{dump(key)}: {dump(value)}")
+        return "{\n" + ",\n".join(lines) + "\n" + indent[:-2] + "}"
+
+    return block(data, "  ") + "\n"

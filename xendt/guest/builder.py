@@ -14,8 +14,8 @@ import functools
 import os
 from dataclasses import dataclass, field, replace
 
-from xendt.errors import ConfigError
-from xendt.fdt import blob
+from xendt.errors import BuildError, ConfigError
+from xendt.fdt import write as fdt_write
 from xendt.guest import memory, regions, tree, validate
 from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
 from xendt.ranges import Range, Region
@@ -23,6 +23,10 @@ from xendt.xen import address, layouts
 from xendt.xen.layout import Layout
 
 RNG_SEED_SIZE = validate.RNG_SEED_SIZE
+#: The first buffer size tried. libxl starts at 4 KiB and doubles it each
+#: time libfdt runs out of room (libxl__prepare_dtb); the size never changes
+#: the bytes, only how often the build restarts.
+START_SIZE = 16384
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,14 @@ class GuestDT:
     memory_map: MemoryMap
     warnings: tuple[str, ...] = ()
     host: Host = field(default_factory=Host)
+
+
+def _buffer(layout: Layout) -> fdt_write.Buffer:
+    """libxl__prepare_dtb's buffer: doubled on running out of room, up to
+    FDT_MAX_SIZE."""
+    limit = layout.fdt_max_size
+    return fdt_write.Buffer(min(START_SIZE, limit), limit, BuildError(
+        f"the device tree does not fit libxl's {limit}-byte limit (FDT_MAX_SIZE)"))
 
 
 def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
@@ -70,28 +82,28 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
 
     root = tree.guest_tree(layout, guest, gic=gic, clock_frequency=host.clock_frequency,
                            rng_seed=rng_seed(host.rng_seed), virtio=slots, partial=partial)
-    dtb = blob.write(root, layout.fdt_max_size)
+    dtb = fdt_write.write(root, _buffer(layout))
     segments = memory.place_modules(layout, ram[0], guest.kernel, guest.ramdisk_size, len(dtb))
     extended = regions.extended_regions(layout, ram, ipa, guest.iomem)
 
     # libxl__arch_domain_finalise_hw_description, in its order.
     ramdisk = next((s for s in segments if s.name == "ramdisk"), None)
     if ramdisk is not None:
-        blob.set_property(dtb, "/chosen", "linux,initrd-start", tree.u64(ramdisk.base))
-        blob.set_property(dtb, "/chosen", "linux,initrd-end", tree.u64(ramdisk.end))
+        fdt_write.set_property(dtb, "/chosen", "linux,initrd-start", tree.u64(ramdisk.base))
+        fdt_write.set_property(dtb, "/chosen", "linux,initrd-end", tree.u64(ramdisk.end))
     grant = layout.region("grant-table")
     if layout.ext_scheme != "none":
         pairs = [(grant.base, grant.size)] + [(r.base, r.size) for r in extended]
-        blob.set_property(dtb, "/hypervisor", "reg", tree.regs(*pairs))
+        fdt_write.set_property(dtb, "/hypervisor", "reg", tree.regs(*pairs))
     for bank, size in zip(layout.banks, ram):
         path = f"/memory@{bank.base:x}"
         if size:
-            blob.set_property(dtb, path, "reg", tree.regs((bank.base, size)))
+            fdt_write.set_property(dtb, path, "reg", tree.regs((bank.base, size)))
         else:
-            blob.nop_node(dtb, path)
+            fdt_write.nop_node(dtb, path)
     if guest.acpi:
         acpi = layout.region("acpi")
-        blob.set_property(dtb, f"/chosen/module@{acpi.base:x}", "reg",
+        fdt_write.set_property(dtb, f"/chosen/module@{acpi.base:x}", "reg",
                           tree.regs((acpi.base, host.acpi_size or 0)))
 
     if layout.ext_scheme != "none" and not extended:

@@ -68,7 +68,7 @@ def cpu(tree: Tree) -> tuple[bytes, int | None]:
             compatible = child.get("compatible")
             if compatible is None:
                 break
-            return compatible, _u32(child, "clock-frequency")
+            return compatible, child.u32("clock-frequency")
     raise DtbError(f"{tree.file}: no /cpus child with device_type \"cpu\" and a compatible"
                    f" (Xen cannot build a domU's cpus node)")
 
@@ -81,7 +81,7 @@ def timer_frequency(tree: Tree) -> int | None:
 def _timer_frequency(tree: Tree) -> int | None:
     for node in tree.nodes():
         if any(node.is_compatible(c) for c in TIMER_COMPATIBLES):
-            return _u32(node, "clock-frequency")
+            return node.u32("clock-frequency")
     raise DtbError(f"{tree.file}: no node compatible with \"arm,armv8-timer\" or"
                    f" \"arm,armv7-timer\" (Xen cannot build a domU's timer node)")
 
@@ -108,7 +108,7 @@ def _gic(tree: Tree) -> HostGic:
 
 def _gicv3(tree: Tree, node: Node) -> HostGic:
     reg = _addresses(tree, node)
-    count = _u32(node, "#redistributor-regions") or 1
+    count = node.u32("#redistributor-regions") or 1
     if len(reg) < 1 + count:
         raise DtbError(f"{node.path} in {tree.file}: #redistributor-regions is {count} but"
                        f" 'reg' holds {len(reg) - 1} after the distributor (Xen panics)")
@@ -172,7 +172,3 @@ def _addresses(tree: Tree, node: Node) -> tuple[Range, ...]:
     except xen_dt.Untranslatable as e:
         raise DtbError(f"{node.path} in {tree.file}: {e}") from None
 
-
-def _u32(node: Node, prop: str) -> int | None:
-    value = node.get(prop)
-    return int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else None

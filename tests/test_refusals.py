@@ -252,4 +252,4 @@ def test_a_command_line_an_arm32_linux_cuts_is_warned():
     guest = GuestConfig(kernel=Kernel("arm32", 1 << 20), cmdline="x" * 1024)
     assert warnings(guest, Host(xen="4.21")) == [
         "cmdline is 1024 bytes; an arm32 Linux keeps the first 1023 (COMMAND_LINE_SIZE 1024)"
-        " and drops the rest without a word"]
+        " and silently drops the rest"]

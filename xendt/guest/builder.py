@@ -160,27 +160,14 @@ def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None
     return warnings
 
 
-#: Linux's COMMAND_LINE_SIZE: early_init_dt_scan_chosen (drivers/of/fdt.c)
-#: copies /chosen/bootargs with strscpy into that many bytes, keeping one
-#: less character and dropping the rest silently. arm32: 1024
-#: (arch/arm/include/uapi/asm/setup.h, torvalds/linux @ 0b77b97066); arm64:
-#: 2048 in released kernels (arch/arm64/include/uapi/asm/setup.h, torvalds/linux
-#: @ 1f318b96cc84), 4096 in the newest tree (torvalds/linux @ 2516bb8dc8).
-COMMAND_LINE_SIZE = {"arm32": 1024, "arm64": 2048}
-COMMAND_LINE_SIZE_NEWEST = {"arm32": 1024, "arm64": 4096}
-
-
 def cmdline_warnings(cmdline: str, arch: str) -> list[str]:
     """A warning when an `arch` Linux would cut `cmdline` short (libxl has
     no limit of its own, only the tree's 1 MiB)."""
-    size, newest = COMMAND_LINE_SIZE[arch], COMMAND_LINE_SIZE_NEWEST[arch]
+    from xendt.inspect.linux import command_line_cut
+
     length = len(cmdline.encode("utf-8", "surrogateescape"))
-    if length < size:
-        return []
-    later = (f" ({newest - 1} with the COMMAND_LINE_SIZE {newest} of the newest kernels)"
-             if newest != size else "")
-    return [f"cmdline is {length} bytes; an {arch} Linux keeps the first {size - 1}"
-            f" (COMMAND_LINE_SIZE {size}){later} and drops the rest without a word"]
+    cut = command_line_cut(length, arch)
+    return [] if cut is None else [f"cmdline is {length} bytes; {cut}"]
 
 
 def _check_vcpus(layout: Layout, guest: GuestConfig, gic: str) -> list[str]:

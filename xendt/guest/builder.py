@@ -66,7 +66,7 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
     ipa = address.ipa_bits(layout, host.address)
     gic = host.gic if guest.gic_version == "default" else guest.gic_version
     warnings = check(layout, guest, gic, host)
-    if guest.max_vcpus < 1:  # one vCPU: see _check_vcpus (a negative count before 4.22 refused)
+    if guest.max_vcpus < 1:  # one vCPU: see _check_vcpus (or a negative count refused)
         guest = replace(guest, max_vcpus=1)
     if guest.acpi:
         _check_acpi_size(layout, host.acpi_size)
@@ -135,12 +135,14 @@ def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None
     if guest.tee not in layout.tee:
         raise ConfigError(f"tee {guest.tee!r}: Xen {v} accepts {', '.join(layout.tee)}")
     if guest.disks and not layout.virtio_disks:
-        raise ConfigError(f"disk specification=virtio: virtio-mmio disks need Xen 4.17 or later,"
-                          f" not {v}")
+        raise ConfigError(f"disk specification=virtio: virtio-mmio disks need Xen"
+                          f" {layouts.first(lambda later: later.virtio_disks)} or later, not {v}")
     if guest.virtio and not layout.virtio_devices:
-        raise ConfigError(f"virtio: virtio devices need Xen 4.18 or later, not {v}")
+        raise ConfigError(f"virtio: virtio devices need Xen"
+                          f" {layouts.first(lambda later: later.virtio_devices)} or later, not {v}")
     if guest.pci_devices and not layout.vpci:
-        raise ConfigError(f"pci: Arm guests get vPCI from Xen 4.16 on, not {v}")
+        raise ConfigError(f"pci: Arm guests get vPCI from Xen"
+                          f" {layouts.first(lambda later: later.vpci)} on, not {v}")
     for device in guest.virtio:
         if not device.type.startswith("virtio,device"):
             raise ConfigError(f"virtio type {device.type!r}: expected virtio,device<ID>"
@@ -172,20 +174,20 @@ def cmdline_warnings(cmdline: str, arch: str) -> list[str]:
 
 def _check_vcpus(layout: Layout, guest: GuestConfig, gic: str) -> list[str]:
     """arch_sanitise_domain_config (xen/arch/arm/domain.c): at most what the
-    vGIC and MAX_VIRT_CPUS allow. Below 1 (tools/xl/xl_parse.c): xl 4.22
-    takes any vcpus below 1 as 1 (parse_config_data @ RELEASE-4.22.0);
-    before, xl refuses a negative vcpus, and 0 leaves max_vcpus 0, which
-    libxl__domain_build_info_setdefault (libxl_create.c @ RELEASE-4.14.0 …
-    RELEASE-4.21.0) makes 1. A warning says so."""
+    vGIC and MAX_VIRT_CPUS allow. Below 1: as the layout's [dt]
+    negative-vcpus says (tools/xl/xl_parse.c): refused when negative, 0
+    made libxl's default of 1; or any count below 1 taken as 1."""
     v = layout.version
     limit = layout.max_vcpus[gic]
     n = guest.max_vcpus
-    if n < 0 and layout.major_minor < (4, 22):
+    takes_one = layout.setting("dt", "negative-vcpus") == "one"
+    if n < 0 and not takes_one:
+        since = layouts.first(lambda later: later.setting("dt", "negative-vcpus") == "one")
         raise ConfigError(f"vcpus {n}: xl {v} refuses a negative vCPU count (libxl:"
                           " \"invalid number of cpus provided\"; xl: \"Unable to allocate"
-                          " cpumap\"); xl 4.22 and later take it as 1")
+                          f" cpumap\"); xl {since} and later take it as 1")
     if n < 1:
-        how = ("xl takes a vCPU count below 1 as 1" if layout.major_minor >= (4, 22)
+        how = ("xl takes a vCPU count below 1 as 1" if takes_one
                else "libxl takes 0 vCPUs as its default of 1")
         return [f"vcpus {n}: the guest gets one vCPU (Xen {v}: {how})"]
     if n > limit:
@@ -274,7 +276,8 @@ def _check_nr_spis(layout: Layout, guest: GuestConfig, highest_virtio_spi: int) 
     if n is None or (layout.nr_spis_strict and n == NR_SPIS_DEFAULT):
         return []
     if not layout.nr_spis_option:
-        return [f"nr_spis {n}: xl {v} ignores this setting (it was added in Xen 4.19)"]
+        since = layouts.first(lambda later: later.nr_spis_option)
+        return [f"nr_spis {n}: xl {v} ignores this setting (it was added in Xen {since})"]
     needed = 0
     if guest.vuart:
         needed = layout.irqs.vpl011 - 32 + 1

@@ -108,6 +108,7 @@ KEYS: tuple[Key, ...] = (
     Key("dt", "tee", "list"),
     Key("dt", "nr-spis-option", "bool"),
     Key("dt", "nr-spis-strict", "bool"),
+    Key("dt", "negative-vcpus", "choice", ("refused", "one"), field=None),
 
     Key("host", "dom0-regions", "bool"),
     choice("host", "domu-holes", _DOMU_HOLES),

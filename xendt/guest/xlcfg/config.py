@@ -332,12 +332,17 @@ def _vcpus(cfg: XlConfig, warnings: list[str]) -> int:
     maxvcpus = _number(cfg, "maxvcpus", -_INT_MAX - 1, _INT_MAX)
     if not maxvcpus:  # absent or 0: xl takes vcpus
         return vcpus
-    if vcpus < 0:  # the GuestConfig keeps maxvcpus only: say what xl before 4.22 does
+    if vcpus < 0:  # the GuestConfig keeps maxvcpus only: say what older xl does
         # libxl_cpu_bitmap_alloc(…, vcpus) refuses a negative count (libxl_utils.c @
         # RELEASE-4.21.0); xl_parse.c @ RELEASE-4.22.0 takes it as 1 first.
-        warnings.append(f"{cfg.where('vcpus')}: vcpus = {_shown(cfg, 'vcpus')}: xl 4.14 to 4.21"
-                        " refuse a negative vcpus (\"Unable to allocate cpumap\"); 4.22 takes"
-                        " it as 1")
+        from xendt.xen import layouts
+
+        known = layouts.versions()
+        since = layouts.first(lambda later: later.setting("dt", "negative-vcpus") == "one")
+        before = known[known.index(since) - 1] if since else known[-1]
+        warnings.append(f"{cfg.where('vcpus')}: vcpus = {_shown(cfg, 'vcpus')}: xl {known[0]}"
+                        f" to {before} refuse a negative vcpus (\"Unable to allocate cpumap\");"
+                        f" {since} takes it as 1")
     if maxvcpus < max(vcpus, 1):
         raise ConfigError(f"{cfg.where('maxvcpus')}: maxvcpus = {_shown(cfg, 'maxvcpus')}:"
                           f" fewer than vcpus ({vcpus}); xl refuses maxvcpus < vcpus")

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from xendt.errors import ConfigError, XenFailure
+from xendt.fdt.node import ROOT_CELLS
 from xendt.fdt.tree import Tree
 from xendt.host import bootinfo, firmware, holes, iommu, refusals, validate, xen_dt
 from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
@@ -205,7 +206,7 @@ def _empty(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int, cmdline: i
     return HostRegions(
         xen=layout.release, release=layout.release, host=tree.file, domain=domain,
         ipa_bits=ipa_bits, finder="", regions=(),
-        cells=xen_dt.child_cells(tree, tree.root) if hardware else (2, 2),
+        cells=xen_dt.child_cells(tree, tree.root) if hardware else ROOT_CELLS,
         interrupt=_dom0_evtchn_ppi(tree, layout) if hardware else layout.irqs.event_channel,
         gic_phandle=_gic_phandle(tree) if hardware else layout.gic_phandle,
         iommu_why=why, cmdline=f"{cmdline.text} ({cmdline.source})" if cmdline.source else "")

@@ -302,7 +302,7 @@ def _vpl011(dom: domains.Domain, tree: Tree, layout, direct: bool) -> tuple[Rang
     direct-mapped domain Xen's own console UART (GUEST_PL011_SIZE both)."""
     uart = layout.region("vpl011")
     if direct:
-        _, mmio, irq = hostview.console_uart(tree)
+        _, mmio, irq = hostview.console_uart(tree, uart.size)
         return Range(mmio.base, uart.size), irq
     return Range(uart.base, uart.size), layout.irqs.vpl011
 

@@ -13,6 +13,7 @@ what the version or the host decides is the caller's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from xendt.fdt.node import (
@@ -35,8 +36,10 @@ from xendt.fdt.node import (
 Pairs = Sequence[tuple[int, int]]
 
 
+@functools.cache
 def psci() -> Node:
-    """make_psci_node (libxl's make_psci_node writes the same)."""
+    """make_psci_node (libxl's make_psci_node writes the same); one frozen
+    node for every tree."""
     return (Node("psci")
             .prop("compatible", strings("arm,psci-1.0", "arm,psci-0.2", "arm,psci"))
             .prop("method", string("hvc"))

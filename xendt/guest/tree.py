@@ -52,12 +52,11 @@ def guest_tree(layout: Layout, guest: GuestConfig, *, gic: str, clock_frequency:
     """
     major, minor = layout.major_minor
     arm32 = guest.kernel.arch == "arm32"
-    root = (Node("")
-            .prop("model", string(f"XENVM-{major}.{minor}"))
-            .prop("compatible", strings(f"xen,xenvm-{major}.{minor}", "xen,xenvm"))
-            .prop("interrupt-parent", cells(layout.gic_phandle))
-            .prop("#address-cells", cells(ROOT_CELLS[0]))
-            .prop("#size-cells", cells(ROOT_CELLS[1])))
+    head = (("model", string(f"XENVM-{major}.{minor}")),
+            ("compatible", strings(f"xen,xenvm-{major}.{minor}", "xen,xenvm")),
+            ("interrupt-parent", cells(layout.gic_phandle)),
+            ("#address-cells", cells(ROOT_CELLS[0])),
+            ("#size-cells", cells(ROOT_CELLS[1])))
     children = [chosen_node(layout, guest, rng_seed), cpus_node(guest.max_vcpus, arm32),
                 xen_nodes.psci()]
     children += _shared(layout, "banks", lambda: tuple(
@@ -74,7 +73,7 @@ def guest_tree(layout: Layout, guest: GuestConfig, *, gic: str, clock_frequency:
     if guest.pci_devices and layout.vpci:
         children.append(_shared(layout, "vpci", lambda: vpci_node(layout)))
     children += virtio_nodes(layout, guest, virtio)
-    return root.child(*children, *partial)
+    return Node("", (*head, *children, *partial))
 
 
 def vpl011_node(layout: Layout) -> Node:
@@ -89,21 +88,21 @@ _OPTEE = Node("firmware").child(Node("optee").prop("compatible", strings("linaro
 
 
 def chosen_node(layout: Layout, guest: GuestConfig, rng_seed: bytes) -> Node:
-    node = Node("chosen")
+    entries: list[tuple[str, bytes] | Node] = []
     if guest.cmdline is not None:
-        node = node.prop("bootargs", string(guest.cmdline))
+        entries.append(("bootargs", string(guest.cmdline)))
     if guest.ramdisk_size is not None:
         # filled in by finalisation
-        node = node.prop("linux,initrd-start", bytes(8)).prop("linux,initrd-end", bytes(8))
+        entries += [("linux,initrd-start", bytes(8)), ("linux,initrd-end", bytes(8))]
     if guest.acpi:
         acpi = layout.region("acpi")
-        node = node.child(Node(f"module@{acpi.base:x}")
-                          .prop("compatible", strings("xen,guest-acpi", "multiboot,module"))
-                          .prop("reg", regs((0, 0))))
+        entries.append(Node(f"module@{acpi.base:x}")
+                       .prop("compatible", strings("xen,guest-acpi", "multiboot,module"))
+                       .prop("reg", regs((0, 0))))
     if layout.rng_seed and rng_seed:
         # With ACPI this lands after the module subnode, as in libxl.
-        node = node.prop("rng-seed", rng_seed)
-    return node
+        entries.append(("rng-seed", rng_seed))
+    return Node("chosen", tuple(entries))
 
 
 def _shared(layout: Layout, key: Hashable, make: Callable[[], _N]) -> _N:

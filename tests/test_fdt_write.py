@@ -64,8 +64,7 @@ def test_reg_cuts_what_its_cells_cannot_hold_as_dt_set_cell_does():
 def test_the_shared_hypervisor_node_is_written_as_xen_writes_it():
     # make_hypervisor_node (xen/arch/arm/domain_build.c @ RELEASE-4.19.0): compatible,
     # reg in the root's cells, the event-channel PPI level-low, then interrupt-parent.
-    node = xen_nodes.hypervisor("4.19", xen_nodes.hypervisor_reg([(0x3800_0000, 0x100_0000)]),
-                                31, 65000)
+    node = xen_nodes.hypervisor("4.19", regs((0x3800_0000, 0x100_0000)), 31, 65000)
     dts = dtb_to_dts(bytes(write.write(Node("").child(node), write.Buffer.fixed(
         4096, BuildError("")))))
     assert ("\thypervisor {\n"

@@ -23,7 +23,7 @@ from xendt.dom0less.facts import Facts
 from xendt.errors import XenFailure
 from xendt.fdt import write as fdt_write
 from xendt.fdt import xen_nodes
-from xendt.fdt.node import ROOT_CELLS, Node, cells, string, strings
+from xendt.fdt.node import ROOT_CELLS, Node, cells, regs, string, strings
 from xendt.ranges import Range
 
 
@@ -109,7 +109,8 @@ def nodes(plan: Plan, part: str) -> tuple[Node, ...]:
 
 def _reg(*ranges: Range, root_cells: tuple[int, int] = ROOT_CELLS) -> bytes:
     """dt_child_set_range in the guest root's 2+2 cells (or `root_cells`)."""
-    return xen_nodes.hypervisor_reg([(r.base, r.size) for r in ranges], root_cells)
+    return regs(*((r.base, r.size) for r in ranges), address_cells=root_cells[0],
+                size_cells=root_cells[1])
 
 
 def _chosen(plan: Plan) -> tuple[Node, ...]:

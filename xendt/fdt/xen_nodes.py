@@ -21,7 +21,6 @@ from xendt.fdt.node import (
     LEVEL_LOW,
     PSCI_CPU_OFF,
     PSCI_CPU_ON,
-    ROOT_CELLS,
     VPL011_BAUD,
     Node,
     affinity,
@@ -59,12 +58,6 @@ def hypervisor(version: str, reg: bytes, evtchn_ppi: int, phandle: int) -> Node:
     node = (Node("hypervisor").prop("compatible", strings(f"xen,xen-{version}", "xen,xen"))
             .prop("reg", reg))
     return with_interrupts(node, phandle, interrupt(evtchn_ppi, LEVEL_LOW))
-
-
-def hypervisor_reg(pairs: Pairs, root_cells: tuple[int, int] = ROOT_CELLS) -> bytes:
-    """The /hypervisor `reg` in the root's cell counts (cut to fit, as
-    dt_child_set_range writes it)."""
-    return regs(*pairs, address_cells=root_cells[0], size_cells=root_cells[1])
 
 
 def cpus(compatible: bytes, clock: int | None, vcpus: int, bits: int) -> Node:

@@ -184,7 +184,7 @@ def hypervisor_blob(result: HostFleet) -> bytes:
     interrupts, interrupt-parent. For a fleet, the common regions; the hosts
     must agree on everything else."""
     from xendt.fdt import write, xen_nodes
-    from xendt.fdt.node import Node, cells
+    from xendt.fdt.node import Node, cells, regs
 
     first = result.each[0]
     if not first.domain.hypervisor_node:
@@ -204,7 +204,8 @@ def hypervisor_blob(result: HostFleet) -> bytes:
                           f" Xen's load address: give it with --gnttab BASE:SIZE or --dom0-dtb")
     regions = result.fleet.regions if result.fleet is not None else first.regions
     major, minor = first.release.split(".")[:2]
-    reg = xen_nodes.hypervisor_reg([(r.base, r.size) for r in (grant, *regions)], first.cells)
+    reg = regs(*((r.base, r.size) for r in (grant, *regions)), address_cells=first.cells[0],
+               size_cells=first.cells[1])
     root = (Node("").prop("#address-cells", cells(first.cells[0]))
             .prop("#size-cells", cells(first.cells[1]))
             .child(xen_nodes.hypervisor(f"{major}.{minor}", reg, first.interrupt,

@@ -302,3 +302,11 @@ def test_the_tee_values_are_those_some_versions_xl_accepts():
     from xendt.guest.validate import TEES
 
     assert set(TEES) == {tee for v in layouts.versions() for tee in layouts.load(v).tee}
+
+
+def test_xen_stops_capping_grant_frames_at_gnttab_max_frames_in_4_18():
+    # grant_table_init (xen/common/grant_table.c): b2ea81d2b9, first in RELEASE-4.18.0,
+    # makes gnttab_max_frames a default instead of a bound.
+    assert [v for v in layouts.versions()
+            if layouts.load(v).setting("limits", "grant-frames-capped")] == [
+        "4.14", "4.15", "4.16", "4.17"]

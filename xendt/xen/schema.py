@@ -81,6 +81,7 @@ KEYS: tuple[Key, ...] = (
     Key("limits", "max-vcpus", "table"),
     Key("limits", "virtio-mmio-device-size", "int"),
     Key("limits", "fdt-max-size", "int"),
+    Key("limits", "grant-frames-capped", "bool", field=None),
 
     Key("ipa", "start-bits", "int", field="ipa_start_bits"),
     Key("ipa", "pa-bits", "list"),

@@ -264,16 +264,16 @@ def test_a_new_key_is_one_schema_line_and_the_file_where_it_starts(layout_folder
     from xendt.xen import schema
 
     monkeypatch.setattr(schema, "KEYS", (*schema.KEYS,
-                                         schema.Key("dt", "new-switch", "bool", field=None,
+                                         schema.Key("limits", "new-switch", "bool", field=None,
                                                     default=False)))
-    synthetic(layout_folder, "[dt]\nnew-switch = true\n")
-    assert layouts.load("4.99").setting("dt", "new-switch") is True
-    assert layouts.load("4.22").setting("dt", "new-switch") is False
-    assert layouts.load("4.14").setting("dt", "new-switch") is False
+    synthetic(layout_folder, "[limits]\nnew-switch = true\n")
+    assert layouts.load("4.99").setting("limits", "new-switch") is True
+    assert layouts.load("4.22").setting("limits", "new-switch") is False
+    assert layouts.load("4.14").setting("limits", "new-switch") is False
 
 
 def test_a_key_a_version_does_not_set_is_the_previous_versions(layout_folder):
-    # 4.22's file sets only what changed: [dt] and [limits] not at all.
+    # 4.22's file sets only what changed: [dt]'s tee and nr-spis-strict and [limits] not at all.
     synthetic(layout_folder)
     newest, previous = layouts.load("4.99"), layouts.load("4.22")
     assert (newest.fdt_max_size, newest.tee, newest.nr_spis_strict) == (
@@ -287,3 +287,26 @@ def test_a_key_the_oldest_file_does_not_set_is_refused(tmp_path):
     with pytest.raises(LayoutError) as e:
         layouts.load_file(path)
     assert str(e.value) == f"{path}: missing key 'nr-spis-strict' in [dt]"
+
+
+def test_xl_takes_a_vcpus_below_1_as_1_from_4_22():
+    # tools/xl/xl_parse.c parse_config_data: "if (vcpus < 1) vcpus = 1" arrives with
+    # 4b71a86eaa, first in RELEASE-4.22.0; before, a negative count is refused.
+    assert {v: layouts.load(v).setting("dt", "negative-vcpus") for v in layouts.versions()} == {
+        "4.14": "refused", "4.15": "refused", "4.16": "refused", "4.17": "refused",
+        "4.18": "refused", "4.19": "refused", "4.20": "refused", "4.21": "refused",
+        "4.22": "one"}
+
+
+def test_the_tee_values_are_those_some_versions_xl_accepts():
+    from xendt.guest.validate import TEES
+
+    assert set(TEES) == {tee for v in layouts.versions() for tee in layouts.load(v).tee}
+
+
+def test_xen_stops_capping_grant_frames_at_gnttab_max_frames_in_4_18():
+    # grant_table_init (xen/common/grant_table.c): b2ea81d2b9, first in RELEASE-4.18.0,
+    # makes gnttab_max_frames a default instead of a bound.
+    assert [v for v in layouts.versions()
+            if layouts.load(v).setting("limits", "grant-frames-capped")] == [
+        "4.14", "4.15", "4.16", "4.17"]

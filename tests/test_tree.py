@@ -3,6 +3,7 @@ libfdt (the real tools), one behaviour per test."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import libfdt
@@ -178,3 +179,20 @@ def test_a_tree_bigger_than_libxls_1_mib_buffer_fails_the_build():
     big = dts_to_dtb("/dts-v1/; / { passthrough { blob = [%s]; }; };" % ("00 " * (1 << 20)))
     with pytest.raises(BuildError, match="does not fit libxl's 1048576-byte limit"):
         build(GuestConfig(gic_version="v3", partial_dtb=big, partial_dtb_name="big.dtb"))
+
+
+def test_an_edited_node_from_the_tree_builder_leaves_the_next_build_byte_identical():
+    # The builder keeps the nodes that depend only on the layout (and /cpus by
+    # count): an API user editing what guest_tree returns must not reach them.
+    from xendt.guest import tree
+    from xendt.xen import layouts
+
+    guest, host = GuestConfig(max_vcpus=2, gic_version="v3"), Host(xen="4.22", rng_seed=SEED)
+    before = build(guest, host).dtb
+    root = tree.guest_tree(layouts.load("4.22"), guest, gic="v3", clock_frequency=0,
+                           rng_seed=SEED, virtio=())
+    for node in (root, *root.children):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            node.entries = (*node.entries, ("oops", b"12345678"))  # type: ignore[misc]
+        node.prop("oops", b"12345678")  # a new node: the one kept is unchanged
+    assert build(guest, host).dtb == before

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from xendt.errors import FieldError, XendtError
+from xendt.guest.validate import TEES
 from xendt.xen.address import IPA_BITS, PA_BITS, AddressSize
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ GUEST_OPTIONS = (
     click.option("--iomem", multiple=True, metavar="SPEC",
                  help="[iomem] Repeatable, 'START,PAGES[@GFN]' in hex; cut out of extended regions"
                       " where the version does (layouts: extended-regions scheme)."),
-    click.option("--tee", type=click.Choice(["none", "optee", "ffa"]), help="[tee] xl default: none."),
+    click.option("--tee", type=click.Choice(TEES), help="[tee] xl default: none."),
     click.option("--acpi/--no-acpi", default=None, help="[acpi] ACPI tables (arm64). xl default: off."),
     click.option("--nr-spis", type=int, metavar="N",
                  help="[nr_spis] SPIs requested, where xl knows the key."),

@@ -23,9 +23,10 @@ from xendt.dom0 import copy, inputs, memory
 from xendt.dom0 import gic as gic_node
 from xendt.dom0less import hostview, modules
 from xendt.dom0less.facts import facts as dom0less_facts
-from xendt.dom0less.writer import Gic, Plan, Writer, fill_initrd, write_node
+from xendt.dom0less.nodes import Gic, Plan, fill_initrd, nodes
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
+from xendt.fdt.write import Writer
 from xendt.host import bootinfo, facts, firmware, iommu, regions, xen_dt
 from xendt.host.domains import DomainOptions
 from xendt.ranges import Range
@@ -176,7 +177,7 @@ def _plan(tree: Tree, layout: Layout, given: inputs.Inputs, bits: int,
     return Plan(
         facts=dom0less_facts(layout.release), bootargs=None, initrd_placeholders=False,
         cpu_compatible=compatible, cpu_clock=clock, vcpus=given.vcpus, bits=bits, ram=ram,
-        shm=(), partial=(), gic=Gic(version, 0, 0, (), handle),
+        shm=(), partial=(), gic=Gic(version, Range(0, 0), Range(0, 0), (), handle),
         timer_clock=hostview.timer_frequency(tree), vpl011=None,
         hypervisor=(gnttab, found.regions), evtchn_ppi=found.interrupt,
         timer_ppis=_timer_ppis(tree), buffer=0, cells=xen_dt.child_cells(tree, tree.root))
@@ -206,9 +207,9 @@ def _write(tree: Tree, rules: Dom0Rules, plan: Plan, given: inputs.Inputs,
 
     def tail(w: Writer) -> None:
         for part in ("hypervisor", "psci", "cpus", "memory"):
-            write_node(w, plan, part)
+            w.node(*nodes(plan, part))
         if reserved:
-            write_node(w, replace(plan, ram=reserved), "memory")
+            w.node(*nodes(replace(plan, ram=reserved), "memory"))
 
     gic = facts.gic_node(tree)
     assert gic is not None  # _plan refused a host without one
@@ -218,15 +219,15 @@ def _write(tree: Tree, rules: Dom0Rules, plan: Plan, given: inputs.Inputs,
                      blacklist(tree, rules))
     walk.node(w, tree.root)
     warnings.extend(walk.warnings)
-    return w.finish()
+    return bytes(w.finish())
 
 
 def blacklist(tree: Tree, rules: Dom0Rules) -> frozenset[str]:
     """The blacklist of the first platform whose compatibles the root's
     match (platform_init, dt_machine_is_compatible)."""
-    for platforms, nodes in rules.blacklists:
+    for platforms, names in rules.blacklists:
         if any(tree.root.is_compatible(p) for p in platforms):
-            return frozenset(nodes)
+            return frozenset(names)
     return frozenset()
 
 

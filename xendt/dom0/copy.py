@@ -33,8 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xendt.dom0 import gic as gic_node
-from xendt.dom0less.writer import Plan, Writer, write_node
+from xendt.dom0less.nodes import Plan, nodes
 from xendt.fdt.tree import Node, Tree
+from xendt.fdt.write import Writer
 from xendt.host import facts, refusals
 from xendt.xen.layout import Dom0Rules
 
@@ -95,7 +96,7 @@ class Copy:
                 gic_node.write(w, self.tree, node, name, self.plan.vcpus, self.v2m_spis)
             return
         if any(node.is_compatible(c) for c in facts.TIMER_COMPATIBLES):
-            write_node(w, self.plan, "timer")
+            w.node(*nodes(self.plan, "timer"))
             return
         if node.path == self.console or self._is_iommu(node) \
                 or refusals.uses_ppi(self.tree, node, self.gic):

@@ -24,9 +24,9 @@ Nothing else of the host node, and none of its children, is copied.
 from __future__ import annotations
 
 from xendt.dom0less import hostview
-from xendt.dom0less.writer import Writer
 from xendt.errors import BuildError, ConfigError, XenFailure
 from xendt.fdt.tree import Node, Tree
+from xendt.fdt.write import Writer
 from xendt.host import xen_dt
 
 V2M_COMPATIBLE = "arm,gic-v2m-frame"

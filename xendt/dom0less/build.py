@@ -6,7 +6,7 @@ x0, byte for byte: construct_domU's view of the domain (xendt.dom0less
 .domains), its RAM (.memory), the host facts prepare_dtb_domU copies
 (.hostview), the partial DT (.passthrough), the extended regions of its
 /hypervisor node (xendt.host.regions, shared with `host-regions`), the
-sequential-write calls (.writer) and, after fdt_finish, the initrd
+nodes it writes (.nodes) and, after fdt_finish, the initrd
 addresses place_modules gives (.modules).
 
 Point releases: every commit between RELEASE-X.Y.0 and the newest X.Y.z
@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from xendt.dom0less import bootmodules, domains, hostview, memory, modules, passthrough
 from xendt.dom0less.facts import Facts, supports
 from xendt.dom0less.facts import facts as version_facts
-from xendt.dom0less.writer import Gic, Plan, fill_initrd, write
+from xendt.dom0less.nodes import Gic, Plan, fill_initrd, write
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.ranges import Range, Region
 
-#: GUEST_PHANDLE_GIC (xen/include/public/device_tree_defs.h).
-GUEST_PHANDLE_GIC = 65000
 #: The largest fdt_create buffer Xen uses.
 MAX_BUFFER = 2 << 20
 
@@ -152,7 +150,7 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
         partial=part.nodes if part else (),
         gic=_gic(gic_host, layout, direct, dom.vcpus,
                  part.gic_phandle if part and part.gic_phandle is not None
-                 else GUEST_PHANDLE_GIC),
+                 else layout.gic_phandle),
         timer_clock=hostview.timer_frequency(tree),
         vpl011=_vpl011(dom, tree, layout, direct) if dom.vpl011 else None,
         hypervisor=(Range(grant.base, grant.size), regions) if hypervisor else None,
@@ -283,26 +281,30 @@ def _regions(tree: Tree, layout, dom: domains.Domain, bits: int, partial: bytes 
 
 def _gic(host: hostview.HostGic, layout, direct: bool, vcpus: int, phandle: int) -> Gic:
     """The vGIC follows the host's version (XEN_DOMCTL_CONFIG_GIC_NATIVE);
-    a direct-mapped domain sits at the host's addresses (4.17+)."""
+    a direct-mapped domain sits at the host's addresses (4.17+), its frames
+    of the guest sizes (GUEST_GICD_SIZE, GUEST_GICC_SIZE)."""
     if host.version == "v2":
+        dist, cpu = layout.region("gicv2-distributor"), layout.region("gicv2-cpu-interface")
         if direct:
-            return Gic("v2", host.dist, host.cpu, (), phandle)
-        return Gic("v2", layout.region("gicv2-distributor").base,
-                   layout.region("gicv2-cpu-interface").base, (), phandle)
+            return Gic("v2", Range(host.dist, dist.size), Range(host.cpu, cpu.size), (), phandle)
+        return Gic("v2", Range(dist.base, dist.size), Range(cpu.base, cpu.size), (), phandle)
+    dist = layout.region("gicv3-distributor")
     if direct:
-        return Gic("v3", host.dist, 0, hostview.direct_mapped_redistributors(host, vcpus), phandle)
+        return Gic("v3", Range(host.dist, dist.size), Range(0, 0),
+                   hostview.direct_mapped_redistributors(host, vcpus), phandle)
     rdist = layout.region("gicv3-redistributor")
-    return Gic("v3", layout.region("gicv3-distributor").base, 0,
+    return Gic("v3", Range(dist.base, dist.size), Range(0, 0),
                (Range(rdist.base, rdist.size),), phandle)
 
 
-def _vpl011(dom: domains.Domain, tree: Tree, layout, direct: bool) -> tuple[int, int]:
+def _vpl011(dom: domains.Domain, tree: Tree, layout, direct: bool) -> tuple[Range, int]:
     """domain_vpl011_init: GUEST_PL011_BASE and GUEST_VPL011_SPI, or for a
-    direct-mapped domain Xen's own console UART."""
+    direct-mapped domain Xen's own console UART (GUEST_PL011_SIZE both)."""
+    uart = layout.region("vpl011")
     if direct:
-        _, mmio, irq = hostview.console_uart(tree)
-        return mmio.base, irq
-    return layout.region("vpl011").base, layout.irqs.vpl011
+        _, mmio, irq = hostview.console_uart(tree, uart.size)
+        return Range(mmio.base, uart.size), irq
+    return Range(uart.base, uart.size), layout.irqs.vpl011
 
 
 def _mmio(plan: Plan) -> tuple[Region, ...]:
@@ -310,13 +312,14 @@ def _mmio(plan: Plan) -> tuple[Region, ...]:
     of their layout regions."""
     gic = plan.gic
     if gic.version == "v2":
-        out = [Region(gic.dist, 0x1000, name="gicv2-distributor"),
-               Region(gic.cpu, 0x2000, name="gicv2-cpu-interface")]
+        out = [Region(gic.dist.base, gic.dist.size, name="gicv2-distributor"),
+               Region(gic.cpu.base, gic.cpu.size, name="gicv2-cpu-interface")]
     else:
-        out = [Region(gic.dist, 0x10000, name="gicv3-distributor")]
+        out = [Region(gic.dist.base, gic.dist.size, name="gicv3-distributor")]
         out += [Region(r.base, r.size, name="gicv3-redistributor") for r in gic.redistributors]
     if plan.vpl011 is not None:
-        out.append(Region(plan.vpl011[0], 0x1000, name="vpl011"))
+        frame = plan.vpl011[0]
+        out.append(Region(frame.base, frame.size, name="vpl011"))
     return tuple(out)
 
 

@@ -190,7 +190,7 @@ def read(tree: Tree, name: str, version: str) -> Domain:
     features = _features(node)
     ignored = tuple(f for f in features if not _facts.supports(version, f))
     where = f"{node.path} in {tree.file}"
-    vcpus = _u32(node, "cpus")
+    vcpus = node.u32("cpus")
     if vcpus is None:
         raise DtbError(f"{where}: missing property 'cpus' (one cell); Xen panics")
     memory = _memory(node, where)
@@ -215,7 +215,7 @@ def read(tree: Tree, name: str, version: str) -> Domain:
         partial=modules.get("device-tree"),
         bootargs=_bootargs(tree, node),
         shm=_shm(tree, node, version),
-        capabilities=0 if "capabilities" in ignored else _u32(node, "capabilities") or 0,
+        capabilities=0 if "capabilities" in ignored else node.u32("capabilities") or 0,
         features=features, ignored=ignored,
         passthrough=None if "passthrough" in ignored else node.string("passthrough"),
         sci_type=node.string("xen,sci_type"),
@@ -256,7 +256,7 @@ def has_xenstore_domain(tree: Tree, version: str) -> bool:
     if any(c.is_compatible(m) for c in chosen.children for m in MODULE_COMPATIBLES):
         return True
     return _facts.supports(version, "capabilities") and any(
-        (_u32(node, "capabilities") or 0) & CAPS_XENSTORE for node in domain_nodes(tree))
+        (node.u32("capabilities") or 0) & CAPS_XENSTORE for node in domain_nodes(tree))
 
 
 def has_dom0_kernel(tree: Tree) -> bool:
@@ -285,11 +285,6 @@ def has_dom0_kernel(tree: Tree) -> bool:
     return False
 
 
-def _u32(node: Node, prop: str) -> int | None:
-    """dt_property_read_u32: the first cell, None when absent or shorter."""
-    value = node.get(prop)
-    return int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else None
-
 
 def _enhanced(node: Node) -> str | None:
     """dt_property_read_string of xen,enhanced: an empty value (-ENODATA)
@@ -311,7 +306,7 @@ def _static_mem_cells(tree: Tree, node: Node, version: str) -> tuple[int, int]:
         return xen_dt.cells(tree, node)
     own = []
     for prop in ("#xen,static-mem-address-cells", "#xen,static-mem-size-cells"):
-        value = _u32(node, prop)
+        value = node.u32(prop)
         if value is None:
             raise DtbError(f"expected property {prop!r} on {node.path} in {tree.file} (Xen"
                            f" {version} reads xen,static-mem with it)")

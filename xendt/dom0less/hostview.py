@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from xendt.errors import DtbError, XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
-from xendt.ranges import Range
+from xendt.ranges import Range, human_size
 
 GIC_V3_COMPATIBLES = ("arm,gic-v3",)
 #: DT_MATCH_GIC_V2 (xen/arch/arm/include/asm/gic.h @ RELEASE-4.17.0).
@@ -31,8 +31,6 @@ GIC_V2_COMPATIBLES = ("arm,cortex-a15-gic", "arm,cortex-a7-gic", "arm,gic-400")
 TIMER_COMPATIBLES = ("arm,armv7-timer", "arm,armv8-timer")
 #: GICV3_GICR_SIZE: one redistributor (RD_base + SGI_base frames).
 GICV3_GICR_SIZE = 0x20000
-#: GUEST_PL011_SIZE: the vpl011 needs a 4 KiB MMIO window.
-PL011_SIZE = 0x1000
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ def cpu(tree: Tree) -> tuple[bytes, int | None]:
             compatible = child.get("compatible")
             if compatible is None:
                 break
-            return compatible, _u32(child, "clock-frequency")
+            return compatible, child.u32("clock-frequency")
     raise DtbError(f"{tree.file}: no /cpus child with device_type \"cpu\" and a compatible"
                    f" (Xen cannot build a domU's cpus node)")
 
@@ -81,7 +79,7 @@ def timer_frequency(tree: Tree) -> int | None:
 def _timer_frequency(tree: Tree) -> int | None:
     for node in tree.nodes():
         if any(node.is_compatible(c) for c in TIMER_COMPATIBLES):
-            return _u32(node, "clock-frequency")
+            return node.u32("clock-frequency")
     raise DtbError(f"{tree.file}: no node compatible with \"arm,armv8-timer\" or"
                    f" \"arm,armv7-timer\" (Xen cannot build a domU's timer node)")
 
@@ -108,7 +106,7 @@ def _gic(tree: Tree) -> HostGic:
 
 def _gicv3(tree: Tree, node: Node) -> HostGic:
     reg = _addresses(tree, node)
-    count = _u32(node, "#redistributor-regions") or 1
+    count = node.u32("#redistributor-regions") or 1
     if len(reg) < 1 + count:
         raise DtbError(f"{node.path} in {tree.file}: #redistributor-regions is {count} but"
                        f" 'reg' holds {len(reg) - 1} after the distributor (Xen panics)")
@@ -127,10 +125,11 @@ def direct_mapped_redistributors(host: HostGic, vcpus: int) -> tuple[Range, ...]
                      f" {vcpus}: Xen would then expose a region past the end of its array")
 
 
-def console_uart(tree: Tree) -> tuple[str, Range, int]:
+def console_uart(tree: Tree, window: int) -> tuple[str, Range, int]:
     """Xen's dtuart console: (path, MMIO range, interrupt ID), found as
     dt_uart_init finds it (dtuart= of xen,xen-bootargs, else stdout-path;
-    a path or an alias; options after ':' dropped)."""
+    a path or an alias; options after ':' dropped); its MMIO must hold the
+    vpl011's `window` (GUEST_PL011_SIZE)."""
     chosen = tree.node("/chosen")
     spec = ""
     bootargs = chosen.string("xen,xen-bootargs") if chosen is not None else None
@@ -160,9 +159,9 @@ def console_uart(tree: Tree) -> tuple[str, Range, int]:
                          f" GIC 'interrupts' entry for a direct-mapped vpl011")
     kind, number = int.from_bytes(interrupts[:4], "big"), int.from_bytes(interrupts[4:8], "big")
     irq = number + (32 if kind == 0 else 16)
-    if reg[0].size < PL011_SIZE:
+    if reg[0].size < window:
         raise XenFailure(f"{node.path} in {tree.file}: Xen's console UART MMIO is"
-                         f" {reg[0].size:#x} bytes, under the vpl011's 4 KiB (Xen refuses)")
+                         f" {reg[0].size:#x} bytes, under the vpl011's {human_size(window)} (Xen refuses)")
     return node.path, reg[0], irq
 
 
@@ -172,7 +171,3 @@ def _addresses(tree: Tree, node: Node) -> tuple[Range, ...]:
     except xen_dt.Untranslatable as e:
         raise DtbError(f"{node.path} in {tree.file}: {e}") from None
 
-
-def _u32(node: Node, prop: str) -> int | None:
-    value = node.get(prop)
-    return int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from xendt.dom0less.facts import Facts
 from xendt.errors import DtbError, XenFailure
+from xendt.fdt.node import Node as WriteNode
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
 from xendt.ranges import Range
@@ -31,18 +32,6 @@ PASSTHROUGH_PROPS = ("xen,reg", "xen,path", "xen,force-assign-without-iommu")
 #: cells scan_pfdt_node starts with, and uses where a node has none.
 DEFAULT_CELLS = (2, 1)
 PAGE_SIZE = 0x1000
-GUEST_PHANDLE_GIC = 65000
-
-
-@dataclass(frozen=True)
-class PartialNode:
-    """A node to copy: its name, the (name, bytes) properties to write, in
-    order, and its children."""
-
-    name: str
-    props: tuple[tuple[str, bytes], ...]
-    children: tuple[PartialNode, ...]
-
 
 @dataclass(frozen=True)
 class Partial:
@@ -62,7 +51,7 @@ class Partial:
       what Xen leaves out without a word (warnings for the build).
     """
 
-    nodes: tuple[PartialNode, ...]
+    nodes: tuple[WriteNode, ...]
     gic_phandle: int | None
     devices: tuple[tuple[str, str], ...]
     mapped: tuple[Range, ...]
@@ -99,7 +88,7 @@ def read(partial: Tree, size: int, host: Tree, facts: Facts) -> Partial:
         highest = max((_phandle(n) for n in partial.nodes()), default=0)
         if highest + 1 >= facts.max_partial_phandle:
             raise XenFailure(f"{partial.file}: phandle {highest:#x} leaves no room below"
-                             f" GUEST_PHANDLE_GIC ({GUEST_PHANDLE_GIC}); Xen {facts.version}"
+                             f" GUEST_PHANDLE_GIC ({facts.max_partial_phandle}); Xen {facts.version}"
                              f" refuses the partial device tree")
     return Partial(tuple(nodes), gic_phandle, tuple(found.devices), tuple(found.mapped),
                    tuple(found.guest), tuple(found.notes))
@@ -115,7 +104,7 @@ def _phandle(node: Node) -> int:
 
 
 def _copy(partial: Tree, node: Node, cells: tuple[int, int], scan: bool, host: Tree,
-          found: _Found) -> PartialNode:
+          found: _Found) -> WriteNode:
     """scan_pfdt_node: the node's reachable properties (minus the consumed
     ones when `scan`), then its children with its own cells (or the
     defaults, not the inherited ones)."""
@@ -139,7 +128,7 @@ def _copy(partial: Tree, node: Node, cells: tuple[int, int], scan: bool, host: T
            _cell(node, "#size-cells", DEFAULT_CELLS[1]))
     children = tuple(_copy(partial, child, own, scan, host, found)
                      for child in node.children)
-    return PartialNode(node.blob_name, tuple(props), children)
+    return WriteNode(node.blob_name, (*props, *children))
 
 
 def _cell(node: Node, name: str, default: int) -> int:

@@ -89,6 +89,12 @@ class Node:
                 return p.value
         return None
 
+    def u32(self, name: str) -> int | None:
+        """Property `name`'s first cell, or None when absent or shorter
+        (Xen's dt_property_read_u32 and device_tree_get_u32)."""
+        value = self.get(name)
+        return int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else None
+
     def string(self, name: str) -> str | None:
         """Property `name` up to its first NUL, as text, or None."""
         value = self.get(name)

@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from xendt.errors import ConfigError
-from xendt.fdt import blob
+from xendt.errors import BuildError, ConfigError
+from xendt.fdt import write as fdt_write
 from xendt.guest import memory, regions, tree, validate
 from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
 from xendt.ranges import Range, Region
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from xendt.notices import Notice
 
 RNG_SEED_SIZE = validate.RNG_SEED_SIZE
+#: The first buffer size tried. libxl starts at 4 KiB and doubles it each
+#: time libfdt runs out of room (libxl__prepare_dtb); the size never changes
+#: the bytes, only how often the build restarts.
+START_SIZE = 16384
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,14 @@ class GuestDT:
         return dumps(self.to_dict())
 
 
+def _buffer(layout: Layout) -> fdt_write.Buffer:
+    """libxl__prepare_dtb's buffer: doubled on running out of room, up to
+    FDT_MAX_SIZE."""
+    limit = layout.fdt_max_size
+    return fdt_write.Buffer(min(START_SIZE, limit), limit, BuildError(
+        f"the device tree does not fit libxl's {limit}-byte limit (FDT_MAX_SIZE)"))
+
+
 def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
     """The device tree Xen `host.version`'s libxl builds for `guest`
     (default host: the newest Xen, a 40-bit PA host)."""
@@ -87,7 +99,7 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
     ipa = address.ipa_bits(layout, host.address)
     gic = host.gic if guest.gic_version == "default" else guest.gic_version
     warnings = check(layout, guest, gic, host)
-    if guest.max_vcpus < 1:  # one vCPU: see _check_vcpus (a negative count before 4.22 refused)
+    if guest.max_vcpus < 1:  # one vCPU: see _check_vcpus (or a negative count refused)
         guest = replace(guest, max_vcpus=1)
     if guest.acpi:
         _check_acpi_size(layout, host.acpi_size)
@@ -103,28 +115,28 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
 
     root = tree.guest_tree(layout, guest, gic=gic, clock_frequency=host.clock_frequency,
                            rng_seed=rng_seed(host.rng_seed), virtio=slots, partial=partial)
-    dtb = blob.write(root, layout.fdt_max_size)
+    dtb = fdt_write.write(root, _buffer(layout))
     segments = memory.place_modules(layout, ram[0], guest.kernel, guest.ramdisk_size, len(dtb))
     extended = regions.extended_regions(layout, ram, ipa, guest.iomem)
 
     # libxl__arch_domain_finalise_hw_description, in its order.
     ramdisk = next((s for s in segments if s.name == "ramdisk"), None)
     if ramdisk is not None:
-        blob.set_property(dtb, "/chosen", "linux,initrd-start", tree.u64(ramdisk.base))
-        blob.set_property(dtb, "/chosen", "linux,initrd-end", tree.u64(ramdisk.end))
+        fdt_write.set_property(dtb, "/chosen", "linux,initrd-start", tree.u64(ramdisk.base))
+        fdt_write.set_property(dtb, "/chosen", "linux,initrd-end", tree.u64(ramdisk.end))
     grant = layout.region("grant-table")
     if layout.ext_scheme != "none":
         pairs = [(grant.base, grant.size)] + [(r.base, r.size) for r in extended]
-        blob.set_property(dtb, "/hypervisor", "reg", tree.regs(*pairs))
+        fdt_write.set_property(dtb, "/hypervisor", "reg", tree.regs(*pairs))
     for bank, size in zip(layout.banks, ram):
         path = f"/memory@{bank.base:x}"
         if size:
-            blob.set_property(dtb, path, "reg", tree.regs((bank.base, size)))
+            fdt_write.set_property(dtb, path, "reg", tree.regs((bank.base, size)))
         else:
-            blob.nop_node(dtb, path)
+            fdt_write.nop_node(dtb, path)
     if guest.acpi:
         acpi = layout.region("acpi")
-        blob.set_property(dtb, f"/chosen/module@{acpi.base:x}", "reg",
+        fdt_write.set_property(dtb, f"/chosen/module@{acpi.base:x}", "reg",
                           tree.regs((acpi.base, host.acpi_size or 0)))
 
     if layout.ext_scheme != "none" and not extended:
@@ -161,12 +173,14 @@ def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None
     if guest.tee not in layout.tee:
         raise ConfigError(f"tee {guest.tee!r}: Xen {v} accepts {', '.join(layout.tee)}")
     if guest.disks and not layout.virtio_disks:
-        raise ConfigError(f"disk specification=virtio: virtio-mmio disks need Xen 4.17 or later,"
-                          f" not {v}")
+        raise ConfigError(f"disk specification=virtio: virtio-mmio disks need Xen"
+                          f" {layouts.first(lambda later: later.virtio_disks)} or later, not {v}")
     if guest.virtio and not layout.virtio_devices:
-        raise ConfigError(f"virtio: virtio devices need Xen 4.18 or later, not {v}")
+        raise ConfigError(f"virtio: virtio devices need Xen"
+                          f" {layouts.first(lambda later: later.virtio_devices)} or later, not {v}")
     if guest.pci_devices and not layout.vpci:
-        raise ConfigError(f"pci: Arm guests get vPCI from Xen 4.16 on, not {v}")
+        raise ConfigError(f"pci: Arm guests get vPCI from Xen"
+                          f" {layouts.first(lambda later: later.vpci)} on, not {v}")
     for device in guest.virtio:
         if not device.type.startswith("virtio,device"):
             raise ConfigError(f"virtio type {device.type!r}: expected virtio,device<ID>"
@@ -186,45 +200,32 @@ def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None
     return warnings
 
 
-#: Linux's COMMAND_LINE_SIZE: early_init_dt_scan_chosen (drivers/of/fdt.c)
-#: copies /chosen/bootargs with strscpy into that many bytes, keeping one
-#: less character and dropping the rest silently. arm32: 1024
-#: (arch/arm/include/uapi/asm/setup.h, torvalds/linux @ 0b77b97066); arm64:
-#: 2048 in released kernels (arch/arm64/include/uapi/asm/setup.h, torvalds/linux
-#: @ 1f318b96cc84), 4096 in the newest tree (torvalds/linux @ 2516bb8dc8).
-COMMAND_LINE_SIZE = {"arm32": 1024, "arm64": 2048}
-COMMAND_LINE_SIZE_NEWEST = {"arm32": 1024, "arm64": 4096}
-
-
 def cmdline_warnings(cmdline: str, arch: str) -> list[str]:
     """A warning when an `arch` Linux would cut `cmdline` short (libxl has
     no limit of its own, only the tree's 1 MiB)."""
-    size, newest = COMMAND_LINE_SIZE[arch], COMMAND_LINE_SIZE_NEWEST[arch]
+    from xendt.inspect.linux import command_line_cut
+
     length = len(cmdline.encode("utf-8", "surrogateescape"))
-    if length < size:
-        return []
-    later = (f" ({newest - 1} with the COMMAND_LINE_SIZE {newest} of the newest kernels)"
-             if newest != size else "")
-    return [f"cmdline is {length} bytes; an {arch} Linux keeps the first {size - 1}"
-            f" (COMMAND_LINE_SIZE {size}){later} and drops the rest without a word"]
+    cut = command_line_cut(length, arch)
+    return [] if cut is None else [f"cmdline is {length} bytes; {cut}"]
 
 
 def _check_vcpus(layout: Layout, guest: GuestConfig, gic: str) -> list[str]:
     """arch_sanitise_domain_config (xen/arch/arm/domain.c): at most what the
-    vGIC and MAX_VIRT_CPUS allow. Below 1 (tools/xl/xl_parse.c): xl 4.22
-    takes any vcpus below 1 as 1 (parse_config_data @ RELEASE-4.22.0);
-    before, xl refuses a negative vcpus, and 0 leaves max_vcpus 0, which
-    libxl__domain_build_info_setdefault (libxl_create.c @ RELEASE-4.14.0 …
-    RELEASE-4.21.0) makes 1. A warning says so."""
+    vGIC and MAX_VIRT_CPUS allow. Below 1: as the layout's [dt]
+    negative-vcpus says (tools/xl/xl_parse.c): refused when negative, 0
+    made libxl's default of 1; or any count below 1 taken as 1."""
     v = layout.version
     limit = layout.max_vcpus[gic]
     n = guest.max_vcpus
-    if n < 0 and layout.major_minor < (4, 22):
+    takes_one = layout.setting("dt", "negative-vcpus") == "one"
+    if n < 0 and not takes_one:
+        since = layouts.first(lambda later: later.setting("dt", "negative-vcpus") == "one")
         raise ConfigError(f"vcpus {n}: xl {v} refuses a negative vCPU count (libxl:"
                           " \"invalid number of cpus provided\"; xl: \"Unable to allocate"
-                          " cpumap\"); xl 4.22 and later take it as 1")
+                          f" cpumap\"); xl {since} and later take it as 1")
     if n < 1:
-        how = ("xl takes a vCPU count below 1 as 1" if layout.major_minor >= (4, 22)
+        how = ("xl takes a vCPU count below 1 as 1" if takes_one
                else "libxl takes 0 vCPUs as its default of 1")
         return [f"vcpus {n}: the guest gets one vCPU (Xen {v}: {how})"]
     if n > limit:
@@ -313,7 +314,8 @@ def _check_nr_spis(layout: Layout, guest: GuestConfig, highest_virtio_spi: int) 
     if n is None or (layout.nr_spis_strict and n == NR_SPIS_DEFAULT):
         return []
     if not layout.nr_spis_option:
-        return [f"nr_spis {n}: xl {v} ignores this setting (it was added in Xen 4.19)"]
+        since = layouts.first(lambda later: later.nr_spis_option)
+        return [f"nr_spis {n}: xl {v} ignores this setting (it was added in Xen {since})"]
     needed = 0
     if guest.vuart:
         needed = layout.irqs.vpl011 - 32 + 1

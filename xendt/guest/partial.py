@@ -41,13 +41,10 @@ def read_partial(data: bytes, name: str) -> tuple[tree.Node, ...]:
 def _copy(node: Node, what: str, depth: int) -> tree.Node:
     if depth > MAX_PARTIAL_DEPTH:
         raise ImageError(f"{what}: nodes nested deeper than {MAX_PARTIAL_DEPTH} levels")
-    out = tree.Node(_utf8(node.blob_name, what, "a node name"))
-    for p in node.props:
-        if p.reachable:
-            out.prop(_utf8(p.blob_name, what, f"a property name in {out.name!r}"), p.value)
-    for child in node.children:
-        out.child(_copy(child, what, depth + 1))
-    return out
+    name = _utf8(node.blob_name, what, "a node name")
+    props = tuple((_utf8(p.blob_name, what, f"a property name in {name!r}"), p.value)
+                  for p in node.props if p.reachable)
+    return tree.Node(name, props + tuple(_copy(child, what, depth + 1) for child in node.children))
 
 
 def _utf8(name: str, what: str, item: str) -> str:

@@ -37,6 +37,8 @@ INVALID_GFN = U64_MAX
 ARCHES = ("arm64", "arm32")
 GIC_VERSIONS = ("default", "v2", "v3")
 HOST_GICS = ("v2", "v3")
+#: libxl_tee_type's values (libxl_types.idl); which ones each version's xl
+#: accepts is its layout's [dt] tee (a test holds them to the union).
 TEES = ("none", "optee", "ffa")
 TRANSPORTS = ("mmio", "unknown")
 RNG_SEED_SIZE = 128

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from xendt.errors import ConfigError, DtbError, XenFailure
-from xendt.fdt.tree import ROOT_CELLS_DEFAULT, Node, Tree
+from xendt.fdt.tree import ROOT_CELLS_DEFAULT, Tree
 from xendt.host import bootinfo, xen_dt
 from xendt.host.bootinfo import ShmBank
 from xendt.host.rangeset import PAGE_SIZE
@@ -185,12 +185,6 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
         hypervisor_node=hardware or _enhanced(dom.enhanced, rules), hardware=hardware)
 
 
-def _u32(node: Node, prop: str, default: int = 0) -> int:
-    """A one-cell property, or `default` when absent or shorter (Xen's
-    device_tree_get_u32 and dt_property_read_u32)."""
-    value = node.get(prop)
-    return int.from_bytes(value[:4], "big") if value and len(value) >= 4 else default
-
 
 def _enhanced(value: str | None, rules: HostRules) -> bool:
     """Whether xen,enhanced asks for the /hypervisor node: an empty value
@@ -238,8 +232,9 @@ def passthrough_xen_reg(data: bytes, name: str, rules: HostRules | None = None,
                 raise DtbError(f"expected 'xen,reg' entry {i} on {node.path} in {name} to be"
                                f" page-aligned, got <{host:#x} {size:#x} {guest:#x}>")
             out.append(Range(guest, size))
-        own = (_u32(node, "#address-cells", ROOT_CELLS_DEFAULT[0]),
-               _u32(node, "#size-cells", ROOT_CELLS_DEFAULT[1]))
+        own_address, own_size = node.u32("#address-cells"), node.u32("#size-cells")
+        own = (ROOT_CELLS_DEFAULT[0] if own_address is None else own_address,
+               ROOT_CELLS_DEFAULT[1] if own_size is None else own_size)
         stack.extend((child, own) for child in reversed(node.children))
     return tuple(out)
 

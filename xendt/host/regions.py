@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from xendt.errors import ConfigError, XenFailure
+from xendt.fdt.node import ROOT_CELLS
 from xendt.fdt.tree import Tree
 from xendt.host import bootinfo, firmware, holes, iommu, refusals, validate, xen_dt
 from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
@@ -45,13 +46,6 @@ from xendt.notices import Notice, notices
 from xendt.ranges import Range
 from xendt.xen import layouts
 from xendt.xen.layout import Layout
-
-#: Host interrupt IDs of the timer PPIs Xen reserves in dom0's vGIC when the
-#: host DT does not say (vcpu_vtimer_init, xen/arch/arm/vtimer.c @
-#: RELEASE-4.19.0): secure physical, non-secure physical, virtual.
-_TIMER_PPIS_DEFAULT = (29, 30, 27)
-#: The PPI Xen gives a dom0less domU's event channel (GUEST_EVTCHN_PPI).
-GUEST_EVTCHN_PPI = 31
 
 
 @dataclass(frozen=True)
@@ -240,8 +234,8 @@ def _empty(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int, cmdline: i
     return HostRegions(
         xen=layout.release, release=layout.release, host=tree.file, domain=domain,
         ipa_bits=ipa_bits, finder="", regions=(),
-        cells=xen_dt.child_cells(tree, tree.root) if hardware else (2, 2),
-        interrupt=_dom0_evtchn_ppi(tree) if hardware else GUEST_EVTCHN_PPI,
+        cells=xen_dt.child_cells(tree, tree.root) if hardware else ROOT_CELLS,
+        interrupt=_dom0_evtchn_ppi(tree, layout) if hardware else layout.irqs.event_channel,
         gic_phandle=_gic_phandle(tree) if hardware else layout.gic_phandle,
         iommu_why=why, cmdline=f"{cmdline.text} ({cmdline.source})" if cmdline.source else "")
 
@@ -335,12 +329,15 @@ def _no_node_reason(layout: Layout, domain: Domain) -> str:
             f" needs xen,enhanced (empty or {accepted})")
 
 
-def _dom0_evtchn_ppi(tree: Tree) -> int:
+def _dom0_evtchn_ppi(tree: Tree, layout: Layout) -> int:
     """The PPI Xen allocates for dom0's event channel: the lowest of 16–31
     not taken by the host timer's secure, non-secure and virtual PPIs, which
     it reserves in dom0's vGIC first (evtchn_allocate, xen/arch/arm/
-    domain_build.c, and vcpu_vtimer_init, vtimer.c @ RELEASE-4.19.0)."""
-    taken = set(_TIMER_PPIS_DEFAULT)
+    domain_build.c, and vcpu_vtimer_init, vtimer.c @ RELEASE-4.19.0). A
+    host DT without a timer gives the architected PPIs, the numbers of the
+    layout's [irqs] (29, 30, 27)."""
+    irqs = layout.irqs
+    taken = {irqs.timer_phys_secure, irqs.timer_phys_nonsecure, irqs.timer_virt}
     for node in tree.nodes():
         if node.is_compatible("arm,armv8-timer") or node.is_compatible("arm,armv7-timer"):
             cells = xen_dt.cells_of(node.get("interrupts") or b"")

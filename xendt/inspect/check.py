@@ -85,7 +85,7 @@ from xendt.fdt.tree import Node
 from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
 from xendt.inspect.findings import Finding, Report
-from xendt.inspect.linux import interrupts
+from xendt.inspect.linux import command_line_cut, interrupts
 from xendt.inspect.origin import DOM0, DOM0LESS
 from xendt.ranges import GiB, MiB, Range, align_up, by_first, human_size, overlapping, overlapping_within
 from xendt.xen.address import AddressSize
@@ -95,11 +95,6 @@ SECTION_SIZE = {4096: 128 * MiB, 16384: 128 * MiB, 65536: 512 * MiB}
 #: cpu compatibles libxl writes for a 32-bit guest.
 CPU_32BIT = ("arm,cortex-a15",)
 FOUR_GIB = 4 * GiB
-#: Linux's COMMAND_LINE_SIZE (early_init_dt_scan_chosen copies bootargs with
-#: strscpy into that many bytes): arch/arm/include/uapi/asm/setup.h,
-#: torvalds/linux @ 0b77b97066; arch/arm64/include/uapi/asm/setup.h @
-#: 1f318b96cc84 (2048, released kernels; 4096 at 2516bb8dc8).
-COMMAND_LINE_SIZE = {"arm32": 1024, "arm64": 2048}
 
 
 def check(tree: DeviceTree, *, xen: str | None = None, size: AddressSize | None = None,
@@ -386,13 +381,9 @@ class _Checker:
             return
         length = len(value.split(b"\0", 1)[0])
         arch = "arm32" if self.bits == 32 else "arm64"
-        size = COMMAND_LINE_SIZE[arch]
-        if length >= size:
-            newest = (" (4095 in the newest kernels, COMMAND_LINE_SIZE 4096)"
-                      if arch == "arm64" else "")
-            self.add("error", "bootargs", "/chosen", "bootargs",
-                     f"{length} bytes: an {arch} Linux keeps the first {size - 1}"
-                     f" (COMMAND_LINE_SIZE {size}){newest} and silently drops the rest")
+        cut = command_line_cut(length, arch)
+        if cut is not None:
+            self.add("error", "bootargs", "/chosen", "bootargs", f"{length} bytes: {cut}")
 
     def pci_windows(self) -> None:
         for window in self.amap.of_kind("pci-window"):

@@ -195,8 +195,8 @@ def hypervisor_blob(result: HostFleet) -> bytes:
     writes for the domain: compatible, reg (grant table, then the regions),
     interrupts, interrupt-parent. For a fleet, the common regions; the hosts
     must agree on everything else."""
-    from xendt.fdt import blob
-    from xendt.guest import tree
+    from xendt.fdt import write, xen_nodes
+    from xendt.fdt.node import Node, cells, regs
 
     first = result.each[0]
     if not first.domain.hypervisor_node:
@@ -216,19 +216,14 @@ def hypervisor_blob(result: HostFleet) -> bytes:
                           f" Xen's load address: give it with --gnttab BASE:SIZE or --dom0-dtb")
     regions = result.fleet.regions if result.fleet is not None else first.regions
     major, minor = first.release.split(".")[:2]
-    address_cells, size_cells = first.cells
-    node = tree.Node("hypervisor")
-    node.prop("compatible", tree.strings(f"xen,xen-{major}.{minor}", "xen,xen"))
-    node.prop("reg", b"".join(_cells(v, n) for r in (grant, *regions)
-                              for v, n in ((r.base, address_cells), (r.size, size_cells))))
-    # Level-low with CPU mask 0xf, as Xen writes it (the same encoding as libxl's).
-    node.prop("interrupts", tree.cells(*tree.interrupt(first.interrupt, tree.LEVEL_LOW)))
-    node.prop("interrupt-parent", tree.cells(first.gic_phandle))
-    root = tree.Node("")
-    root.prop("#address-cells", tree.cells(address_cells))
-    root.prop("#size-cells", tree.cells(size_cells))
-    root.child(node)
-    return bytes(blob.write(root, 1 << 20))
+    reg = regs(*((r.base, r.size) for r in (grant, *regions)), address_cells=first.cells[0],
+               size_cells=first.cells[1])
+    root = (Node("").prop("#address-cells", cells(first.cells[0]))
+            .prop("#size-cells", cells(first.cells[1]))
+            .child(xen_nodes.hypervisor(f"{major}.{minor}", reg, first.interrupt,
+                                        first.gic_phandle)))
+    return bytes(write.write(root, write.Buffer(1 << 12, 1 << 20, ConfigError(
+        "the /hypervisor node does not fit 1 MiB"))))
 
 
 def _truncated(result: HostFleet) -> list[str]:
@@ -242,9 +237,3 @@ def _truncated(result: HostFleet) -> list[str]:
                 out.append(f"region {r}: its {what} {value:#x} does not fit {count} cell(s);"
                            f" Xen {first.xen} writes it truncated")
     return out
-
-
-def _cells(value: int, count: int) -> bytes:
-    """`value` in `count` cells, as dt_set_cell writes it: what does not fit
-    falls off the top (Xen does not check)."""
-    return (value & ((1 << (32 * count)) - 1)).to_bytes(4 * count, "big")

@@ -469,10 +469,14 @@ class Layout:
         """The value of layout key `key` of [`table`] ("host",
         "rangeset-subtract"), also for a key no dataclass field holds;
         KeyError for a key the schema does not declare."""
-        for t, k, value in self.settings:
-            if (t, k) == (table, key):
-                return value
-        raise KeyError(f"Xen {self.version} layout has no key {key!r} in [{table}]")
+        try:
+            return self._settings[table, key]
+        except KeyError:
+            raise KeyError(f"Xen {self.version} layout has no key {key!r} in [{table}]") from None
+
+    @cached_property
+    def _settings(self) -> dict[tuple[str, str], object]:
+        return {(t, k): value for t, k, value in reversed(self.settings)}
 
     @cached_property
     def _by_name(self) -> dict[str, Region]:

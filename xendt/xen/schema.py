@@ -81,6 +81,7 @@ KEYS: tuple[Key, ...] = (
     Key("limits", "max-vcpus", "table"),
     Key("limits", "virtio-mmio-device-size", "int"),
     Key("limits", "fdt-max-size", "int"),
+    Key("limits", "grant-frames-capped", "bool", field=None),
 
     Key("ipa", "start-bits", "int", field="ipa_start_bits"),
     Key("ipa", "pa-bits", "list"),
@@ -108,6 +109,7 @@ KEYS: tuple[Key, ...] = (
     Key("dt", "tee", "list"),
     Key("dt", "nr-spis-option", "bool"),
     Key("dt", "nr-spis-strict", "bool"),
+    Key("dt", "negative-vcpus", "choice", ("refused", "one"), field=None),
 
     Key("host", "dom0-regions", "bool"),
     choice("host", "domu-holes", _DOMU_HOLES),

@@ -36,6 +36,7 @@ from xendt.guest.xlcfg.syntax import (
 
 if TYPE_CHECKING:
     from xendt.guest.xlcfg.devices import PciDevice
+    from xendt.xen.layout import Layout
 
 _T = TypeVar("_T")
 
@@ -332,16 +333,28 @@ def _vcpus(cfg: XlConfig, warnings: list[str]) -> int:
     maxvcpus = _number(cfg, "maxvcpus", -_INT_MAX - 1, _INT_MAX)
     if not maxvcpus:  # absent or 0: xl takes vcpus
         return vcpus
-    if vcpus < 0:  # the GuestConfig keeps maxvcpus only: say what xl before 4.22 does
+    if vcpus < 0:  # the GuestConfig keeps maxvcpus only: say what older xl does
         # libxl_cpu_bitmap_alloc(…, vcpus) refuses a negative count (libxl_utils.c @
         # RELEASE-4.21.0); xl_parse.c @ RELEASE-4.22.0 takes it as 1 first.
-        warnings.append(f"{cfg.where('vcpus')}: vcpus = {_shown(cfg, 'vcpus')}: xl 4.14 to 4.21"
-                        " refuse a negative vcpus (\"Unable to allocate cpumap\"); 4.22 takes"
-                        " it as 1")
+        oldest, before, since = _until(
+            lambda later: later.setting("dt", "negative-vcpus") == "one")
+        warnings.append(f"{cfg.where('vcpus')}: vcpus = {_shown(cfg, 'vcpus')}: xl {oldest}"
+                        f" to {before} refuse a negative vcpus (\"Unable to allocate cpumap\");"
+                        f" {since} takes it as 1")
     if maxvcpus < max(vcpus, 1):
         raise ConfigError(f"{cfg.where('maxvcpus')}: maxvcpus = {_shown(cfg, 'maxvcpus')}:"
                           f" fewer than vcpus ({vcpus}); xl refuses maxvcpus < vcpus")
     return maxvcpus
+
+
+def _until(has: Callable[[Layout], bool]) -> tuple[str, str, str | None]:
+    """The oldest known version, the last one before the first that `has`
+    something, and that first (None if none has it), from the layouts."""
+    from xendt.xen import layouts
+
+    known = layouts.versions()
+    since = layouts.first(has)
+    return known[0], known[known.index(since) - 1] if since else known[-1], since
 
 
 def _grant_frames(cfg: XlConfig, warnings: list[str]) -> None:
@@ -364,9 +377,11 @@ def _grant_frames(cfg: XlConfig, warnings: list[str]) -> None:
                           " frames (\"Bad grant table size\"; xl: \"domain creation fail: Invalid"
                           " argument\")")
     if value > 64:
-        warnings.append(f"{where}: max_grant_frames = {value}: Xen 4.14 to 4.17 refuse more than"
-                        " gnttab_max_frames (64 unless Xen was booted with a larger"
-                        " gnttab_max_frames=); 4.18 and later accept it")
+        oldest, before, since = _until(
+            lambda later: not later.setting("limits", "grant-frames-capped"))
+        warnings.append(f"{where}: max_grant_frames = {value}: Xen {oldest} to {before} refuse"
+                        " more than gnttab_max_frames (64 unless Xen was booted with a larger"
+                        f" gnttab_max_frames=); {since} and later accept it")
     if value > 4096:
         warnings.append(f"{where}: max_grant_frames = {value}: the 16 MiB grant-table region of"
                         " /hypervisor holds 4096 frames; a guest mapping more runs into the magic"

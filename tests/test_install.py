@@ -37,6 +37,14 @@ def test_every_source_module_and_data_file_is_installed():
     assert missing == []
 
 
+def test_nothing_is_installed_that_the_source_tree_no_longer_has():
+    """A module removed from the source (or left in a stale build/ folder,
+    which setuptools copies into the wheel) must not be installed."""
+    extra = sorted(name for name in _installed_files() - set(_source_files())
+                   if name.endswith((".py", ".toml")))
+    assert extra == []
+
+
 def test_the_installed_files_are_the_source_tree_as_it_is_now():
     """A stale install (source edited, not reinstalled) fails here."""
     stale = [name for name, source in _source_files().items()

@@ -280,9 +280,9 @@ def address_space(extra: int):  # type: ignore[no-untyped-def]
 @fuzz(40)
 @given(script=uboot_scripts(), version=st.sampled_from([None, "2023.01"]))
 def test_a_u_boot_script_gives_a_dt_or_one_line_within_512_mib(script, version):
-    from xendt.dom0less.uboot import apply_script
     from xendt.fdt.read import MAX_BLOB_SIZE
     from xendt.inputs import HOST_DTB_MAX
+    from xendt.uboot.script import apply_script
 
     try:
         with address_space(512 << 20):

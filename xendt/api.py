@@ -328,7 +328,7 @@ def host_dt(host_dtb: Source, uboot_script: Source | None = None, *,
             from xendt.fdt.header import validated
 
             return bytes(validated(data, label))
-        from xendt.dom0less.uboot import MAX_SCRIPT_BYTES, apply_script
+        from xendt.uboot.script import MAX_SCRIPT_BYTES, apply_script
 
         script, script_name = document(f, uboot_script, None, "U-Boot script", MAX_SCRIPT_BYTES,
                                        ConfigError, None)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         show,
         versions,
     )
+    from xendt.documents import schema
     from xendt.errors import (
         BuildError,
         ConfigError,
@@ -82,7 +83,6 @@ if TYPE_CHECKING:
     from xendt.inspect.show import Shown
     from xendt.notices import Notice
     from xendt.ranges import Range, Region
-    from xendt.render.documents import schema
     from xendt.xen.address import AddressSize
 
 #: Where each public name lives, by module (the imports above, for Python).
@@ -106,7 +106,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "xendt.inspect.show": ("Shown",),
     "xendt.notices": ("Notice",),
     "xendt.ranges": ("Range", "Region"),
-    "xendt.render.documents": ("schema",),
+    "xendt.documents": ("schema",),
     "xendt.xen.address": ("AddressSize",),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}

@@ -5,7 +5,7 @@ themselves, or for the text formats (xl.cfg, guest JSON) the text as
 `text=`. An address size is `pa_bits=` or `ipa_bits=` (on a Host, or as
 keywords). Results are frozen dataclasses; each has to_dict() and
 to_json(), exactly what the command's `--format json` prints (see
-xendt.render.documents). Warnings are xendt.Notice lines with a stable
+xendt.documents). Warnings are xendt.Notice lines with a stable
 `code`.
 
 Errors: every input a user can get wrong raises an XendtError subclass with

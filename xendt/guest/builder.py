@@ -66,7 +66,7 @@ class GuestDT:
         """The "xendt.build/1" document: what `xendt build --format json` prints."""
         from dataclasses import asdict
 
-        from xendt.render.documents import envelope, plain
+        from xendt.documents import envelope, plain
 
         return envelope("build", self.memory_map.xen, self.inputs, self.warnings, "libxl",
                         {"memory_map": plain(asdict(self.memory_map)),
@@ -74,7 +74,7 @@ class GuestDT:
 
     def to_json(self) -> str:
         """to_dict() as the text `xendt build --format json` prints."""
-        from xendt.render.documents import dumps
+        from xendt.documents import dumps
 
         return dumps(self.to_dict())
 

@@ -131,7 +131,7 @@ class HostRegions:
         return HostFleet((self,), None).to_dict(explain)
 
     def to_json(self, explain: bool = False) -> str:
-        from xendt.render.documents import dumps
+        from xendt.documents import dumps
 
         return dumps(self.to_dict(explain))
 

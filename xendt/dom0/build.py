@@ -30,7 +30,8 @@ from xendt.host import bootinfo, facts, firmware, iommu, regions, xen_dt
 from xendt.host.domains import DomainOptions
 from xendt.ranges import Range
 from xendt.xen import address, layouts
-from xendt.xen.layout import Dom0Rules, Layout
+from xendt.xen.layout import Layout
+from xendt.xen.rules import Dom0Rules
 
 
 @dataclass(frozen=True)

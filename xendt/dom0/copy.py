@@ -36,7 +36,7 @@ from xendt.dom0 import gic as gic_node
 from xendt.dom0less.writer import Plan, Writer, write_node
 from xendt.fdt.tree import Node, Tree
 from xendt.host import facts, refusals
-from xendt.xen.layout import Dom0Rules
+from xendt.xen.rules import Dom0Rules
 
 _IOMMU_PROPERTIES = ("iommus", "iommu-map", "iommu-map-mask")
 #: handle_node's reserved_matches: paths Xen writes itself.

@@ -34,7 +34,7 @@ from xendt.dom0less import domains
 from xendt.errors import XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
-from xendt.xen.layout import HostRules
+from xendt.xen.rules import HostRules
 
 #: -ENOENT, what kernel_probe returns for a missing kernel.
 ENOENT = -2

@@ -1,7 +1,7 @@
 """Per-version facts of the device tree Xen builds for a dom0less domU.
 
 They are data: the [dom0less] table of each layouts/X.Y.toml (see
-xendt.xen.layout.Dom0lessRules for each key and the file's comments for the
+xendt.xen.rules.Dom0lessRules for each key and the file's comments for the
 Xen source it was read from). `facts(version)` is that table for one
 version; `supports()` and `first_reader()` answer from the tables which
 release reads a domain-node property.
@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from xendt.errors import ConfigError
-from xendt.xen.layout import Dom0lessRules
+from xendt.xen.rules import Dom0lessRules
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from xendt.host.xen_dt import (
 )
 from xendt.host.xen_dt import cells as xen_cells
 from xendt.ranges import Range
-from xendt.xen.layout import HostRules
+from xendt.xen.rules import HostRules
 
 #: The error codes early_scan_node returns (negated).
 ENOENT = -2

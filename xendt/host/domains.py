@@ -14,7 +14,8 @@ from xendt.host.bootinfo import ShmBank
 from xendt.host.rangeset import PAGE_SIZE
 from xendt.host.refusals import Failure, HostFailure
 from xendt.ranges import Range
-from xendt.xen.layout import HostRules, Layout
+from xendt.xen.layout import Layout
+from xendt.xen.rules import HostRules
 
 if TYPE_CHECKING:
     from xendt.host.firmware import Firmware

@@ -15,7 +15,8 @@ from xendt.host.bootinfo import BootInfo
 from xendt.host.domains import Domain
 from xendt.host.rangeset import PAGE_SIZE, Failed, Rangeset
 from xendt.ranges import Range, align_up
-from xendt.xen.layout import HostRules, Layout
+from xendt.xen.layout import Layout
+from xendt.xen.rules import HostRules
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from xendt.fdt.tree import Node, Tree
 from xendt.host import bootinfo, facts, xen_dt
 from xendt.host.bootinfo import ENOENT, BootInfo
 from xendt.xen import layouts
-from xendt.xen.layout import HostRules, Layout
+from xendt.xen.layout import Layout
+from xendt.xen.rules import HostRules
 
 #: DEVICE_TREE_MAX_DEPTH (xen/include/xen/device_tree.h @ RELEASE-4.19.0).
 MAX_DEPTH = 16

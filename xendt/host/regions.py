@@ -26,7 +26,7 @@ regions. From 4.18 the rangesets count page frames and, until 4.21,
 add_ext_regions takes the last frame's start for the last byte, so a range
 whose end is 2 MiB-aligned comes out 2 MiB short. 32-bit domains get none.
 The per-version switches are the [host] tables of layouts/*.toml
-(xendt.xen.layout.HostRules).
+(xendt.xen.rules.HostRules).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ LONG_FUNCTIONS: dict[str, int] = {
     "cli/build.py:build": 81,
     "dom0/build.py:build": 64,
     "dom0less/build.py:build": 88,
-    "guest/builder.py:build": 64,
+    "guest/libxl_build.py:build": 64,
     "guest/xlcfg/config.py:guest_config": 73,
     "host/bootinfo.py:boot_info": 63,
     "host/regions.py:compute": 61,

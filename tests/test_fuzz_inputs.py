@@ -30,7 +30,7 @@ from xendt import api
 from xendt.cli import main
 from xendt.errors import XendtError
 from xendt.guest import xlcfg
-from xendt.guest.builder import build
+from xendt.guest.libxl_build import build
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDisk
 from xendt.host import domains
 from xendt.xen import layouts

@@ -9,7 +9,7 @@ import pytest
 
 from xendt.errors import BuildError, ConfigError, FieldError
 from xendt.guest import xlcfg
-from xendt.guest.builder import build
+from xendt.guest.libxl_build import build
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDevice
 
 IMAGE = Kernel("arm64", 8 << 20)

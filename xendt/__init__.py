@@ -62,8 +62,8 @@ if TYPE_CHECKING:
         XenFailure,
     )
     from xendt.fdt.tree import Node, Property, Tree
-    from xendt.guest.builder import GuestDT
     from xendt.guest.jsonio import guest_from_json, guest_to_json
+    from xendt.guest.libxl_build import GuestDT
     from xendt.guest.model import (
         GuestConfig,
         Host,
@@ -94,7 +94,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "xendt.errors": ("BuildError", "ConfigError", "DtbError", "ImageError", "LayoutError",
                      "XendtError", "XenFailure"),
     "xendt.fdt.tree": ("Node", "Property", "Tree"),
-    "xendt.guest.builder": ("GuestDT",),
+    "xendt.guest.libxl_build": ("GuestDT",),
     "xendt.guest.jsonio": ("guest_from_json", "guest_to_json"),
     "xendt.guest.model": ("GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment",
                           "VirtioDevice", "VirtioDisk", "VirtioSlot"),

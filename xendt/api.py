@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from xendt.dom0.memory import Boot
-    from xendt.guest.builder import GuestDT
+    from xendt.guest.libxl_build import GuestDT
     from xendt.guest.model import GuestConfig, Host, Kernel
     from xendt.notices import Notice
     from xendt.ranges import Range
@@ -57,7 +57,7 @@ def build(guest: GuestConfig, host: Host | None = None, *, explain: bool = False
     byte for byte (default host: the newest Xen, a 40-bit PA host). With
     `explain`, the result's `explain` says where each extended region comes
     from. Raises ConfigError, BuildError (what libxl refuses)."""
-    from xendt.guest.builder import build as run
+    from xendt.guest.libxl_build import build as run
     from xendt.guest.model import GuestConfig, Host
 
     expect("build", "guest", guest, GuestConfig)
@@ -85,7 +85,7 @@ def host_facts(host_dtb: Source, host: Host | None = None) -> Host:
     board (Xen panics at boot), DtbError."""
     from xendt.errors import ConfigError
     from xendt.guest.model import Host
-    from xendt.host.facts import host_facts as facts
+    from xendt.host.libxl_facts import host_facts as facts
     from xendt.host.xen_dt import read_host
     from xendt.inputs import HOST_DTB_MAX
 

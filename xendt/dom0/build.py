@@ -26,7 +26,8 @@ from xendt.dom0less.facts import facts as dom0less_facts
 from xendt.dom0less.writer import Gic, Plan, Writer, fill_initrd, write_node
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
-from xendt.host import bootinfo, facts, firmware, iommu, regions, xen_dt
+from xendt.host import bootinfo, firmware, iommu, regions, xen_dt
+from xendt.host import libxl_facts as facts
 from xendt.host.domains import DomainOptions
 from xendt.ranges import Range
 from xendt.xen import address, layouts

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from xendt.dom0 import gic as gic_node
 from xendt.dom0less.writer import Plan, Writer, write_node
 from xendt.fdt.tree import Node, Tree
-from xendt.host import facts, refusals
+from xendt.host import libxl_facts as facts
+from xendt.host import refusals
 from xendt.xen.rules import Dom0Rules
 
 _IOMMU_PROPERTIES = ("iommus", "iommu-map", "iommu-map-mask")

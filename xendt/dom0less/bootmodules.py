@@ -100,8 +100,8 @@ def scan(tree: Tree, rules: HostRules) -> Scan:
     return Scan(tuple(kept), tuple(dropped))
 
 
-def keep(tree: Tree, dom: domains.Domain, rules: HostRules, version: str,
-         warnings: list[str]) -> tuple[domains.Domain, set[str]]:
+def keep(tree: Tree, dom: domains.Dom0lessDomain, rules: HostRules, version: str,
+         warnings: list[str]) -> tuple[domains.Dom0lessDomain, set[str]]:
     """The domain as kernel_probe finds it after the scan: a dropped kernel
     is a XenFailure (Xen panics), a dropped ramdisk or partial DT is left
     out with a warning. Returns the domain and the kinds left out."""

@@ -37,7 +37,7 @@ from typing import Any
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.host import bootinfo, firmware, holes, iommu, refusals, validate, xen_dt
-from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
+from xendt.host.domains import DomainOptions, RegionsDomain, dom0, dom0less
 from xendt.host.holes import Candidate, Found
 from xendt.host.rangeset import Crash, Failed
 from xendt.host.refusals import Failure
@@ -65,7 +65,7 @@ class HostRegions:
     host:
       the host DT's file name.
     domain:
-      the Domain they were computed for.
+      the RegionsDomain they were computed for.
     ipa_bits:
       the IPA size (p2m_ipa_bits) bounding them.
     finder:
@@ -97,7 +97,7 @@ class HostRegions:
 
     xen: str
     host: str
-    domain: Domain
+    domain: RegionsDomain
     ipa_bits: int
     finder: str
     regions: tuple[Range, ...]
@@ -209,12 +209,12 @@ def _failed(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions,
             failure: Failure) -> HostRegions:
     """The answer when Xen stops before the domain exists."""
     name = options.domain or "dom0"
-    stub = Domain(name=name, path=failure.node, host_layout=False, ram=(), grant_table=None)
+    stub = RegionsDomain(name=name, path=failure.node, host_layout=False, ram=(), grant_table=None)
     return replace(_empty(tree, layout, stub, ipa_bits, iommu.Cmdline(), ""), failure=failure)
 
 
 def _domain(tree: Tree, layout: Layout, decision: iommu.Decision,
-            options: DomainOptions) -> Domain:
+            options: DomainOptions) -> RegionsDomain:
     iommu_on = decision.on
     if options.domain is None:
         if options.passthrough is not None:
@@ -234,7 +234,7 @@ def _domain(tree: Tree, layout: Layout, decision: iommu.Decision,
                     grant_table=options.grant_table)
 
 
-def _empty(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int, cmdline: iommu.Cmdline,
+def _empty(tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int, cmdline: iommu.Cmdline,
            why: str) -> HostRegions:
     hardware = domain.hardware
     return HostRegions(
@@ -246,7 +246,7 @@ def _empty(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int, cmdline: i
         iommu_why=why, cmdline=f"{cmdline.text} ({cmdline.source})" if cmdline.source else "")
 
 
-def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
+def extended_regions(tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int,
                      base: HostRegions | None = None,
                      info: bootinfo.BootInfo | None = None) -> HostRegions:
     """What Xen `layout.release` puts in `domain`'s /hypervisor reg after
@@ -290,7 +290,7 @@ def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
                    notes=tuple(notes), candidates=found.candidates)
 
 
-def _run(finder: str, tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
+def _run(finder: str, tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int,
          info: bootinfo.BootInfo, warnings: list[str]) -> Found:
     if finder == "find_memory_holes":
         return holes.memory_holes(tree, domain, layout.host, ipa_bits)
@@ -324,7 +324,7 @@ def _bug_notes(buggy: Found, fixed: Found) -> list[str]:
     return out
 
 
-def _no_node_reason(layout: Layout, domain: Domain) -> str:
+def _no_node_reason(layout: Layout, domain: RegionsDomain) -> str:
     rules = layout.host
     if rules.domu_holes == "none":
         came = layouts.first(lambda other: other.host.domu_holes != "none")

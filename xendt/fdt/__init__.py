@@ -1,4 +1,9 @@
-"""Flattened device trees: the one reader (read.py) into the one immutable
-tree (tree.py), the cell primitives (cells.py), the header checks
-(header.py), the DTS printer (dts.py), and writing through libfdt with
-libxl's mechanics (blob.py)."""
+"""Flattened device trees:
+
+- read.py: the one reader of every blob, into the one Tree;
+- tree.py: the one immutable tree (Tree, Node, Property);
+- header.py: the header, vetted by libfdt before anything is read;
+- cells.py: property values as cells, numbers and strings;
+- dts.py: a tree as dtc prints its source;
+- blob.py: writing through libfdt with libxl's mechanics.
+"""

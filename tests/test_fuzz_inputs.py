@@ -8,7 +8,7 @@ with at most 512 MiB more address space (bounded_memory), as test_bounds.py
 runs whole processes on unending and deeply nested inputs.
 
 Small in CI; XENDT_FUZZ_EXAMPLES=N runs N examples per test (the long
-offline run, see /work/scratch/issue8/NOTE.md).
+offline run).
 """
 
 from __future__ import annotations

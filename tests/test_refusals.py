@@ -1,7 +1,6 @@
 """What Xen refuses, refused with Xen's reason; what it accepts but the guest
-cannot use, warned about. One behaviour per test, each naming the Xen source
-(file @ tag) it follows; the research behind them is
-/work/scratch/issue8/refusals.md (C1 … C6)."""
+cannot use, warned about. One behaviour per test (in sections C1 … C6), each
+naming the Xen source (file @ tag) it follows."""
 
 from __future__ import annotations
 

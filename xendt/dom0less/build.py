@@ -12,7 +12,7 @@ addresses place_modules gives (.modules).
 Point releases: every commit between RELEASE-X.Y.0 and the newest X.Y.z
 touching prepare_dtb_domU and its helpers was checked; none changes the
 domU DT (the real 4.18.6, 4.19.6, 4.20.4 and 4.21.2 gave the .0 blobs, see
-../shared/reference-dom0less/README.md), so "X.Y.Z" builds as "X.Y".
+tests/data/reference-dom0less/README.md), so "X.Y.Z" builds as "X.Y".
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class Facts(Dom0lessRules):
 
 def facts(version: str) -> Facts:
     """The Facts of Xen `version` ("X.Y" or "X.Y.Z"; no point release
-    changes a domU DT: see /work/shared's reference blobs and SPEC)."""
+    changes a domU DT: see tests/data/reference-dom0less/README.md)."""
     from xendt.xen import layouts
 
     layout = layouts.load(version)

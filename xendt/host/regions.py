@@ -182,6 +182,13 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
             " (fdt_add_uefi_nodes), so find_memory_holes sees host RAM as a hole"))
     if domain.name == "dom0" or domain.hardware:
         validate.dom0(domain, info.ram, ipa_bits)
+    return _found(tree, layout, domain, ipa_bits, base, info)
+
+
+def _found(tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int, base: HostRegions,
+           info: bootinfo.BootInfo) -> HostRegions:
+    """compute's last step: the hole finders' regions with every note and
+    warning, or find_memory_holes' crash."""
     try:
         result = extended_regions(tree, layout, domain, ipa_bits, base, info)
         return replace(result, notes=base.notes + result.notes,

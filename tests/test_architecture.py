@@ -21,6 +21,7 @@ imports inside functions count as much as those at the top:
 13. cli                        the command line
 14. __main__, xendt            `python -m xendt`; the package's lazy names
 
+README's "Layers" paragraph says the same (test_readme_states_the_layers).
 So no cycle between units can exist (test_no_cycle_between_units names one
 if it does). UPWARD holds today's exceptions, each with its reason; it only
 shrinks: an exception that is gone must leave the list.
@@ -146,6 +147,13 @@ def test_every_import_goes_down_a_layer() -> None:
                     if _unit(m) != _unit(t) and RANK[_unit(t)] >= RANK[_unit(m)])
     assert [e for e in upward if e not in UPWARD] == []
     assert sorted(set(UPWARD) - set(upward)) == [], "gone: remove from UPWARD"
+
+
+def test_readme_states_the_layers() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    paragraph = " ".join(readme.split("**Layers.**", 1)[1].split("\n\n", 1)[0].split())
+    stated = " < ".join(", ".join(f"`{unit}`" for unit in layer) for layer in LAYERS[:-1])
+    assert f"(imports inside functions too): {stated}." in paragraph
 
 
 def test_no_cycle_between_units() -> None:

@@ -181,13 +181,15 @@ UNLISTED = {"xendt.cli": "its __init__ is being reworked for lazy imports (list 
 @pytest.mark.parametrize("package", sorted(m for m, p in MODULES.items()
                                            if p.name == "__init__.py" and m != "xendt"))
 def test_package_docstring_lists_its_modules(package: str) -> None:
-    if package in UNLISTED:
-        pytest.skip(UNLISTED[package])
     folder = MODULES[package].parent
     inside = sorted([p.name for p in folder.glob("*.py") if p.name != "__init__.py"]
                     + [f"{p.name}/" for p in folder.iterdir() if (p / "__init__.py").is_file()])
     doc = ast.get_docstring(ast.parse(MODULES[package].read_text())) or ""
-    assert [name for name in inside if name not in doc] == []
+    missing = [name for name in inside if name not in doc]
+    if package in UNLISTED:  # still unlisted; once listed, it leaves UNLISTED
+        assert missing != [], f"{package} lists its modules now: remove it from UNLISTED"
+    else:
+        assert missing == []
 
 
 def _long_modules() -> dict[str, int]:

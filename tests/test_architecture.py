@@ -70,8 +70,8 @@ RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 #: importing module and imported module.
 UPWARD: dict[tuple[str, str], str] = {
     ("xendt.fdt.blob", "xendt.guest.tree"):
-        "libxl's writing mechanics reach for the guest tree's node order;"
-        " the DT writer rewrite (fdt/blob.py, guest/tree.py) removes it",
+        "the libfdt writer takes libxl's guest Node (guest/tree.py); the DT writer"
+        " rewrite (fdt/blob.py, guest/tree.py) is reshaping both",
     **dict.fromkeys(
         (("xendt.host.domains", f"xendt.dom0less.{m}")
          for m in ("bootmodules", "domains", "facts", "memory")),
@@ -79,8 +79,8 @@ UPWARD: dict[tuple[str, str], str] = {
         " dom0less's one model of /chosen/domU*, its boot modules and its RAM, while"
         " dom0less.build asks host.regions for that domain's /hypervisor regions"),
     ("xendt.host.fleet", "xendt.render.hostout"):
-        "HostFleet.table() and to_json() are written by render.hostout,"
-        " which the DT writer rewrite is changing",
+        "HostFleet.text() and to_dict() are written by render.hostout (which"
+        " imports host.fleet), a file the DT writer rewrite is changing",
 }
 
 #: Modules over 450 lines, by path under xendt/, with their line counts.

@@ -25,7 +25,7 @@ HOST_DTS = """/dts-v1/;
 
 
 def hostile() -> dict[str, str]:
-    """Scripts that push one bound each (see xendt.dom0less.uboot)."""
+    """Scripts that push one bound each (see xendt.uboot.script)."""
     return {
         "10000 resizes to 2 MiB and back": "fdt addr 0x1000\n"
         + "fdt resize 0x1ff000\nfdt resize 0\n" * 5000,
@@ -55,8 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from xendt.dom0less.uboot import apply_script
     from xendt.errors import XendtError
+    from xendt.uboot.script import apply_script
 
     host = subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-"], input=HOST_DTS.encode(),
                           capture_output=True, check=True).stdout

@@ -201,7 +201,7 @@ def test_a_fifo_with_a_header_claiming_64_mib_is_read_within_512_mib(tmp_path):
 # --- hostile U-Boot scripts ---------------------------------------------------------
 
 #: Scripts that once hung xendt or ran it out of memory, each refused with one
-#: line naming the bound it passes (xendt.dom0less.uboot). Each loads the
+#: line naming the bound it passes (xendt.uboot.script). Each loads the
 #: host DTB (host.dtb) at 0x1000 first, as a boot script does.
 HOSTILE_SCRIPTS = {
     "doubling a variable": ("setenv a x\n" + "setenv a ${a}${a}\n" * 200,

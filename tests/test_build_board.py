@@ -1,6 +1,6 @@
 """`xendt build --host-dtb BOARD.dtb` for an xl guest: what libxl learns from
 the hypervisor about the board comes from the board's DTB, as Xen reads it
-(xendt.host.facts): the GIC version a `gic_version = "default"` guest gets
+(xendt.host.libxl_facts): the GIC version a `gic_version = "default"` guest gets
 (XEN_DOMCTL_CONFIG_GIC_NATIVE: the host's), and the timer's
 clock-frequency, which libxl writes only when the host DT has one
 (make_timer_node, tools/libs/light/libxl_arm.c @ RELEASE-4.21.0)."""

@@ -8,7 +8,7 @@ with at most 512 MiB more address space (bounded_memory), as test_bounds.py
 runs whole processes on unending and deeply nested inputs.
 
 Small in CI; XENDT_FUZZ_EXAMPLES=N runs N examples per test (the long
-offline run, see /work/scratch/issue8/NOTE.md).
+offline run).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from xendt import api
 from xendt.cli import main
 from xendt.errors import XendtError
 from xendt.guest import xlcfg
-from xendt.guest.builder import build
+from xendt.guest.libxl_build import build
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDisk
 from xendt.host import domains
 from xendt.xen import layouts
@@ -280,9 +280,9 @@ def address_space(extra: int):  # type: ignore[no-untyped-def]
 @fuzz(40)
 @given(script=uboot_scripts(), version=st.sampled_from([None, "2023.01"]))
 def test_a_u_boot_script_gives_a_dt_or_one_line_within_512_mib(script, version):
-    from xendt.dom0less.uboot import apply_script
     from xendt.fdt.read import MAX_BLOB_SIZE
     from xendt.inputs import HOST_DTB_MAX
+    from xendt.uboot.script import apply_script
 
     try:
         with address_space(512 << 20):

@@ -8,7 +8,7 @@ import pytest
 from conftest import dts_to_dtb
 from xendt.host import domains, iommu, xen_dt
 from xendt.host import regions as hostregions
-from xendt.host.facts import host_facts
+from xendt.host.libxl_facts import host_facts
 from xendt.ranges import MiB, Range
 from xendt.xen import layouts
 

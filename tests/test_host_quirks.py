@@ -62,7 +62,7 @@ def test_an_empty_range_at_a_ranges_first_unit_walks_off_the_list():
         rs.remove(4, 4, "empty")
 
 
-# The hand-made host of /work/scratch/issue9/rangeset-bug.dts (QEMU-virt-like,
+# The hand-made host of examples/host/rangeset-bug.dts (QEMU-virt-like,
 # SMMU arm,mmu-500: ARM_SMMU `default y` at every tag, so dom0 has an IOMMU and
 # find_memory_holes runs; IPA 40 bits). Removals in DT order, each widened to
 # pages, from {[0, 0xff_ffff_ffff]}:

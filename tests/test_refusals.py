@@ -1,7 +1,6 @@
 """What Xen refuses, refused with Xen's reason; what it accepts but the guest
-cannot use, warned about. One behaviour per test, each naming the Xen source
-(file @ tag) it follows; the research behind them is
-/work/scratch/issue8/refusals.md (C1 … C6)."""
+cannot use, warned about. One behaviour per test (in sections C1 … C6), each
+naming the Xen source (file @ tag) it follows."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import pytest
 
 from xendt.errors import BuildError, ConfigError, FieldError
 from xendt.guest import xlcfg
-from xendt.guest.builder import build
+from xendt.guest.libxl_build import build
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDevice
 
 IMAGE = Kernel("arm64", 8 << 20)

@@ -1,4 +1,4 @@
-"""xendt.dom0less.uboot: a boot script's `fdt` edits applied as U-Boot v2026.07 applies them.
+"""xendt.uboot.script: a boot script's `fdt` edits applied as U-Boot v2026.07 applies them.
 
 Every expectation is derived by hand from U-Boot's source (cmd/fdt.c,
 boot/fdt_support.c, common/cli_hush.c, cmd/setexpr.c, lib/strto.c, fs/fs.c,
@@ -16,8 +16,8 @@ import libfdt
 import pytest
 
 from conftest import dtb_to_dts, dts_to_dtb
-from xendt.dom0less.uboot import apply_script
 from xendt.errors import ConfigError
+from xendt.uboot.script import apply_script
 
 DATA = Path(__file__).resolve().parent / "data" / "uboot"
 

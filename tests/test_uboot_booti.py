@@ -1,4 +1,4 @@
-"""xendt.dom0less.uboot with uboot_version: what U-Boot 2023.01's booti does
+"""xendt.uboot.script with uboot_version: what U-Boot 2023.01's booti does
 to the DTB after the script (boot_relocate_fdt and image_setup_libfdt in
 boot/image-fdt.c, fdt_root / fdt_chosen / fdt_shrink_to_minimum in
 common/fdt_support.c, arch_fixup_fdt in arch/arm/lib/bootm-fdt.c, all @
@@ -14,8 +14,8 @@ import struct
 import pytest
 
 from conftest import dtb_to_dts, dts_node, dts_to_dtb, run_cli
-from xendt.dom0less.uboot import apply_script
 from xendt.errors import ConfigError
+from xendt.uboot.script import apply_script
 
 HOST = """/dts-v1/;
 / {

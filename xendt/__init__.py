@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         show,
         versions,
     )
+    from xendt.documents import schema
     from xendt.errors import (
         BuildError,
         ConfigError,
@@ -61,8 +62,8 @@ if TYPE_CHECKING:
         XenFailure,
     )
     from xendt.fdt.tree import Node, Property, Tree
-    from xendt.guest.builder import GuestDT
     from xendt.guest.jsonio import guest_from_json, guest_to_json
+    from xendt.guest.libxl_build import GuestDT
     from xendt.guest.model import (
         GuestConfig,
         Host,
@@ -82,7 +83,6 @@ if TYPE_CHECKING:
     from xendt.inspect.show import Shown
     from xendt.notices import Notice
     from xendt.ranges import Range, Region
-    from xendt.render.documents import schema
     from xendt.xen.address import AddressSize
 
 #: Where each public name lives, by module (the imports above, for Python).
@@ -94,7 +94,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "xendt.errors": ("BuildError", "ConfigError", "DtbError", "ImageError", "LayoutError",
                      "XendtError", "XenFailure"),
     "xendt.fdt.tree": ("Node", "Property", "Tree"),
-    "xendt.guest.builder": ("GuestDT",),
+    "xendt.guest.libxl_build": ("GuestDT",),
     "xendt.guest.jsonio": ("guest_from_json", "guest_to_json"),
     "xendt.guest.model": ("GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment",
                           "VirtioDevice", "VirtioDisk", "VirtioSlot"),
@@ -106,7 +106,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "xendt.inspect.show": ("Shown",),
     "xendt.notices": ("Notice",),
     "xendt.ranges": ("Range", "Region"),
-    "xendt.render.documents": ("schema",),
+    "xendt.documents": ("schema",),
     "xendt.xen.address": ("AddressSize",),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}

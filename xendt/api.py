@@ -5,7 +5,7 @@ themselves, or for the text formats (xl.cfg, guest JSON) the text as
 `text=`. An address size is `pa_bits=` or `ipa_bits=` (on a Host, or as
 keywords). Results are frozen dataclasses; each has to_dict() and
 to_json(), exactly what the command's `--format json` prints (see
-xendt.render.documents). Warnings are xendt.Notice lines with a stable
+xendt.documents). Warnings are xendt.Notice lines with a stable
 `code`.
 
 Errors: every input a user can get wrong raises an XendtError subclass with
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from xendt.dom0.memory import Boot
-    from xendt.guest.builder import GuestDT
+    from xendt.guest.libxl_build import GuestDT
     from xendt.guest.model import GuestConfig, Host, Kernel
     from xendt.notices import Notice
     from xendt.ranges import Range
@@ -57,7 +57,7 @@ def build(guest: GuestConfig, host: Host | None = None, *, explain: bool = False
     byte for byte (default host: the newest Xen, a 40-bit PA host). With
     `explain`, the result's `explain` says where each extended region comes
     from. Raises ConfigError, BuildError (what libxl refuses)."""
-    from xendt.guest.builder import build as run
+    from xendt.guest.libxl_build import build as run
     from xendt.guest.model import GuestConfig, Host
 
     expect("build", "guest", guest, GuestConfig)
@@ -85,7 +85,7 @@ def host_facts(host_dtb: Source, host: Host | None = None) -> Host:
     board (Xen panics at boot), DtbError."""
     from xendt.errors import ConfigError
     from xendt.guest.model import Host
-    from xendt.host.facts import host_facts as facts
+    from xendt.host.libxl_facts import host_facts as facts
     from xendt.host.xen_dt import read_host
     from xendt.inputs import HOST_DTB_MAX
 
@@ -328,7 +328,7 @@ def host_dt(host_dtb: Source, uboot_script: Source | None = None, *,
             from xendt.fdt.header import validated
 
             return bytes(validated(data, label))
-        from xendt.dom0less.uboot import MAX_SCRIPT_BYTES, apply_script
+        from xendt.uboot.script import MAX_SCRIPT_BYTES, apply_script
 
         script, script_name = document(f, uboot_script, None, "U-Boot script", MAX_SCRIPT_BYTES,
                                        ConfigError, None)

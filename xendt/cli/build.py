@@ -94,7 +94,7 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
     itself builds at boot for those dom0less domains; with --dom0, the DT
     it writes for dom0.
     """
-    from xendt.guest import builder
+    from xendt.guest import libxl_build as builder
 
     dom0_flags = {"--dom0-mem": dom0_mem, "--gnttab": gnttab, "--xen-cmdline": xen_cmdline,
                   "--v2m-spis": v2m_spis, "--xen-image": xen_image,
@@ -259,11 +259,11 @@ def _board_facts(host: Host, path: str) -> Host:
     """`host` with what libxl learns from the hypervisor about the board:
     the GIC version (for gic_version = "default") and the timer's
     clock-frequency, both as Xen reads them from the board's DTB
-    (xendt.host.facts). --host-gic and --clock-frequency conflict with it."""
+    (xendt.host.libxl_facts). --host-gic and --clock-frequency conflict with it."""
     from dataclasses import replace
 
     from xendt.fdt.read import read_blob
-    from xendt.host.facts import host_facts
+    from xendt.host.libxl_facts import host_facts
     from xendt.host.xen_dt import read_host
     from xendt.inputs import HOST_DTB_MAX
 

@@ -52,8 +52,8 @@ def host_blob(host_dtb: str, script: str | None, files: tuple[str, ...],
             if given:
                 raise click.UsageError(f"{option} goes with --uboot-script")
         return data, name
-    from xendt.dom0less.uboot import MAX_SCRIPT_BYTES, apply_script
     from xendt.inputs import read_capped
+    from xendt.uboot.script import MAX_SCRIPT_BYTES, apply_script
 
     sizes: dict[str, int] = {}
     paths: dict[str, str] = {}

@@ -173,7 +173,7 @@ def _built_tree(xen: str, size: AddressSize | None, flags: dict[str, Any]) -> Tr
     """The decoded tree of the guest the build options describe, named
     after the build; libxl's warnings go to stderr."""
     from xendt.fdt.read import parse
-    from xendt.guest import builder
+    from xendt.guest import libxl_build as builder
 
     guest, host, warnings = options.guest_and_host(xen, size, **flags)
     result = builder.build(guest, host)

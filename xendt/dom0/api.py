@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from xendt.dom0.build import Dom0DT, build
 from xendt.dom0.memory import Boot
-from xendt.guest.builder import GuestDT
+from xendt.guest.libxl_build import GuestDT
 from xendt.guest.model import Host, MemoryMap, Segment
 from xendt.ranges import Range
 

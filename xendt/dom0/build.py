@@ -27,11 +27,13 @@ from xendt.dom0less.nodes import Gic, Plan, fill_initrd, nodes
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.fdt.write import Writer
-from xendt.host import bootinfo, facts, firmware, iommu, regions, xen_dt
+from xendt.host import bootinfo, firmware, iommu, regions, xen_dt
+from xendt.host import libxl_facts as facts
 from xendt.host.domains import DomainOptions
 from xendt.ranges import Range
 from xendt.xen import address, layouts
-from xendt.xen.layout import Dom0Rules, Layout
+from xendt.xen.layout import Layout
+from xendt.xen.rules import Dom0Rules
 
 
 @dataclass(frozen=True)

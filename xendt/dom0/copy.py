@@ -36,8 +36,9 @@ from xendt.dom0 import gic as gic_node
 from xendt.dom0less.nodes import Plan, nodes
 from xendt.fdt.tree import Node, Tree
 from xendt.fdt.write import Writer
-from xendt.host import facts, refusals
-from xendt.xen.layout import Dom0Rules
+from xendt.host import libxl_facts as facts
+from xendt.host import refusals
+from xendt.xen.rules import Dom0Rules
 
 _IOMMU_PROPERTIES = ("iommus", "iommu-map", "iommu-map-mask")
 #: handle_node's reserved_matches: paths Xen writes itself.

@@ -2,7 +2,19 @@
 
 `build(host_dtb, domain, xen)` returns a Dom0lessDT whose `blob` is the
 DTB Xen `xen` hands that guest; `domain_names(host_dtb)` lists a host's
-dom0less domains. See xendt.dom0less.build.
+dom0less domains. The modules:
+
+- build.py: the build from start to finish (build, domain_names);
+- api.py: the build in the public API's shapes (build_dom0less, a GuestDT);
+- domains.py: the one model of /chosen/domU* nodes, read as Xen reads them;
+- bootmodules.py: the boot modules Xen's early scan keeps, and those it drops;
+- facts.py: each version's dom0less rules and the features it reads;
+- memory.py: a domU's RAM banks as Xen allocates them;
+- modules.py: where Xen puts a domU's kernel, DTB and initrd in its RAM;
+- hostview.py: what prepare_dtb_domU takes from the host DT;
+- passthrough.py: a domU's partial device tree, as Xen reads it;
+- nodes.py: prepare_dtb_domU's nodes, in Xen's order, for the one writer (xendt.fdt.write);
+- summary.py: every dom0less domain of a host at once.
 """
 
 from __future__ import annotations

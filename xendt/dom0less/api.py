@@ -4,7 +4,7 @@ xendt.build returns for libxl guests, from a host DTB and a domain name."""
 from __future__ import annotations
 
 from xendt.dom0less.build import Dom0lessDT, build, domain_names
-from xendt.guest.builder import GuestDT
+from xendt.guest.libxl_build import GuestDT
 from xendt.guest.model import Host, MemoryMap, Segment
 from xendt.ranges import Range
 

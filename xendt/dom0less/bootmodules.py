@@ -34,7 +34,7 @@ from xendt.dom0less import domains
 from xendt.errors import XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
-from xendt.xen.layout import HostRules
+from xendt.xen.rules import HostRules
 
 #: -ENOENT, what kernel_probe returns for a missing kernel.
 ENOENT = -2
@@ -100,8 +100,8 @@ def scan(tree: Tree, rules: HostRules) -> Scan:
     return Scan(tuple(kept), tuple(dropped))
 
 
-def keep(tree: Tree, dom: domains.Domain, rules: HostRules, version: str,
-         warnings: list[str]) -> tuple[domains.Domain, set[str]]:
+def keep(tree: Tree, dom: domains.Dom0lessDomain, rules: HostRules, version: str,
+         warnings: list[str]) -> tuple[domains.Dom0lessDomain, set[str]]:
     """The domain as kernel_probe finds it after the scan: a dropped kernel
     is a XenFailure (Xen panics), a dropped ramdisk or partial DT is left
     out with a warning. Returns the domain and the kinds left out."""

@@ -12,7 +12,7 @@ addresses place_modules gives (.modules).
 Point releases: every commit between RELEASE-X.Y.0 and the newest X.Y.z
 touching prepare_dtb_domU and its helpers was checked; none changes the
 domU DT (the real 4.18.6, 4.19.6, 4.20.4 and 4.21.2 gave the .0 blobs, see
-../shared/reference-dom0less/README.md), so "X.Y.Z" builds as "X.Y".
+tests/data/reference-dom0less/README.md), so "X.Y.Z" builds as "X.Y".
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
                       warnings=tuple(warnings))
 
 
-def _refuse_unknown(dom: domains.Domain) -> None:
+def _refuse_unknown(dom: domains.Dom0lessDomain) -> None:
     """What Xen refuses in the domain node as a whole (domains.read leaves
     out what the version does not read, and refuses what Xen fails on)."""
     if dom.hardware:
@@ -199,7 +199,7 @@ def _check_dom0(tree: Tree, layout, facts: Facts) -> None:
                          f" came in {since}")
 
 
-def _check_vcpus(dom: domains.Domain, gic: str, limits: dict[str, int]) -> None:
+def _check_vcpus(dom: domains.Dom0lessDomain, gic: str, limits: dict[str, int]) -> None:
     """domain_create: 1 ≤ cpus ≤ the vGIC's limit (vgic_max_vcpus)."""
     limit = limits[gic]
     if not 1 <= dom.vcpus <= limit:
@@ -207,7 +207,7 @@ def _check_vcpus(dom: domains.Domain, gic: str, limits: dict[str, int]) -> None:
                          f" vCPUs (Xen panics: \"Error creating domain\")")
 
 
-def _kernel(dom: domains.Domain, data: bytes | None, name: str, facts: Facts,
+def _kernel(dom: domains.Dom0lessDomain, data: bytes | None, name: str, facts: Facts,
             warnings: list[str]) -> modules.Kernel:
     assert dom.kernel is not None
     if data is None:
@@ -217,7 +217,7 @@ def _kernel(dom: domains.Domain, data: bytes | None, name: str, facts: Facts,
     return modules.probe(data, dom.kernel.size, dom.kernel.address, facts, name)
 
 
-def _partial(dom: domains.Domain, data: bytes | None, name: str, host: Tree,
+def _partial(dom: domains.Dom0lessDomain, data: bytes | None, name: str, host: Tree,
              facts: Facts) -> passthrough.Partial | None:
     from xendt.fdt.read import parse
 
@@ -233,7 +233,7 @@ def _partial(dom: domains.Domain, data: bytes | None, name: str, host: Tree,
     return passthrough.read(parse(data, name), dom.partial.size, host, facts)
 
 
-def _wants_hypervisor(dom: domains.Domain, facts: Facts, tree: Tree,
+def _wants_hypervisor(dom: domains.Dom0lessDomain, facts: Facts, tree: Tree,
                       warnings: list[str]) -> bool:
     """construct_domU's reading of xen,enhanced: empty, "enabled",
     "no-xenstore" (4.21+ "legacy") give /hypervisor; those that need
@@ -257,7 +257,7 @@ def _wants_hypervisor(dom: domains.Domain, facts: Facts, tree: Tree,
     return True
 
 
-def _regions(tree: Tree, layout, dom: domains.Domain, bits: int, partial: bytes | None,
+def _regions(tree: Tree, layout, dom: domains.Dom0lessDomain, bits: int, partial: bytes | None,
              partial_name: str, pa_bits: int | None, ipa_bits: int | None, iommu: bool | None,
              warnings: list[str]) -> tuple[Range, ...]:
     """find_domU_holes (or, direct-mapped, the host hole finders) through
@@ -297,7 +297,7 @@ def _gic(host: hostview.HostGic, layout, direct: bool, vcpus: int, phandle: int)
                (Range(rdist.base, rdist.size),), phandle)
 
 
-def _vpl011(dom: domains.Domain, tree: Tree, layout, direct: bool) -> tuple[Range, int]:
+def _vpl011(dom: domains.Dom0lessDomain, tree: Tree, layout, direct: bool) -> tuple[Range, int]:
     """domain_vpl011_init: GUEST_PL011_BASE and GUEST_VPL011_SPI, or for a
     direct-mapped domain Xen's own console UART (GUEST_PL011_SIZE both)."""
     uart = layout.region("vpl011")
@@ -323,7 +323,7 @@ def _mmio(plan: Plan) -> tuple[Region, ...]:
     return tuple(out)
 
 
-def _buffer(facts: Facts, dom: domains.Domain) -> int:
+def _buffer(facts: Facts, dom: domains.Dom0lessDomain) -> int:
     """fdt_create's size: DOMU_DTB_SIZE, from 4.18 plus the partial DT
     module, at most 2 MiB."""
     size = facts.dtb_size

@@ -84,7 +84,7 @@ class SharedMemory:
 
 
 @dataclass(frozen=True)
-class Domain:
+class Dom0lessDomain:
     """A dom0less domain node.
 
     name, path:
@@ -182,7 +182,7 @@ def find(tree: Tree, name: str) -> Node:
                       f" \"xen,domain\"); found: {known}")
 
 
-def read(tree: Tree, name: str, version: str) -> Domain:
+def read(tree: Tree, name: str, version: str) -> Dom0lessDomain:
     """The domain `name` as Xen `version` ("X.Y" or "X.Y.Z") reads it
     (construct_domU): a property it does not read is as good as absent.
     DtbError for a value Xen cannot read; XenFailure for one it fails on."""
@@ -205,7 +205,7 @@ def read(tree: Tree, name: str, version: str) -> Domain:
     modules = _modules(tree, node)
     later = itertools.dropwhile(lambda n: n is not node, tree.nodes())
     next(later, None)
-    return Domain(
+    return Dom0lessDomain(
         name=node.name, path=node.path, vcpus=vcpus, memory=memory,
         vpl011=node.get("vpl011") is not None,
         enhanced=_enhanced(node),
@@ -237,7 +237,7 @@ def _memory(node: Node, where: str) -> int:
     return size
 
 
-def ignored_warning(domain: Domain, feature: str, release: str) -> str:
+def ignored_warning(domain: Dom0lessDomain, feature: str, release: str) -> str:
     """What to tell the user about a property (or child) Xen `release` does
     not read: it builds the domain without it, so xendt does too."""
     what = (f"a child compatible with {feature[len('child:'):]!r}"

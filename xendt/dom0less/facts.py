@@ -1,7 +1,7 @@
 """Per-version facts of the device tree Xen builds for a dom0less domU.
 
 They are data: the [dom0less] table of each layouts/X.Y.toml (see
-xendt.xen.layout.Dom0lessRules for each key and the file's comments for the
+xendt.xen.rules.Dom0lessRules for each key and the file's comments for the
 Xen source it was read from). `facts(version)` is that table for one
 version; `supports()` and `first_reader()` answer from the tables which
 release reads a domain-node property.
@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from xendt.errors import ConfigError
-from xendt.xen.layout import Dom0lessRules
+from xendt.xen.rules import Dom0lessRules
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Facts(Dom0lessRules):
 
 def facts(version: str) -> Facts:
     """The Facts of Xen `version` ("X.Y" or "X.Y.Z"; no point release
-    changes a domU DT: see /work/shared's reference blobs and SPEC)."""
+    changes a domU DT: see tests/data/reference-dom0less/README.md)."""
     from xendt.xen import layouts
 
     layout = layouts.load(version)

@@ -18,7 +18,7 @@ what find_domU_holes leaves out.
 
 from __future__ import annotations
 
-from xendt.dom0less.domains import Domain
+from xendt.dom0less.domains import Dom0lessDomain
 from xendt.dom0less.facts import Facts
 from xendt.errors import XenFailure
 from xendt.ranges import Range
@@ -27,7 +27,7 @@ from xendt.xen.layout import Layout
 PAGE_SIZE = 0x1000
 
 
-def ram_banks(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
+def ram_banks(domain: Dom0lessDomain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
     """kinfo->mem for `domain`: the guest RAM banks in order (direct-map:
     the host banks); XenFailure where Xen panics allocating them. `build`
     and `host-regions --domain` both take the banks from here."""
@@ -38,7 +38,7 @@ def ram_banks(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]
     return _allocate(domain, layout, facts)
 
 
-def _allocate(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
+def _allocate(domain: Dom0lessDomain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
     """allocate_memory: min(bank size, what is left) into each guest bank.
     4.14 and 4.15 record the second bank even when nothing is left for it
     (allocate_bank_memory @ RELEASE-4.14.0), so it shows as a zero-size
@@ -57,7 +57,7 @@ def _allocate(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]
     return tuple(banks)
 
 
-def _static(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
+def _static(domain: Dom0lessDomain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
     """allocate_static_memory: each host bank is mapped where the previous
     one ended, spilling from guest bank 0 into bank 1. Until 4.21 a host
     bank that spills counts only its remainder towards `memory`, so the
@@ -96,7 +96,7 @@ def _static(domain: Domain, layout: Layout, facts: Facts) -> tuple[Range, ...]:
     return tuple(Range(g.base, f) for g, f in zip(guest[:index + 1], filled))
 
 
-def _direct_map(domain: Domain, layout: Layout) -> tuple[Range, ...]:
+def _direct_map(domain: Dom0lessDomain, layout: Layout) -> tuple[Range, ...]:
     """assign_static_memory_11: guest bank i is host bank i, at most
     NR_MEM_BANKS of them (the layout's [host] max)."""
     limit = layout.host.max
@@ -112,14 +112,14 @@ def _direct_map(domain: Domain, layout: Layout) -> tuple[Range, ...]:
     return domain.static_mem
 
 
-def _check_aligned(domain: Domain, host: Range) -> None:
+def _check_aligned(domain: Dom0lessDomain, host: Range) -> None:
     """acquire_static_memory_bank refuses banks not aligned to pages."""
     if host.base % PAGE_SIZE or host.size % PAGE_SIZE:
         raise XenFailure(f"{domain.path}: xen,static-mem bank {host} is not page-aligned"
                          f" (Xen panics)")
 
 
-def shm_banks(domain: Domain) -> tuple[Range, ...]:
+def shm_banks(domain: Dom0lessDomain) -> tuple[Range, ...]:
     """kinfo->shm_mem: each shared memory node's guest range, in DT order
     (process_shm → append_shm_bank_to_domain)."""
     for shm in domain.shm:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from xendt.fdt.tree import Tree
     from xendt.host.bootinfo import Bank, BootInfo
-    from xendt.xen.layout import HostRules
+    from xendt.xen.rules import HostRules
 
 ENOSPC = -28
 

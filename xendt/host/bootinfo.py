@@ -27,7 +27,7 @@ from xendt.host.xen_dt import (
 )
 from xendt.host.xen_dt import cells as xen_cells
 from xendt.ranges import Range
-from xendt.xen.layout import HostRules
+from xendt.xen.rules import HostRules
 
 #: The error codes early_scan_node returns (negated).
 ENOENT = -2
@@ -141,17 +141,8 @@ def boot_info(tree: Tree, rules: HostRules,
                     meminfo(tree, node, "reg", xen_cells(tree, node))):
                 stop = (node.path, EINVAL)  # process_memory_node: a zero-size bank
                 break
-        elif node.depth == 1 and node.name.lower() == "reserved-memory":
-            for child in tree.descendants(node):
-                if child.get("reg") is not None:
-                    reserved += _banks(tree, child, "reg", xen_cells(tree, child), rules)
-        elif node.depth == 1 and node.base_name == "chosen":
-            if rules.static_heap and node.get("xen,static-heap") is not None:
-                reserved += _banks(tree, node, "xen,static-heap", xen_cells(tree, node), rules)
-        elif (node.depth == 2 and node.is_compatible(DOMAIN_COMPATIBLE)
-              and rules.static_mem != "none" and node.get("xen,static-mem") is not None):
-            reserved += _banks(tree, node, "xen,static-mem", static_mem_cells(tree, node, rules),
-                               rules)
+        else:
+            reserved += _reserved(tree, node, rules)
         if node.depth <= 3 and node.is_compatible(SHM_COMPATIBLE) and rules.static_shm != "none":
             bank = _shm_bank(tree, node, rules)
             shm.append(bank)
@@ -159,6 +150,23 @@ def boot_info(tree: Tree, rules: HostRules,
                 reserved.append(Bank(bank.host.base, bank.host.size,
                                      source=f"{node.path} xen,shared-mem"))
     return capped(tree, rules, BootInfo(tuple(ram), tuple(reserved), tuple(shm), stop))
+
+
+def _reserved(tree: Tree, node: Node, rules: HostRules) -> list[Bank]:
+    """The reserved banks the early scan takes from `node`, not a memory
+    node: /reserved-memory's children, /chosen xen,static-heap, a domain's
+    xen,static-mem (boot_info says from which version)."""
+    if node.depth == 1 and node.name.lower() == "reserved-memory":
+        return [bank for child in tree.descendants(node) if child.get("reg") is not None
+                for bank in _banks(tree, child, "reg", xen_cells(tree, child), rules)]
+    if node.depth == 1 and node.base_name == "chosen":
+        if rules.static_heap and node.get("xen,static-heap") is not None:
+            return _banks(tree, node, "xen,static-heap", xen_cells(tree, node), rules)
+        return []
+    if (node.depth == 2 and node.is_compatible(DOMAIN_COMPATIBLE)
+            and rules.static_mem != "none" and node.get("xen,static-mem") is not None):
+        return _banks(tree, node, "xen,static-mem", static_mem_cells(tree, node, rules), rules)
+    return []
 
 
 def is_ram_node(node: Node, rules: HostRules) -> bool:

@@ -14,7 +14,8 @@ from xendt.host.bootinfo import ShmBank
 from xendt.host.rangeset import PAGE_SIZE
 from xendt.host.refusals import Failure, HostFailure
 from xendt.ranges import Range
-from xendt.xen.layout import HostRules, Layout
+from xendt.xen.layout import Layout
+from xendt.xen.rules import HostRules
 
 if TYPE_CHECKING:
     from xendt.host.firmware import Firmware
@@ -26,7 +27,7 @@ DEFAULT_BUILD_SCMI_SMC = True
 
 
 @dataclass(frozen=True)
-class Domain:
+class RegionsDomain:
     """A domain as make_hypervisor_node sees it.
 
     name:
@@ -108,7 +109,7 @@ class DomainOptions:
 
 
 def dom0(tree: Tree, layout: Layout, *, ram: tuple[Range, ...] = (),
-         grant_table: Range | None = None, iommu: bool | None = None, bits: int = 64) -> Domain:
+         grant_table: Range | None = None, iommu: bool | None = None, bits: int = 64) -> RegionsDomain:
     """Dom0 on this host: always direct-mapped (host layout). Its RAM and
     grant table are placed by Xen at boot, so they come from the caller (the
     grant table sits at Xen's load address, __pa(_stext)). `iommu` None
@@ -118,7 +119,7 @@ def dom0(tree: Tree, layout: Layout, *, ram: tuple[Range, ...] = (),
     shm = tuple(s for s in info.shm if s.owner == "/chosen") if rules.static_shm != "none" else ()
     if grant_table is not None and grant_table.size <= 0:
         raise ConfigError(f"grant table {grant_table}: expected a size above 0")
-    return Domain(name="dom0", path="/chosen", host_layout=True, ram=_sorted(ram),
+    return RegionsDomain(name="dom0", path="/chosen", host_layout=True, ram=_sorted(ram),
                   grant_table=grant_table, shm=shm,
                   iommu=host_has_iommu(tree, layout) if iommu is None else iommu, bits=bits,
                   hardware=True)
@@ -126,7 +127,7 @@ def dom0(tree: Tree, layout: Layout, *, ram: tuple[Range, ...] = (),
 
 def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None,
              bits: int = 64, passthrough: bytes | None = None, passthrough_name: str = "",
-             grant_table: Range | None = None) -> Domain:
+             grant_table: Range | None = None) -> RegionsDomain:
     """The dom0less domain `name` as make_hypervisor_node sees it, from the
     one model of /chosen/domU* (xendt.dom0less.domains.read, whose refusals
     apply here too) and its RAM as construct_domU allocates it
@@ -174,7 +175,7 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
         filled = {r.base: r.size for r in ram}
         ram = tuple(Range(bank.base, filled.get(bank.base, 0)) for bank in layout.banks)
     gnttab = layout.region("grant-table")
-    return Domain(
+    return RegionsDomain(
         name=dom.name, path=dom.path, host_layout=direct or hardware,
         ram=_sorted(r for r in ram if r.size) if direct else () if hardware else ram,
         grant_table=grant_table if hardware else Range(gnttab.base, gnttab.size),

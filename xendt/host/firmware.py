@@ -28,7 +28,7 @@ from xendt.fdt.tree import Tree
 from xendt.host import xen_dt
 from xendt.inputs import parse_banks
 from xendt.ranges import Range
-from xendt.xen.layout import HostRules
+from xendt.xen.rules import HostRules
 
 
 @dataclass(frozen=True)

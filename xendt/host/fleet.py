@@ -219,7 +219,7 @@ class HostFleet:
         return to_json(self, explain)
 
     def to_json(self, explain: bool = False) -> str:
-        from xendt.render.documents import dumps
+        from xendt.documents import dumps
 
         return dumps(self.to_dict(explain))
 

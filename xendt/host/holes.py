@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from xendt.fdt.tree import Tree
 from xendt.host import xen_dt
 from xendt.host.bootinfo import BootInfo
-from xendt.host.domains import Domain
+from xendt.host.domains import RegionsDomain
 from xendt.host.rangeset import PAGE_SIZE, Failed, Rangeset
 from xendt.ranges import Range, align_up
-from xendt.xen.layout import HostRules, Layout
+from xendt.xen.layout import Layout
+from xendt.xen.rules import HostRules
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _reopened(rangeset: Rangeset) -> tuple[tuple[Range, tuple[tuple[Range, str],
     return tuple(out)
 
 
-def memory_holes(tree: Tree, domain: Domain, rules: HostRules,
+def memory_holes(tree: Tree, domain: RegionsDomain, rules: HostRules,
                   ipa_bits: int) -> Found:
     """find_memory_holes (xen/arch/arm/domain_build.c @ RELEASE-4.16.0 …
     RELEASE-4.22.0): [0, 2^ipa) minus the domain's own static shared memory
@@ -190,7 +191,7 @@ def _zero_size(what: str, base: int, before: list[list[int]], after: Rangeset) -
             f" splits the free range there; its halves are aligned and sized apart")]
 
 
-def unallocated_memory(info: BootInfo, domain: Domain, rules: HostRules, ipa_bits: int,
+def unallocated_memory(info: BootInfo, domain: RegionsDomain, rules: HostRules, ipa_bits: int,
                         warnings: list[str]) -> Found:
     """find_unallocated_memory (xen/arch/arm/domain_build.c @
     RELEASE-4.16.0 … RELEASE-4.20.0, xen/common/device-tree/domain-build.c
@@ -220,7 +221,7 @@ def unallocated_memory(info: BootInfo, domain: Domain, rules: HostRules, ipa_bit
     return report(free, rules, (1 << ipa_bits) - 1)
 
 
-def domu_holes(layout: Layout, domain: Domain, ipa_bits: int) -> Found:
+def domu_holes(layout: Layout, domain: RegionsDomain, ipa_bits: int) -> Found:
     """find_domU_holes (xen/arch/arm/domain_build.c @ RELEASE-4.17.0 …
     RELEASE-4.22.0): the part of each guest RAM bank above the domain's RAM
     (start rounded up to 2 MiB, end at the bank end or the IPA limit), kept

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from xendt.fdt.tree import Node, Tree
-from xendt.host import bootinfo, facts, xen_dt
+from xendt.host import bootinfo, libxl_facts, xen_dt
 from xendt.host.bootinfo import ENOENT, BootInfo
 from xendt.xen import layouts
-from xendt.xen.layout import HostRules, Layout
+from xendt.xen.layout import Layout
+from xendt.xen.rules import HostRules
 
 #: DEVICE_TREE_MAX_DEPTH (xen/include/xen/device_tree.h @ RELEASE-4.19.0).
 MAX_DEPTH = 16
@@ -155,7 +156,7 @@ def dom0(tree: Tree, layout: Layout, iommu_compatibles: set[str]) -> Failure | N
     """Failures building the hardware domain from the host DT: handle_node
     over the whole tree (domain_build.c @ RELEASE-4.19.0), and
     make_memory_node's bound."""
-    walk = _Walk(tree, layout, iommu_compatibles, xen_console(tree), facts.gic_node(tree))
+    walk = _Walk(tree, layout, iommu_compatibles, xen_console(tree), libxl_facts.gic_node(tree))
     failure = walk.node(tree.root)
     if failure is not None:
         return failure
@@ -187,7 +188,7 @@ class _Walk:
         if any(node.is_compatible(c) for c in _SKIP) or node.path == "/cpus" \
                 or node.string("device_type") == "memory":
             return None
-        if node is self.gic or any(node.is_compatible(c) for c in facts.TIMER_COMPATIBLES):
+        if node is self.gic or any(node.is_compatible(c) for c in libxl_facts.TIMER_COMPATIBLES):
             return None
         if node.path == self.console or any(c in self.iommus for c in node.compatible) \
                 or uses_ppi(self.tree, node, self.gic):

@@ -26,7 +26,7 @@ regions. From 4.18 the rangesets count page frames and, until 4.21,
 add_ext_regions takes the last frame's start for the last byte, so a range
 whose end is 2 MiB-aligned comes out 2 MiB short. 32-bit domains get none.
 The per-version switches are the [host] tables of layouts/*.toml
-(xendt.xen.layout.HostRules).
+(xendt.xen.rules.HostRules).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.node import ROOT_CELLS
 from xendt.fdt.tree import Tree
 from xendt.host import bootinfo, firmware, holes, iommu, refusals, validate, xen_dt
-from xendt.host.domains import Domain, DomainOptions, dom0, dom0less
+from xendt.host.domains import DomainOptions, RegionsDomain, dom0, dom0less
 from xendt.host.holes import Candidate, Found
 from xendt.host.rangeset import Crash, Failed
 from xendt.host.refusals import Failure
@@ -59,7 +59,7 @@ class HostRegions:
     host:
       the host DT's file name.
     domain:
-      the Domain they were computed for.
+      the RegionsDomain they were computed for.
     ipa_bits:
       the IPA size (p2m_ipa_bits) bounding them.
     finder:
@@ -91,7 +91,7 @@ class HostRegions:
 
     xen: str
     host: str
-    domain: Domain
+    domain: RegionsDomain
     ipa_bits: int
     finder: str
     regions: tuple[Range, ...]
@@ -125,7 +125,7 @@ class HostRegions:
         return HostFleet((self,), None).to_dict(explain)
 
     def to_json(self, explain: bool = False) -> str:
-        from xendt.render.documents import dumps
+        from xendt.documents import dumps
 
         return dumps(self.to_dict(explain))
 
@@ -176,6 +176,13 @@ def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -
             " (fdt_add_uefi_nodes), so find_memory_holes sees host RAM as a hole"))
     if domain.name == "dom0" or domain.hardware:
         validate.dom0(domain, info.ram, ipa_bits)
+    return _found(tree, layout, domain, ipa_bits, base, info)
+
+
+def _found(tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int, base: HostRegions,
+           info: bootinfo.BootInfo) -> HostRegions:
+    """compute's last step: the hole finders' regions with every note and
+    warning, or find_memory_holes' crash."""
     try:
         result = extended_regions(tree, layout, domain, ipa_bits, base, info)
         return replace(result, notes=base.notes + result.notes,
@@ -203,12 +210,12 @@ def _failed(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions,
             failure: Failure) -> HostRegions:
     """The answer when Xen stops before the domain exists."""
     name = options.domain or "dom0"
-    stub = Domain(name=name, path=failure.node, host_layout=False, ram=(), grant_table=None)
+    stub = RegionsDomain(name=name, path=failure.node, host_layout=False, ram=(), grant_table=None)
     return replace(_empty(tree, layout, stub, ipa_bits, iommu.Cmdline(), ""), failure=failure)
 
 
 def _domain(tree: Tree, layout: Layout, decision: iommu.Decision,
-            options: DomainOptions) -> Domain:
+            options: DomainOptions) -> RegionsDomain:
     iommu_on = decision.on
     if options.domain is None:
         if options.passthrough is not None:
@@ -228,7 +235,7 @@ def _domain(tree: Tree, layout: Layout, decision: iommu.Decision,
                     grant_table=options.grant_table)
 
 
-def _empty(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int, cmdline: iommu.Cmdline,
+def _empty(tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int, cmdline: iommu.Cmdline,
            why: str) -> HostRegions:
     hardware = domain.hardware
     return HostRegions(
@@ -240,7 +247,7 @@ def _empty(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int, cmdline: i
         iommu_why=why, cmdline=f"{cmdline.text} ({cmdline.source})" if cmdline.source else "")
 
 
-def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
+def extended_regions(tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int,
                      base: HostRegions | None = None,
                      info: bootinfo.BootInfo | None = None) -> HostRegions:
     """What Xen `layout.release` puts in `domain`'s /hypervisor reg after
@@ -284,7 +291,7 @@ def extended_regions(tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
                    notes=tuple(notes), candidates=found.candidates)
 
 
-def _run(finder: str, tree: Tree, layout: Layout, domain: Domain, ipa_bits: int,
+def _run(finder: str, tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int,
          info: bootinfo.BootInfo, warnings: list[str]) -> Found:
     if finder == "find_memory_holes":
         return holes.memory_holes(tree, domain, layout.host, ipa_bits)
@@ -318,7 +325,7 @@ def _bug_notes(buggy: Found, fixed: Found) -> list[str]:
     return out
 
 
-def _no_node_reason(layout: Layout, domain: Domain) -> str:
+def _no_node_reason(layout: Layout, domain: RegionsDomain) -> str:
     rules = layout.host
     if rules.domu_holes == "none":
         came = layouts.first(lambda other: other.host.domu_holes != "none")

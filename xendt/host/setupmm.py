@@ -41,7 +41,7 @@ from xendt.host.bootinfo import Bank, BootInfo, is_ram_node
 from xendt.host.refusals import Failure
 from xendt.ranges import Range
 from xendt.xen import layouts
-from xendt.xen.layout import HostRules
+from xendt.xen.rules import HostRules
 
 PAGE_SHIFT = 12
 _MASK = (1 << 64) - 1

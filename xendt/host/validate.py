@@ -13,11 +13,11 @@ can be neither in dom0's RAM nor in an extended region.
 from __future__ import annotations
 
 from xendt.errors import ConfigError
-from xendt.host.domains import Domain
+from xendt.host.domains import RegionsDomain
 from xendt.ranges import Range
 
 
-def dom0(domain: Domain, host_ram: tuple[Range, ...], ipa_bits: int) -> None:
+def dom0(domain: RegionsDomain, host_ram: tuple[Range, ...], ipa_bits: int) -> None:
     """dom0's banks inside host RAM and the IPA size; its grant table in
     host RAM and outside its banks."""
     limit = 1 << ipa_bits
@@ -43,7 +43,7 @@ def dom0(domain: Domain, host_ram: tuple[Range, ...], ipa_bits: int) -> None:
                               f" own image, outside dom0's RAM")
 
 
-def grant_in_regions(domain: Domain, regions: tuple[Range, ...]) -> tuple[str, ...]:
+def grant_in_regions(domain: RegionsDomain, regions: tuple[Range, ...]) -> tuple[str, ...]:
     """Warnings for extended regions over the grant table. With dom0's
     facts checked above, only a hole finder that sees host RAM as a hole
     gives one (find_memory_holes after Xen 4.14-4.16's EFI loader deleted

@@ -78,23 +78,22 @@ decode
 
 from __future__ import annotations
 
-import itertools
-
 from xendt.errors import Undecodable, XendtError
 from xendt.fdt.tree import Node
 from xendt.fdt.tree import Tree as DeviceTree
+from xendt.guest.images import command_line_cut
 from xendt.inspect.addressmap import AddressMap, MapEntry, address_map
+from xendt.inspect.check_hypervisor import FOUR_GIB, HypervisorRules, span
 from xendt.inspect.findings import Finding, Report
-from xendt.inspect.linux import command_line_cut, interrupts
-from xendt.inspect.origin import DOM0, DOM0LESS
-from xendt.ranges import GiB, MiB, Range, align_up, by_first, human_size, overlapping, overlapping_within
+from xendt.inspect.linux import interrupts
+from xendt.inspect.origin import DOM0
+from xendt.ranges import MiB, by_first, overlapping, overlapping_within
 from xendt.xen.address import AddressSize
 
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
 SECTION_SIZE = {4096: 128 * MiB, 16384: 128 * MiB, 65536: 512 * MiB}
 #: cpu compatibles libxl writes for a 32-bit guest.
 CPU_32BIT = ("arm,cortex-a15",)
-FOUR_GIB = 4 * GiB
 
 
 def check(tree: DeviceTree, *, xen: str | None = None, size: AddressSize | None = None,
@@ -127,8 +126,9 @@ def check(tree: DeviceTree, *, xen: str | None = None, size: AddressSize | None 
                   findings=tuple(checker.run()))
 
 
-class _Checker:
-    """The rules, one method each, adding to `findings`."""
+class _Checker(HypervisorRules):
+    """The rules, one method each, adding to `findings` (those about
+    /hypervisor and the extended regions in HypervisorRules)."""
 
     def __init__(self, tree: DeviceTree, amap: AddressMap, ipa_bits: int, ipa_source: str,
                  section: int, page_size: int) -> None:
@@ -143,9 +143,6 @@ class _Checker:
         self.findings: list[Finding] = []
         self.hypervisor: Node | None = None
         self.bits = _guest_bits(tree)
-
-    def add(self, level: str, rule: str, node: str, prop: str, message: str) -> None:
-        self.findings.append(Finding(level, rule, node, prop, message))
 
     def run(self) -> list[Finding]:
         self.hypervisor_node()
@@ -169,161 +166,6 @@ class _Checker:
             self.add("error", "decode", note.node, note.prop, note.message)
         return self.findings
 
-    # -- /hypervisor ---------------------------------------------------------
-
-    def hypervisor_node(self) -> None:
-        root = self.tree.root
-        exact = [c for c in root.children if c.name == "hypervisor"]
-        near = [c for c in root.children if c.base_name == "hypervisor" and c.name != "hypervisor"]
-        if len(exact) > 1:
-            self.add("error", "hypervisor-node", "/hypervisor", "",
-                     f"{len(exact)} nodes named 'hypervisor': Linux uses the first")
-        if exact:
-            self.hypervisor = exact[0]
-        elif near:
-            self.hypervisor = near[0]
-            self.add("error", "hypervisor-node", near[0].path, "",
-                     f"named {near[0].name!r}: Linux finds Xen's node by the exact name"
-                     " 'hypervisor' (strcmp), so this guest will not detect Xen")
-        elif self.amap.origin.builder == DOM0LESS:
-            # Xen writes none for a dom0less domU without xen,enhanced: by
-            # design, a guest without PV interfaces (construct_domU).
-            self.add("info", "hypervisor-node", "/", "",
-                     "no /hypervisor node: Xen built this dom0less guest without xen,enhanced,"
-                     " so it has no grant table, event channels or extended regions")
-        else:
-            self.add("error", "hypervisor-node", "/", "",
-                     "no /hypervisor node: the guest cannot find Xen (grant table, event channel)")
-
-    def hypervisor_compatible(self, node: Node) -> None:
-        compatible = node.compatible
-        expected = f"expected \"xen,xen-{self.layout.version}\", \"xen,xen\""
-        if "xen,xen" not in compatible:
-            self.add("error", "hypervisor-compatible", node.path, "compatible",
-                     f"{list(compatible)!r} lacks \"xen,xen\", which Linux looks for; {expected}")
-        elif not compatible[0].startswith("xen,xen-"):
-            self.add("error", "hypervisor-compatible", node.path, "compatible",
-                     f"{list(compatible)!r}: Linux reads Xen's version from a first string"
-                     f" \"xen,xen-X.Y\" and without it does not enable Xen; {expected}")
-
-    def grant_table(self, node: Node) -> None:
-        grant = self.layout.region("grant-table")
-        if node.get("reg") is None:
-            self.add("error", "grant-table", node.path, "reg",
-                     f"missing: reg[0] is the grant table ({human_size(grant.size)} at"
-                     f" {grant.base:#x} in the Xen {self.layout.version} layout)")
-            return
-        entry = self.amap.at(node.path, "reg", 0)
-        if self.amap.origin.builder == DOM0:
-            return  # Xen's load address, gnttab_dom0_frames pages: not the guest layout's
-        if entry is not None and entry.size < grant.size:
-            self.add("error", "grant-table", node.path, "reg",
-                     f"reg[0] {entry.base:#x} +{human_size(entry.size)} is smaller than the"
-                     f" {human_size(grant.size)} grant table of the Xen {self.layout.version}"
-                     f" layout ({grant.header})")
-
-    def event_channel(self, node: Node) -> None:
-        if node.get("interrupts") is None:
-            self.add("error", "interrupts", node.path, "interrupts",
-                     "missing: Linux needs the event-channel interrupt and gives up on Xen"
-                     f" without it; expected PPI ID {self.layout.irqs.event_channel}")
-            return
-        try:
-            found = interrupts(self.tree, node)
-        except Undecodable:
-            return  # reported by all_interrupts
-        expected = self.layout.irqs.event_channel
-        if not found or found[0].kind != "PPI":
-            self.add("error", "interrupts", node.path, "interrupts",
-                     f"{found[0] if found else 'empty'}: the event channel must be a PPI (Linux"
-                     f" requests it per CPU); Xen {self.layout.version} raises ID {expected}")
-        elif self.amap.origin.builder == DOM0:
-            return  # evtchn_allocate: the first PPI the hardware domain leaves free
-        elif found[0].intid != expected:
-            self.add("error", "interrupts", node.path, "interrupts",
-                     f"{found[0]}: Xen {self.layout.version} raises event channels on PPI ID"
-                     f" {expected} (GUEST_EVTCHN_PPI), so the guest would wait on the wrong one")
-
-    def xen_version(self) -> None:
-        version = self.amap.xen
-        for node, prop, value in version.conflicts:
-            self.add("warning", "xen-version", node, prop,
-                     f"{value!r} disagrees with {version.source}: libxl writes the running"
-                     " hypervisor's version in both")
-
-    # -- extended regions ----------------------------------------------------
-
-    def regions(self) -> list[MapEntry]:
-        """The extended regions in reg order."""
-        return sorted(self.amap.of_kind("extended-region"), key=lambda e: e.index)
-
-    def extended_regions(self) -> None:
-        regions = self.regions()
-        if not regions:
-            return
-        path = regions[0].node
-        limit = 1 << self.ipa_bits
-        for previous, region in itertools.pairwise(regions):
-            if region.base < previous.end:
-                how = "overlaps" if region.end > previous.base else "comes before"
-                self.add("error", "extended-regions", path, "reg",
-                         f"{_name(region)} {how} {_name(previous)}: Linux takes extended regions"
-                         " only in ascending, non-overlapping order, and otherwise none")
-        others = [e for e in self.amap.entries if e.kind != "extended-region"]
-        clashes = by_first(overlapping(regions, others))
-        for i, region in enumerate(regions):
-            if region.end > limit:
-                self.add("error", "extended-regions", path, "reg",
-                         f"{_name(region)} ends at {region.end:#x}, beyond the {self.ipa_bits}-bit"
-                         f" IPA space ({self.ipa_source}): mappings there fail")
-            for j in clashes.get(i, ()):
-                other = others[j]
-                self.add("error", "extended-regions", path, "reg",
-                         f"{_name(region)} overlaps {other.what} {_span(other)}"
-                         f" ({other.source}): Linux would map foreign pages over it")
-
-    def unpopulated_alloc(self, node: Node) -> None:
-        regions = self.regions()
-        hypervisor = node.path
-        if self.bits == 32:
-            if regions:
-                self.add("info", "unpopulated-alloc", hypervisor, "reg",
-                         "32-bit guest: Linux has unpopulated-alloc only where ZONE_DEVICE exists"
-                         " (arm64), so these regions go unused")
-            return
-        if not regions:
-            if self.layout.ext_scheme == "none":
-                self.add("info", "unpopulated-alloc", hypervisor, "reg",
-                         "no extended regions (libxl gives none before Xen 4.16): Linux balloons"
-                         " out guest RAM for foreign and grant mappings")
-            else:
-                self.add("warning", "unpopulated-alloc", hypervisor, "reg",
-                         "no extended regions (libxl found no room, and warns so): Linux balloons"
-                         " out guest RAM for foreign and grant mappings")
-            return
-        section = self.section
-        usable = [r for r in regions if align_up(r.base, section) + section <= r.end]
-        for r in regions:
-            if r not in usable:
-                self.add("info", "unpopulated-alloc", r.node, "reg",
-                         f"{_name(r)} holds no {human_size(section)}-aligned"
-                         f" {human_size(section)} memory section ({self.page_size // 1024}K"
-                         " pages): Linux's unpopulated-alloc cannot use it")
-        if not usable:
-            self.add("warning", "unpopulated-alloc", regions[0].node, "reg",
-                     f"no extended region holds an aligned {human_size(section)} memory section:"
-                     " Linux balloons out guest RAM for foreign and grant mappings")
-
-    def guest_32bit(self) -> None:
-        if self.bits != 32:
-            return
-        for region in self.regions():
-            if region.end > FOUR_GIB:
-                self.add("warning", "guest-32bit", region.node, "reg",
-                         f"{_name(region)} lies above 4 GiB, which a 32-bit guest reaches only"
-                         " with LPAE (Xen gives 32-bit domains no extended regions; libxl does"
-                         " not check)")
-
     # -- the rest of the tree ------------------------------------------------
 
     def memory(self) -> None:
@@ -336,14 +178,14 @@ class _Checker:
         clashes = by_first(overlapping(rams, others))
         for i, ram in enumerate(rams):
             if not dom0 and not any(b.base <= ram.base and ram.end <= b.end for b in banks):
-                where = ", ".join(f"{b.name} {_span(b)}" for b in banks)
+                where = ", ".join(f"{b.name} {span(b)}" for b in banks)
                 self.add("error", "memory", ram.node, "reg",
-                         f"RAM {_span(ram)} is outside the Xen {self.layout.version} RAM banks"
+                         f"RAM {span(ram)} is outside the Xen {self.layout.version} RAM banks"
                          f" ({where})")
             for j in clashes.get(i, ()):
                 other = others[j]
                 self.add("error", "memory", ram.node, "reg",
-                             f"RAM {_span(ram)} overlaps {other.what} {_span(other)}"
+                             f"RAM {span(ram)} overlaps {other.what} {span(other)}"
                              f" ({other.source}): the guest would use it as memory")
         self.ram_layout(self.amap.of_kind("ram"))
 
@@ -354,13 +196,13 @@ class _Checker:
             for j in clashes.get(i, ()):
                 other = rams[j]
                 self.add("error", "memory", other.node, "reg",
-                         f"RAM {_span(other)} overlaps RAM {_span(ram)} ({ram.source}):"
+                         f"RAM {span(other)} overlaps RAM {span(ram)} ({ram.source}):"
                          " libxl writes one node per RAM bank, never overlapping; Linux"
                          " merges them and cannot tell which part Xen populated")
             limit = 1 << self.ipa_bits
             if ram.end > limit:
                 self.add("error", "memory", ram.node, "reg",
-                         f"RAM {_span(ram)} reaches past the {self.ipa_bits}-bit IPA space"
+                         f"RAM {span(ram)} reaches past the {self.ipa_bits}-bit IPA space"
                          f" ({self.ipa_source}): Xen populates it, but the guest's first access"
                          f" above {limit:#x} faults in stage 2 and the vCPU hangs")
 
@@ -371,7 +213,7 @@ class _Checker:
         for i, j in overlapping(devices, others):
             device, other = devices[i], others[j]
             self.add("error", "passthrough", device.node, "reg",
-                     f"{_span(device)} overlaps {other.what} {_span(other)}"
+                     f"{span(device)} overlaps {other.what} {span(other)}"
                      f" ({other.source}): {_clash(other)}")
 
     def bootargs(self) -> None:
@@ -389,7 +231,7 @@ class _Checker:
         for window in self.amap.of_kind("pci-window"):
             if "32-bit" in window.what and window.end > FOUR_GIB:
                 self.add("warning", "pci-window", window.node, "ranges",
-                         f"entry {window.index} {_span(window)} is above 4 GiB but its phys.hi"
+                         f"entry {window.index} {span(window)} is above 4 GiB but its phys.hi"
                          " says 32-bit memory; expected 64-bit memory (as Xen 4.19 and later)")
 
     def all_interrupts(self) -> None:
@@ -455,11 +297,3 @@ def _clash(other: MapEntry) -> str:
     if other.layout == "vpl011":
         return "Xen emulates the SBSA UART there, so the device's registers are never reached"
     return "Xen maps the device over it without a check, and the guest cannot reach both"
-
-
-def _span(r: Range) -> str:
-    return f"[{r.base:#x}, {r.end:#x})"
-
-
-def _name(region: MapEntry) -> str:
-    return f"{region.what} {_span(region)}"

@@ -126,7 +126,7 @@ class Diff:
     def to_dict(self) -> dict[str, Any]:
         """The "xendt.diff/1" document: what `xendt diff --format json` prints
         (values decoded, with their DTS text beside them)."""
-        from xendt.render.documents import envelope
+        from xendt.documents import envelope
 
         def data(value: Value | None) -> object:
             return None if value is None else value.data
@@ -143,7 +143,7 @@ class Diff:
 
     def to_json(self) -> str:
         """to_dict() as the text `xendt diff --format json` prints."""
-        from xendt.render.documents import dumps
+        from xendt.documents import dumps
 
         return dumps(self.to_dict())
 

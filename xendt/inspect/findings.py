@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from xendt.render.jsondoc import document
+from xendt.documents import document
 
 LEVELS = ("error", "warning", "info")
 
@@ -85,7 +85,7 @@ class Report:
         """The "xendt.check/1" document: what `xendt check --format json` prints."""
         from dataclasses import asdict
 
-        from xendt.render.documents import envelope
+        from xendt.documents import envelope
 
         return envelope("check", self.xen, self.inputs, (), "check", {
             "xen_source": self.xen_source, "ipa_bits": self.ipa_bits,

@@ -25,28 +25,6 @@ from xendt.fdt.cells import number as join_cells
 from xendt.fdt.tree import Node, Tree, cell_count
 from xendt.ranges import Range
 
-#: Linux's COMMAND_LINE_SIZE: early_init_dt_scan_chosen (drivers/of/fdt.c)
-#: copies /chosen/bootargs with strscpy into that many bytes, keeping one
-#: less character and dropping the rest silently. arm32: 1024
-#: (arch/arm/include/uapi/asm/setup.h, torvalds/linux @ 0b77b97066); arm64:
-#: 2048 in released kernels (arch/arm64/include/uapi/asm/setup.h, torvalds/linux
-#: @ 1f318b96cc84), 4096 in the newest tree (torvalds/linux @ 2516bb8dc8).
-COMMAND_LINE_SIZE = {"arm32": 1024, "arm64": 2048}
-COMMAND_LINE_SIZE_NEWEST = {"arm32": 1024, "arm64": 4096}
-
-
-def command_line_cut(length: int, arch: str) -> str | None:
-    """What an `arch` Linux does with bootargs of `length` bytes, if it cuts
-    them: "an arm64 Linux keeps the first 2047 (...) and silently drops the
-    rest"; None when they fit."""
-    size, newest = COMMAND_LINE_SIZE[arch], COMMAND_LINE_SIZE_NEWEST[arch]
-    if length < size:
-        return None
-    later = (f" ({newest - 1} in the newest kernels, COMMAND_LINE_SIZE {newest})"
-             if newest != size else "")
-    return (f"an {arch} Linux keeps the first {size - 1} (COMMAND_LINE_SIZE {size}){later}"
-            f" and silently drops the rest")
-
 #: GIC interrupt specifier (arm,gic and arm,gic-v3 bindings).
 GIC_SPI, GIC_PPI = 0, 1
 TRIGGERS = {1: "edge-rising", 2: "edge-falling", 4: "level-high", 8: "level-low"}

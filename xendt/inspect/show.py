@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from xendt.documents import document
 from xendt.fdt.tree import Tree as DeviceTree
 from xendt.inspect.addressmap import AddressMap, MapEntry
 from xendt.inspect.values import describe
 from xendt.ranges import human_size
-from xendt.render.jsondoc import document
 
 
 def text(amap: AddressMap, dts: str) -> str:
@@ -109,7 +109,7 @@ class Shown:
 
     def to_dict(self) -> dict[str, Any]:
         """The "xendt.show/1" document: what `xendt show --format json` prints."""
-        from xendt.render.documents import envelope
+        from xendt.documents import envelope
 
         amap, tree = self.address_map, self.tree
         containers = {}

@@ -1,3 +1,5 @@
-"""Output formats: the one JSON writer (jsondoc.py), the JSON documents'
-convention and schemas (documents.py), host-regions tables and /hypervisor
-nodes (hostout.py), and the address map drawn as SVG (picture.py)."""
+"""Output formats beyond the JSON documents (those are xendt.documents):
+
+- hostout.py: host-regions tables, JSON and /hypervisor nodes, for one host or a fleet;
+- picture.py: the guest address map drawn as SVG.
+"""

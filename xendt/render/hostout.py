@@ -5,12 +5,12 @@ from and why other free ranges gave none."""
 
 from __future__ import annotations
 
+from xendt.documents import document
 from xendt.errors import ConfigError
 from xendt.host.fleet import Dropped, Fleet, HostFleet, Narrowed
 from xendt.host.holes import Candidate
 from xendt.host.regions import HostRegions
 from xendt.ranges import Range, human_size
-from xendt.render.jsondoc import document
 from xendt.xen.layout import Point
 
 
@@ -130,7 +130,7 @@ def _explain(r: HostRegions) -> list[str]:
 def to_json(result: HostFleet, explain: bool = False) -> dict:
     """The "xendt.host-regions/1" document: one entry in "hosts" per board
     and the regions common to all (a board's own for one)."""
-    from xendt.render.documents import envelope
+    from xendt.documents import envelope
 
     each = [_host_json(r, explain) for r in result.each]
     fleet = result.fleet

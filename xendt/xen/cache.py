@@ -20,7 +20,7 @@ from xendt.xen.layout import Layout
 #: The modules whose code shapes a Layout (its classes, Region's, the
 #: reader): a change to any of them (an upgrade of xendt) makes every cached
 #: layout stale. Paths relative to this folder.
-_CODE = ("layout.py", "reader.py", "schema.py", "points.py", "layouts.py", "../ranges.py")
+_CODE = ("layout.py", "rules.py", "reader.py", "schema.py", "points.py", "layouts.py", "../ranges.py")
 
 
 def cached(path: str, release: str, load: Callable[[], Layout],

@@ -8,8 +8,7 @@ behaviour in words, and ``set``, the layout keys it changes from that
 release on. Release X.Y.Z is X.Y.0 with every point up to Z applied, so the
 code switches on the keys (HostRules.rangeset_subtract, …), never on version
 numbers. Inventory: every commit between RELEASE-X.Y.0 and the newest tag
-touching the DT paths (see /work/scratch/issue9/NOTE.md in the project's
-history, and the commit ids here).
+touching the DT paths; each entry names its commit.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from xendt.errors import LayoutError
 from xendt.ranges import Region
 from xendt.xen import points, schema
 from xendt.xen.address import IPA_BITS, PA_BITS
-from xendt.xen.layout import Dom0lessRules, Dom0Rules, HostRules, IommuDriver, Irqs, Layout
+from xendt.xen.layout import Irqs, Layout
+from xendt.xen.rules import Dom0lessRules, Dom0Rules, HostRules, IommuDriver
 
 _REQUIRED_REGIONS = ("grant-table", "ram0", "ram1", "gicv2-distributor",
                      "gicv2-cpu-interface", "gicv3-distributor", "gicv3-redistributor",

@@ -2,14 +2,14 @@
 
 Three layers, a module each:
 
-* syntax: parse() and load() read the xl.cfg syntax exactly as libxlu
+* syntax.py: parse() and load() read the xl.cfg syntax exactly as libxlu
   accepts it (tools/libs/util/libxlu_cfg_l.l, libxlu_cfg_y.y, libxlu_cfg.c)
   into an XlConfig, a read-only mapping from setting name to value;
   with_flags() lays command-line settings over one.
-* disk, devices: the spec strings of the list settings, as libxlu and xl
+* disk.py, devices.py: the spec strings of the list settings, as libxlu and xl
   read them: parse_disk (libxlu_disk_l.l), parse_virtio, parse_iomem
   (tools/xl/xl_parse.c), parse_pci (libxlu_pci.c).
-* config: guest_config() interprets the settings that decide an Arm
+* config.py: guest_config() interprets the settings that decide an Arm
   guest's device tree as tools/xl/xl_parse.c and libxl do, giving a
   model.GuestConfig and xl-style warnings; load_guest() is load() then
   guest_config(); kernel_cmdline() is xl's parse_cmdline.

@@ -96,17 +96,9 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
     vuart = _choice(cfg, "vuart", ("sbsa_uart", "unknown"), "unknown") == "sbsa_uart"
     tee = _choice(cfg, "tee", validate.TEES, "none")
 
-    cmdline = _string(cfg, "cmdline")
-    root, extra = _string(cfg, "root"), _string(cfg, "extra")
-    if cmdline is not None and (root is not None or extra is not None):
-        key = "root" if root is not None else "extra"
-        warnings.append(f"{cfg.where(key)}: ignoring root= and extra= in favour of cmdline=")
-
+    command_line = _command_line(cfg, warnings)
     if kernel is None:
-        kernel = _file(cfg, "kernel", images.read_kernel, read_files)
-        if kernel is None:
-            raise ConfigError(f"{cfg.filename}: no kernel= setting (libxl needs a kernel to"
-                              " build an Arm guest)")
+        kernel = _kernel(cfg, read_files)
     if ramdisk_size is None and _string(cfg, "ramdisk"):  # libxl skips ramdisk = ""
         ramdisk_size = _file(cfg, "ramdisk", images.ramdisk_size, read_files)
     dtb_path = _string(cfg, "device_tree")
@@ -114,22 +106,47 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
         partial_dtb = _file(cfg, "device_tree", images.read_device_tree, read_files)
 
     disks = tuple(d for d in _specs(cfg, "disk", _parse_disk) if d is not None)
-    virtio = tuple(_specs(cfg, "virtio", _parse_virtio))
-    for i, device in enumerate(virtio):
-        if device.transport != "mmio":
-            warnings.append(f"{cfg.where('virtio')}: virtio entry {i + 1} has no transport=mmio:"
-                            " libxl gives it no virtio-mmio node")
+    virtio = _virtio(cfg, warnings)
 
     guest = _model(
         cfg, memory_mib=memory_mib, max_vcpus=max_vcpus, gic_version=gic, vuart=vuart,
-        cmdline=kernel_cmdline(cmdline, root, extra), kernel=kernel, ramdisk_size=ramdisk_size,
-        partial_dtb=partial_dtb,
+        cmdline=command_line, kernel=kernel, ramdisk_size=ramdisk_size, partial_dtb=partial_dtb,
         partial_dtb_name=dtb_path if dtb_path is not None else
         ("<partial_dtb>" if partial_dtb is not None else ""),
         disks=disks, virtio=virtio, pci_devices=len(_specs(cfg, "pci", _parse_pci)),
         iomem=tuple(_specs(cfg, "iomem", _parse_iomem)), tee=tee, acpi=_flag(cfg, "acpi"),
         nr_spis=_number(cfg, "nr_spis"), vpmu=_flag(cfg, "vpmu"))
     return guest, warnings
+
+
+def _command_line(cfg: XlConfig, warnings: list[str]) -> str | None:
+    """The guest's command line from cmdline=, else root= and extra= (xl
+    warns when cmdline= overrides them)."""
+    cmdline = _string(cfg, "cmdline")
+    root, extra = _string(cfg, "root"), _string(cfg, "extra")
+    if cmdline is not None and (root is not None or extra is not None):
+        key = "root" if root is not None else "extra"
+        warnings.append(f"{cfg.where(key)}: ignoring root= and extra= in favour of cmdline=")
+    return kernel_cmdline(cmdline, root, extra)
+
+
+def _kernel(cfg: XlConfig, read_files: bool) -> Kernel:
+    """The kernel= file; libxl builds no Arm guest without one."""
+    kernel = _file(cfg, "kernel", images.read_kernel, read_files)
+    if kernel is None:
+        raise ConfigError(f"{cfg.filename}: no kernel= setting (libxl needs a kernel to"
+                          " build an Arm guest)")
+    return kernel
+
+
+def _virtio(cfg: XlConfig, warnings: list[str]) -> tuple[VirtioDevice, ...]:
+    """The virtio= entries; libxl gives those without transport=mmio no node."""
+    virtio = tuple(_specs(cfg, "virtio", _parse_virtio))
+    for i, device in enumerate(virtio):
+        if device.transport != "mmio":
+            warnings.append(f"{cfg.where('virtio')}: virtio entry {i + 1} has no transport=mmio:"
+                            " libxl gives it no virtio-mmio node")
+    return virtio
 
 
 def _model(cfg: XlConfig, **fields: Any) -> GuestConfig:

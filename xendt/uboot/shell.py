@@ -18,7 +18,7 @@ split words, ``\\"${v}\\"`` keeps a value in one word, and
 break on them; xendt gives the board's result either way.
 
 Problems are raised as ConfigError holding only the problem; the interpreter
-(xendt.dom0less.uboot) prefixes the script name and line.
+(xendt.uboot.script) prefixes the script name and line.
 """
 
 from __future__ import annotations

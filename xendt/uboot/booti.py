@@ -34,9 +34,9 @@ from collections.abc import Callable, Mapping
 
 import libfdt
 
-from xendt.dom0less.uboot_fdt import FdtCommands, shrink_to_minimum
-from xendt.dom0less.uboot_syntax import ULONG_MASK, hextoul
 from xendt.errors import ConfigError
+from xendt.uboot.fdt_command import FdtCommands, shrink_to_minimum
+from xendt.uboot.shell import ULONG_MASK, hextoul
 
 #: CONFIG_SYS_FDT_PAD's default (lib/Kconfig @ v2023.01), what
 #: boot_relocate_fdt adds to the DTB before image_setup_libfdt edits it.

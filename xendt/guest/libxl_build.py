@@ -70,7 +70,7 @@ class GuestDT:
         """The "xendt.build/1" document: what `xendt build --format json` prints."""
         from dataclasses import asdict
 
-        from xendt.render.documents import envelope, plain
+        from xendt.documents import envelope, plain
 
         return envelope("build", self.memory_map.xen, self.inputs, self.warnings, "libxl",
                         {"memory_map": plain(asdict(self.memory_map)),
@@ -78,7 +78,7 @@ class GuestDT:
 
     def to_json(self) -> str:
         """to_dict() as the text `xendt build --format json` prints."""
-        from xendt.render.documents import dumps
+        from xendt.documents import dumps
 
         return dumps(self.to_dict())
 
@@ -203,7 +203,7 @@ def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None
 def cmdline_warnings(cmdline: str, arch: str) -> list[str]:
     """A warning when an `arch` Linux would cut `cmdline` short (libxl has
     no limit of its own, only the tree's 1 MiB)."""
-    from xendt.inspect.linux import command_line_cut
+    from xendt.guest.images import command_line_cut
 
     length = len(cmdline.encode("utf-8", "surrogateescape"))
     cut = command_line_cut(length, arch)

@@ -1,6 +1,6 @@
 """The ``fdt`` command of a U-Boot boot script (cmd/fdt.c), on the working DTB.
 
-FdtCommands is the part of xendt.dom0less.uboot's board model that runs
+FdtCommands is the part of xendt.uboot.script's board model that runs
 ``fdt addr``, ``fdt resize``, ``fdt mknod``, ``fdt set``, ``fdt rm``, ``fdt
 rsvmem`` and ``fdt bootcpu``. The working DTB in U-Boot's memory never grows
 past xendt's bound for a DTB it reads (xendt.fdt.read.MAX_BLOB_SIZE): a script
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import libfdt
 
-from xendt.dom0less.uboot_syntax import SCRATCHPAD, hextoul, parse_prop, strtoul
 from xendt.errors import ConfigError, DtbError
 from xendt.fdt.read import MAX_BLOB_SIZE
 from xendt.inputs import HOST_DTB_MAX
+from xendt.uboot.shell import SCRATCHPAD, hextoul, parse_prop, strtoul
 
 
 class FdtCommands:

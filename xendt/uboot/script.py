@@ -7,11 +7,11 @@ DTB, then runs ``fdt addr``, ``fdt resize``, ``fdt mknod``, ``fdt set`` and
 ``fdt rm`` on that DTB before ``booti``. apply_script runs those commands as
 U-Boot v2026.07 does and returns the DTB as the script leaves it at
 ``booti``; given U-Boot's version, it also makes ``booti``'s own edits and
-returns the DTB Xen receives (xendt.dom0less.uboot_boot, U-Boot v2023.01).
+returns the DTB Xen receives (xendt.uboot.booti, U-Boot v2023.01).
 
 What is modelled (U-Boot v2026.07 unless stated):
 
-- the shell: see xendt.dom0less.uboot_syntax (common/cli_hush.c);
+- the shell: see xendt.uboot.shell (common/cli_hush.c);
 - ``setenv`` / ``env set`` (cmd/nvedit.c), ``setexpr`` with one value or
   ``a op b`` for ``| & + ^ - * / %`` (cmd/setexpr.c; results in hex without
   "0x", env_set_hex in env/common.c);
@@ -25,7 +25,7 @@ What is modelled (U-Boot v2026.07 unless stated):
   ``fdt rm``, ``fdt rsvmem add|delete``, ``fdt bootcpu`` (cmd/fdt.c);
 - boot commands (``booti``, ``bootm``...) end the script; commands that
   neither touch the DTB nor set variables are skipped;
-- the ``fdt`` commands themselves: xendt.dom0less.uboot_fdt.
+- the ``fdt`` commands themselves: xendt.uboot.fdt_command.
 
 A variable the script never sets is taken to hold an unknown board value:
 using it where the result depends on it (an ``fdt`` argument, a load
@@ -43,8 +43,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from xendt.dom0less.uboot_fdt import FdtCommands
-from xendt.dom0less.uboot_syntax import (
+from xendt.errors import ConfigError
+from xendt.uboot.fdt_command import FdtCommands
+from xendt.uboot.shell import (
     SCRATCHPAD,
     ULONG_MASK,
     Command,
@@ -54,7 +55,6 @@ from xendt.dom0less.uboot_syntax import (
     parse_script,
     strtoul,
 )
-from xendt.errors import ConfigError
 
 # Bounds on the work a script can ask for. U-Boot's own where it has one;
 # otherwise xendt's, far above any real boot script (ImageBuilder writes
@@ -103,7 +103,7 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
     point where that file was loaded). Without uboot_version: the DTB as the
     script leaves it when it boots (or ends). With it (U-Boot's
     PLAIN_VERSION): the DTB Xen receives, after the edits the script's
-    ``booti`` makes (xendt.dom0less.uboot_boot). Raises ConfigError, one line
+    ``booti`` makes (xendt.uboot.booti). Raises ConfigError, one line
     naming name:line, for anything U-Boot would refuse or xendt cannot know.
     A `loads` list receives, in order, each whole load of a file of `files`
     at a known address: (its name in `files`, the address)."""
@@ -141,7 +141,7 @@ def apply_script(host_dtb: bytes, script_text: str, name: str,
     if board.boot is None:
         raise ConfigError(f"{name}: the script never boots (no booti), so U-Boot hands Xen"
                           " no DT")
-    from xendt.dom0less.uboot_boot import booti_edits
+    from xendt.uboot.booti import booti_edits
 
     try:
         return booti_edits(board, board.boot.argv, board.env, board._known, uboot_version)

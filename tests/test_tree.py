@@ -196,3 +196,14 @@ def test_an_edited_node_from_the_tree_builder_leaves_the_next_build_byte_identic
             node.entries = (*node.entries, ("oops", b"12345678"))  # type: ignore[misc]
         node.prop("oops", b"12345678")  # a new node: the one kept is unchanged
     assert build(guest, host).dtb == before
+
+
+def test_a_layout_table_cannot_be_changed_by_a_caller():
+    """Layouts are shared by every build in a process: [limits] max-vcpus is
+    read-only, so no caller can change what the next build allows."""
+    from xendt.xen import layouts
+
+    limits = layouts.load("4.21").max_vcpus
+    with pytest.raises(TypeError):
+        limits["v3"] = 1000  # type: ignore[index]
+    assert dict(layouts.load("4.21").max_vcpus) == {"v2": 8, "v3": 128}

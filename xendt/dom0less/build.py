@@ -17,6 +17,7 @@ tests/data/reference-dom0less/README.md), so "X.Y.Z" builds as "X.Y".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from xendt.dom0less import bootmodules, domains, hostview, memory, modules, passthrough
@@ -199,7 +200,7 @@ def _check_dom0(tree: Tree, layout, facts: Facts) -> None:
                          f" came in {since}")
 
 
-def _check_vcpus(dom: domains.Dom0lessDomain, gic: str, limits: dict[str, int]) -> None:
+def _check_vcpus(dom: domains.Dom0lessDomain, gic: str, limits: Mapping[str, int]) -> None:
     """domain_create: 1 ≤ cpus ≤ the vGIC's limit (vgic_max_vcpus)."""
     limit = limits[gic]
     if not 1 <= dom.vcpus <= limit:

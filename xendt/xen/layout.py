@@ -6,11 +6,45 @@ validated by xendt.xen.layouts.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from xendt.ranges import Region
 from xendt.xen.rules import Dom0lessRules, Dom0Rules, HostRules, IommuDriver
+
+
+class FrozenTable(Mapping[str, Any]):
+    """A layout value that is a TOML table ([limits] max-vcpus), read-only:
+    a Layout is shared by every build in a process (and cached), so no
+    caller may change it. Pickles, as the layout cache needs."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = tuple(items.items())
+
+    def __getitem__(self, key: str) -> Any:
+        for name, value in self._items:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"FrozenTable({dict(self._items)!r})"
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        return FrozenTable, (dict(self._items),)
 
 
 @dataclass(frozen=True)
@@ -120,7 +154,7 @@ class Layout:
     irqs: Irqs
     gic_phandle: int
     iommu_phandle: int
-    max_vcpus: dict[str, int]
+    max_vcpus: FrozenTable
     virtio_mmio_device_size: int
     fdt_max_size: int
     ipa_start_bits: int

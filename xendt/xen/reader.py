@@ -13,7 +13,7 @@ from xendt.errors import LayoutError
 from xendt.ranges import Region
 from xendt.xen import points, schema
 from xendt.xen.address import IPA_BITS, PA_BITS
-from xendt.xen.layout import Irqs, Layout
+from xendt.xen.layout import FrozenTable, Irqs, Layout
 from xendt.xen.rules import Dom0lessRules, Dom0Rules, HostRules, IommuDriver
 
 _REQUIRED_REGIONS = ("grant-table", "ram0", "ram1", "gicv2-distributor",
@@ -157,7 +157,7 @@ class Reader:
             raise self.fail(f"{where}.{key.name} should list strings, got {value!r}")
         if kind in ("list", "strings"):
             return tuple(value)
-        return dict(value) if kind == "table" else value
+        return FrozenTable(value) if kind == "table" else value
 
     def fields(self, table: str) -> dict[str, Any]:
         """The dataclass fields one table's keys fill."""

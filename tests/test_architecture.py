@@ -87,7 +87,6 @@ LONG_MODULES: dict[str, int] = {}
 LONG_FUNCTIONS: dict[str, int] = {
     "cli/build.py:build": 81,
     "dom0/build.py:build": 64,
-    "dom0less/build.py:build": 88,
     "guest/libxl_build.py:build": 64,
 }
 

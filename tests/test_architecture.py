@@ -75,9 +75,6 @@ UPWARD: dict[tuple[str, str], str] = {
         "host.domains.dom0less() builds host-regions' view of a dom0less domain from"
         " dom0less's one model of /chosen/domU*, its boot modules and its RAM, while"
         " dom0less.build asks host.regions for that domain's /hypervisor regions"),
-    ("xendt.host.fleet", "xendt.render.hostout"):
-        "HostFleet.text() and to_dict() are written by render.hostout (which"
-        " imports host.fleet), a file the DT writer rewrite is changing",
 }
 
 #: Modules over 450 lines, by path under xendt/, with their line counts.

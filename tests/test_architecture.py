@@ -74,7 +74,9 @@ UPWARD: dict[tuple[str, str], str] = {
          for m in ("bootmodules", "domains", "facts", "memory")),
         "host.domains.dom0less() builds host-regions' view of a dom0less domain from"
         " dom0less's one model of /chosen/domU*, its boot modules and its RAM, while"
-        " dom0less.build asks host.regions for that domain's /hypervisor regions"),
+        " dom0less.build asks host.regions for that domain's /hypervisor regions;"
+        " undoing it takes two moves (the model out of dom0less, the region code out"
+        " of host), and cli/ imports modules on both sides"),
 }
 
 #: Modules over 450 lines, by path under xendt/, with their line counts.

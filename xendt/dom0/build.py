@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from xendt.dom0 import copy, inputs, memory
 from xendt.dom0 import gic as gic_node
 from xendt.dom0less import hostview, modules
+from xendt.dom0less.facts import Facts as Dom0lessFacts
 from xendt.dom0less.facts import facts as dom0less_facts
 from xendt.dom0less.nodes import Gic, Plan, fill_initrd, nodes
 from xendt.errors import ConfigError, XenFailure
@@ -99,15 +100,42 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
              else modules.assumed_kernel(given.kernel.reg.size))
     if not dom0_mem:
         assert boot is not None
-        guess = memory.predict(tree, layout, cmdline.text, cmdline.source or "Xen's command"
-                               " line", boot, image.bits)
-        dom0_mem, predicted = guess.banks, guess.warnings
+        dom0_mem, predicted = _allocate_memory(tree, layout, cmdline, boot, image.bits)
     found = regions.compute(tree, layout, ipa, DomainOptions(
         dom0_ram=dom0_mem, grant_table=gnttab, cmdline=_regions_cmdline(cmdline, xen_cmdline),
         bits=image.bits))
     if found.failure is not None:
         raise XenFailure(f"{tree.file}: Xen {layout.release} fails: {found.failure}")
     info = bootinfo.boot_info(tree, layout.host)
+    _refuse_unwritten(tree, layout, info, cmdline)
+    plan = _plan(tree, layout, given, image.bits, dom0_mem, gnttab, found)
+    size = (int.from_bytes(host_dtb[4:8], "big") + rules.fdt_extra_size
+            + rules.fdt_extra_per_bank * layout.host.max)
+    warnings: list[str] = [*predicted, *found.warnings]
+    blob = _write(tree, rules, plan, given, v2m_spis, _reserved(info, rules), layout, size,
+                  warnings)
+    blob, place, initrd = _place_modules(blob, image, dom0_mem[0], given, dfacts)
+    if image.assumed:
+        warnings.append("no --kernel given: an arm64 Image with text_offset 0 was assumed for"
+                        " the kernel and initrd placement")
+    return Dom0DT(xen=layout.release, blob=blob, ram=dom0_mem, grant_table=gnttab,
+                  regions=found.regions, ipa_bits=ipa, vcpus=plan.vcpus, bits=image.bits,
+                  kernel=place.kernel, dtb=Range(place.dtb, len(blob)), initrd=initrd,
+                  bootargs=_chosen_bootargs(blob), warnings=tuple(warnings))
+
+
+def _allocate_memory(tree: Tree, layout: Layout, cmdline: iommu.Cmdline, boot: memory.Boot,
+                     bits: int) -> tuple[tuple[Range, ...], tuple[str, ...]]:
+    """dom0's RAM banks as allocate_memory(_11) gives them on this boot
+    (none given), with what the prediction assumed."""
+    guess = memory.predict(tree, layout, cmdline.text, cmdline.source or "Xen's command"
+                           " line", boot, bits)
+    return guess.banks, guess.warnings
+
+
+def _refuse_unwritten(tree: Tree, layout: Layout, info: bootinfo.BootInfo,
+                      cmdline: iommu.Cmdline) -> None:
+    """What Xen adds to dom0's tree that xendt does not write."""
     if any(s.owner == "/chosen" for s in info.shm):
         raise ConfigError(f"{tree.file}: dom0 has static shared memory, which Xen"
                           f" {layout.release} maps and describes in dom0's /reserved-memory"
@@ -117,24 +145,18 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
                                                          "enable"):
         raise ConfigError(f"pci-passthrough on Xen's command line ({cmdline.source}): xendt"
                           f" does not write the linux,pci-domain Xen then adds to host bridges")
-    plan = _plan(tree, layout, given, image.bits, dom0_mem, gnttab, found)
-    size = (int.from_bytes(host_dtb[4:8], "big") + rules.fdt_extra_size
-            + rules.fdt_extra_per_bank * layout.host.max)
-    warnings: list[str] = [*predicted, *found.warnings]
-    blob = _write(tree, rules, plan, given, v2m_spis, _reserved(info, rules), layout, size,
-                  warnings)
+
+
+def _place_modules(blob: bytes, image: modules.Kernel, bank0: Range, given: inputs.Inputs,
+                   dfacts: Dom0lessFacts) -> tuple[bytes, modules.Placement, Range | None]:
+    """place_modules: kernel, initrd and DTB in dom0's first bank, the
+    initrd's addresses filled into /chosen."""
     initrd_size = given.ramdisk.reg.size if given.ramdisk else 0
-    place = modules.place(image, dom0_mem[0], len(blob), initrd_size, dfacts)
+    place = modules.place(image, bank0, len(blob), initrd_size, dfacts)
     initrd = Range(place.initrd, initrd_size) if given.ramdisk and initrd_size else None
     if initrd is not None:
         blob = fill_initrd(blob, initrd.base, initrd.end)
-    if image.assumed:
-        warnings.append("no --kernel given: an arm64 Image with text_offset 0 was assumed for"
-                        " the kernel and initrd placement")
-    return Dom0DT(xen=layout.release, blob=blob, ram=dom0_mem, grant_table=gnttab,
-                  regions=found.regions, ipa_bits=ipa, vcpus=plan.vcpus, bits=image.bits,
-                  kernel=place.kernel, dtb=Range(place.dtb, len(blob)), initrd=initrd,
-                  bootargs=_chosen_bootargs(blob), warnings=tuple(warnings))
+    return blob, place, initrd
 
 
 def _xen_cmdline(tree: Tree, given: str | None, layout: Layout) -> iommu.Cmdline:

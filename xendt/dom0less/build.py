@@ -27,6 +27,7 @@ from xendt.dom0less.nodes import Gic, Plan, fill_initrd, write
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.ranges import Range, Region
+from xendt.xen.layout import Layout
 
 #: The largest fdt_create buffer Xen uses.
 MAX_BUFFER = 2 << 20
@@ -108,17 +109,53 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     facts = version_facts(xen)
     layout = layouts.load(xen)  # X.Y.Z: the point release's host-side behaviour
     tree = xen_dt.read_host(host_dtb, host_name)
+    warnings: list[str] = []
+    dom, dropped, gic_host = _create_domain(tree, domain, xen, layout, facts, warnings)
+    partial_dtb = None if "device-tree" in dropped else partial_dtb
+    ram, shm = _allocate_memory(dom, layout, facts, warnings)
+    image = _kernel(dom, kernel, kernel_name, facts, warnings)
+    part = _partial(dom, partial_dtb, partial_name, tree, facts)
+    _warn_gic_phandle(dom, part, facts, warnings)
+    hypervisor = _wants_hypervisor(dom, facts, tree, warnings)
+    regions: tuple[Range, ...] = ()
+    if hypervisor:
+        regions = _regions(tree, layout, dom, image.bits, partial_dtb if dom.partial else None,
+                           partial_name, pa_bits, ipa_bits, iommu, warnings)
+    plan = _prepare_dtb_domU(tree, layout, facts, dom, image.bits, ram, shm, part, gic_host,
+                             regions if hypervisor else None)
+    blob, placed, initrd = _place_modules(write(plan), dom, image, ram, part, layout, facts,
+                                          warnings)
+    return Dom0lessDT(xen=facts.version, domain=dom.name, blob=blob, bits=image.bits,
+                      vcpus=dom.vcpus, ram=ram, regions=regions, hypervisor=hypervisor,
+                      kernel=placed.kernel, dtb=Range(placed.dtb, len(blob)), initrd=initrd,
+                      devices=part.devices if part else (), static_mem=dom.static_mem,
+                      mapped=part.mapped if part else (), devices_mmio=_mmio(plan),
+                      warnings=tuple(warnings))
+
+
+def _create_domain(tree: Tree, domain: str, xen: str, layout: Layout, facts: Facts,
+                   warnings: list[str]) -> tuple[domains.Dom0lessDomain, set[str],
+                                                 hostview.HostGic]:
+    """create_domUs for one /chosen node: its configuration, the boot
+    modules Xen keeps (and which it drops), domain_create's vCPU check
+    against the host GIC, and construct_domU's kernel module."""
     _check_dom0(tree, layout, facts)
     dom = domains.read(tree, domain, xen)
     _refuse_unknown(dom)
-    warnings = [domains.ignored_warning(dom, feature, xen) for feature in dom.ignored]
+    warnings.extend(domains.ignored_warning(dom, feature, xen) for feature in dom.ignored)
     dom, dropped = bootmodules.keep(tree, dom, layout.host, layout.release, warnings)
-    partial_dtb = None if "device-tree" in dropped else partial_dtb
     gic_host = hostview.gic(tree)
     _check_vcpus(dom, gic_host.version, layout.max_vcpus)
     if dom.kernel is None or not dom.kernel.size:
         raise XenFailure(f"{dom.path}: no multiboot,kernel module (Xen: \"Missing kernel boot"
                          f" module?\")")
+    return dom, dropped, gic_host
+
+
+def _allocate_memory(dom: domains.Dom0lessDomain, layout: Layout, facts: Facts,
+                     warnings: list[str]) -> tuple[tuple[Range, ...], tuple[Range, ...]]:
+    """allocate_memory's RAM banks and the static shared memory banks, with
+    what each needs of Xen's build configuration."""
     ram = memory.ram_banks(dom, layout, facts)
     shm = memory.shm_banks(dom)
     if dom.static_mem:
@@ -127,26 +164,36 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     if shm:
         warnings.append(f"{dom.name}: static shared memory needs a Xen built with"
                         f" CONFIG_STATIC_SHM (UNSUPPORTED, off in the default build)")
-    image = _kernel(dom, kernel, kernel_name, facts, warnings)
-    part = _partial(dom, partial_dtb, partial_name, tree, facts)
+    return ram, shm
+
+
+def _warn_gic_phandle(dom: domains.Dom0lessDomain, part: passthrough.Partial | None,
+                      facts: Facts, warnings: list[str]) -> None:
+    """A partial DT whose /gic has no phandle: the versions that give the
+    GIC phandle 0 then."""
     if part is not None and part.gic_phandle == 0:
+        from xendt.xen import layouts
+
         fixed = layouts.first(lambda layout: not layout.dom0less.gic_phandle_zero)
         warnings.append(f"{dom.name}: the partial device tree's /gic has no phandle, so Xen"
                         f" {facts.version} gives the GIC phandle 0: the guest finds no interrupt"
                         f" controller (fixed in {fixed})")
+
+
+def _prepare_dtb_domU(tree: Tree, layout: Layout, facts: Facts, dom: domains.Dom0lessDomain,
+                      bits: int, ram: tuple[Range, ...], shm: tuple[Range, ...],
+                      part: passthrough.Partial | None, gic_host: hostview.HostGic,
+                      regions: tuple[Range, ...] | None) -> Plan:
+    """What prepare_dtb_domU writes, from the domain, the host facts it
+    copies and the layout (regions None: no /hypervisor node)."""
     direct = dom.direct_map and bool(dom.static_mem)
-    hypervisor = _wants_hypervisor(dom, facts, tree, warnings)
-    regions: tuple[Range, ...] = ()
-    if hypervisor:
-        regions = _regions(tree, layout, dom, image.bits, partial_dtb if dom.partial else None,
-                           partial_name, pa_bits, ipa_bits, iommu, warnings)
     cpu_compatible, cpu_clock = hostview.cpu(tree)
     grant = layout.region("grant-table")
-    plan = Plan(
+    return Plan(
         facts=facts,
         bootargs=dom.bootargs,
         initrd_placeholders=facts.initrd_from_kernel or bool(dom.ramdisk and dom.ramdisk.size),
-        cpu_compatible=cpu_compatible, cpu_clock=cpu_clock, vcpus=dom.vcpus, bits=image.bits,
+        cpu_compatible=cpu_compatible, cpu_clock=cpu_clock, vcpus=dom.vcpus, bits=bits,
         ram=ram, shm=tuple(zip(shm, (s.shm_id for s in dom.shm))),
         partial=part.nodes if part else (),
         gic=_gic(gic_host, layout, direct, dom.vcpus,
@@ -154,12 +201,20 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
                  else layout.gic_phandle),
         timer_clock=hostview.timer_frequency(tree),
         vpl011=_vpl011(dom, tree, layout, direct) if dom.vpl011 else None,
-        hypervisor=(Range(grant.base, grant.size), regions) if hypervisor else None,
+        hypervisor=(Range(grant.base, grant.size), regions) if regions is not None else None,
         evtchn_ppi=layout.irqs.event_channel,
         timer_ppis=(layout.irqs.timer_phys_secure, layout.irqs.timer_phys_nonsecure,
                     layout.irqs.timer_virt),
         buffer=_buffer(facts, dom))
-    blob = write(plan)
+
+
+def _place_modules(blob: bytes, dom: domains.Dom0lessDomain, image: modules.Kernel,
+                   ram: tuple[Range, ...], part: passthrough.Partial | None, layout: Layout,
+                   facts: Facts, warnings: list[str]
+                   ) -> tuple[bytes, modules.Placement, Range | None]:
+    """place_modules after fdt_finish: the kernel, initrd and DTB in the
+    first bank, the initrd's addresses filled into /chosen, and what the
+    partial DT's mappings overlap of them."""
     ramdisk = dom.ramdisk.size if dom.ramdisk else 0
     placed = modules.place(image, ram[0], len(blob), ramdisk, facts)
     initrd = None
@@ -170,12 +225,7 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
         loads = (placed.kernel, initrd, Range(placed.dtb, len(blob)))
         notes = passthrough.over_ram(part, ram, loads, layout.host.load_panics, dom.name)
         warnings.extend(f"{dom.name}: {note}" for note in (*part.notes, *notes))
-    return Dom0lessDT(xen=facts.version, domain=dom.name, blob=blob, bits=image.bits,
-                      vcpus=dom.vcpus, ram=ram, regions=regions, hypervisor=hypervisor,
-                      kernel=placed.kernel, dtb=Range(placed.dtb, len(blob)), initrd=initrd,
-                      devices=part.devices if part else (), static_mem=dom.static_mem,
-                      mapped=part.mapped if part else (), devices_mmio=_mmio(plan),
-                      warnings=tuple(warnings))
+    return blob, placed, initrd
 
 
 def _refuse_unknown(dom: domains.Dom0lessDomain) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from xendt.errors import BuildError, ConfigError
 from xendt.fdt import write as fdt_write
 from xendt.guest import memory, regions, tree, validate
-from xendt.guest.model import GuestConfig, Host, MemoryMap, VirtioSlot
+from xendt.guest.model import GuestConfig, Host, MemoryMap, Segment, VirtioSlot
 from xendt.ranges import Range, Region
 from xendt.xen import address, layouts
 from xendt.xen.layout import Layout
@@ -107,38 +107,15 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
     ram = memory.split_ram(layout, guest.memory_mib)
     warnings += memory.beyond_ipa(layout, ram, ipa)
     warnings += _iomem_warnings(layout, guest, gic, ram, ipa)
-    partial: tuple[tree.Node, ...] = ()
-    if guest.partial_dtb is not None:
-        from xendt.guest.partial import read_partial  # the reader only when needed: start-up
-
-        partial = read_partial(guest.partial_dtb, guest.partial_dtb_name)
-
     root = tree.guest_tree(layout, guest, gic=gic, clock_frequency=host.clock_frequency,
-                           rng_seed=rng_seed(host.rng_seed), virtio=slots, partial=partial)
+                           rng_seed=rng_seed(host.rng_seed), virtio=slots,
+                           partial=_partial(guest))
     dtb = fdt_write.write(root, _buffer(layout))
     segments = memory.place_modules(layout, ram[0], guest.kernel, guest.ramdisk_size, len(dtb))
     extended = regions.extended_regions(layout, ram, ipa, guest.iomem)
-
-    # libxl__arch_domain_finalise_hw_description, in its order.
-    ramdisk = next((s for s in segments if s.name == "ramdisk"), None)
-    if ramdisk is not None:
-        fdt_write.set_property(dtb, "/chosen", "linux,initrd-start", tree.u64(ramdisk.base))
-        fdt_write.set_property(dtb, "/chosen", "linux,initrd-end", tree.u64(ramdisk.end))
+    _finalise_hw_description(layout, dtb, segments, ram, extended,
+                             (host.acpi_size or 0) if guest.acpi else None)
     grant = layout.region("grant-table")
-    if layout.ext_scheme != "none":
-        pairs = [(grant.base, grant.size)] + [(r.base, r.size) for r in extended]
-        fdt_write.set_property(dtb, "/hypervisor", "reg", tree.regs(*pairs))
-    for bank, size in zip(layout.banks, ram):
-        path = f"/memory@{bank.base:x}"
-        if size:
-            fdt_write.set_property(dtb, path, "reg", tree.regs((bank.base, size)))
-        else:
-            fdt_write.nop_node(dtb, path)
-    if guest.acpi:
-        acpi = layout.region("acpi")
-        fdt_write.set_property(dtb, f"/chosen/module@{acpi.base:x}", "reg",
-                          tree.regs((acpi.base, host.acpi_size or 0)))
-
     if layout.ext_scheme != "none" and not extended:
         warnings.append("the extended regions cannot be allocated, not enough space"
                         " (libxl warns the same; /hypervisor reg holds the grant table only)")
@@ -155,6 +132,42 @@ def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
         return GuestDT(dtb=bytes(dtb), memory_map=mmap, warnings=notices(warnings, "libxl"),
                        host=built_for)
     return GuestDT(dtb=bytes(dtb), memory_map=mmap, host=built_for)
+
+
+def _partial(guest: GuestConfig) -> tuple[tree.Node, ...]:
+    """The nodes of the guest's partial device tree (device_tree=), if any."""
+    if guest.partial_dtb is None:
+        return ()
+    from xendt.guest.partial import read_partial  # the reader only when needed: start-up
+
+    return read_partial(guest.partial_dtb, guest.partial_dtb_name)
+
+
+def _finalise_hw_description(layout: Layout, dtb: bytearray, segments: tuple[Segment, ...],
+                             ram: tuple[int, int], extended: tuple[Range, ...],
+                             acpi_size: int | None) -> None:
+    """libxl__arch_domain_finalise_hw_description, in its order, on the
+    built blob: the initrd addresses, /hypervisor's reg (grant table, then
+    the extended regions), each memory node's reg (an empty bank's node
+    NOPed out) and the ACPI module's reg (acpi_size None: no ACPI)."""
+    ramdisk = next((s for s in segments if s.name == "ramdisk"), None)
+    if ramdisk is not None:
+        fdt_write.set_property(dtb, "/chosen", "linux,initrd-start", tree.u64(ramdisk.base))
+        fdt_write.set_property(dtb, "/chosen", "linux,initrd-end", tree.u64(ramdisk.end))
+    if layout.ext_scheme != "none":
+        grant = layout.region("grant-table")
+        pairs = [(grant.base, grant.size)] + [(r.base, r.size) for r in extended]
+        fdt_write.set_property(dtb, "/hypervisor", "reg", tree.regs(*pairs))
+    for bank, size in zip(layout.banks, ram):
+        path = f"/memory@{bank.base:x}"
+        if size:
+            fdt_write.set_property(dtb, path, "reg", tree.regs((bank.base, size)))
+        else:
+            fdt_write.nop_node(dtb, path)
+    if acpi_size is not None:
+        acpi = layout.region("acpi")
+        fdt_write.set_property(dtb, f"/chosen/module@{acpi.base:x}", "reg",
+                               tree.regs((acpi.base, acpi_size)))
 
 
 def check(layout: Layout, guest: GuestConfig, gic: str, host: Host | None = None) -> list[str]:

@@ -13,5 +13,6 @@ its own domains:
 - rangeset.py, holes.py: Xen's rangesets and its hole finders;
 - regions.py: the extended regions of /hypervisor (compute, HostRegions);
 - fleet.py: one DT for a fleet of hosts, the regions valid on all;
+- report.py: host-regions' table and JSON document, for one host or a fleet;
 - libxl_facts.py: the host facts libxl takes from the hypervisor (GIC, timer).
 """

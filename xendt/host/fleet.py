@@ -207,14 +207,14 @@ class HostFleet:
 
     def text(self, explain: bool = False) -> str:
         """The table `xendt host-regions` prints (`explain`: --explain)."""
-        from xendt.render.hostout import table
+        from xendt.host.report import table
 
         return table(self, explain)
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """The "xendt.host-regions/1" document: what `xendt host-regions
         --format json` prints (with `explain`: and --explain)."""
-        from xendt.render.hostout import to_json
+        from xendt.host.report import to_json
 
         return to_json(self, explain)
 

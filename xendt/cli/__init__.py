@@ -85,8 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     line and status 2 too; a closed pipe (`| head`) ends quietly with 1."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        # No arguments at all: the overview, not a usage error.
-        code = cli.main(args=args or ["--help"], prog_name="xendt", standalone_mode=False)
+        from xendt.cli.compiled import compiled
+
+        with compiled():  # the model's dataclasses, made from cached code
+            # No arguments at all: the overview, not a usage error.
+            code = cli.main(args=args or ["--help"], prog_name="xendt", standalone_mode=False)
         sys.stdout.flush()
     except XenFailure as e:
         # Not bad input: Xen itself panics or gives up on these inputs.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -140,6 +139,8 @@ def _signals_removing() -> Iterator[list[str]]:
     """A list to hold the temporary file's name; until the block ends, SIGINT
     and SIGTERM remove the file named there, then act as they would have
     (the previous handler runs, or the default kills the process)."""
+    import signal  # here: only a file written through a temporary one needs it
+
     temporary: list[str] = []
     previous: dict[signal.Signals, object] = {}
 
@@ -167,6 +168,8 @@ def _signals_removing() -> Iterator[list[str]]:
 @contextmanager
 def _held() -> Iterator[None]:
     """SIGINT and SIGTERM held back (delivered at the end of the block)."""
+    import signal
+
     held = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:

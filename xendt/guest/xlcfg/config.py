@@ -25,14 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from xendt.errors import ConfigError, FieldError, ImageError
 from xendt.guest import images, validate
 from xendt.guest.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
-from xendt.guest.xlcfg.syntax import (
-    _INT_MAX,
-    _LONG_MAX,
-    _LONG_MIN,
-    XlConfig,
-    _strtol,
-    load,
-)
+from xendt.guest.xlcfg.settings import _INT_MAX, _LONG_MAX, _LONG_MIN, XlConfig, _strtol
 
 if TYPE_CHECKING:
     from xendt.guest.xlcfg.devices import PciDevice
@@ -378,5 +371,7 @@ def load_guest(path: str | os.PathLike[str], *, read_files: bool = True,
                partial_dtb: bytes | None = None) -> tuple[GuestConfig, list[str]]:
     """The GuestConfig of the xl.cfg file at `path`, and xl's warnings:
     load() then guest_config() (keyword arguments go to guest_config)."""
+    from xendt.guest.xlcfg.syntax import load
+
     return guest_config(load(path), read_files=read_files, kernel=kernel,
                         ramdisk_size=ramdisk_size, partial_dtb=partial_dtb)

@@ -41,6 +41,8 @@ UNUSED = (
     "xendt.inspect", "xendt.render", "xendt.dom0less", "xendt.dom0", "xendt.uboot",
     "xendt.host", "xendt.api", "xendt.notices",
     "xendt.fdt.dts", "xendt.fdt.read",
+    "libfdt",           # pylibfdt's wrappers: the build calls its extension, _libfdt
+    "signal",           # only a file replaced through a temporary one needs it
 )
 
 

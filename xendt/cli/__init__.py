@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> None:
     Standard output that cannot be written (a full disk, /dev/full) is one
     line and status 2 too; a closed pipe (`| head`) ends quietly with 1."""
     args = sys.argv[1:] if argv is None else argv
+    if argv is None:  # this process is the xendt command, and ends with it
+        import atexit
+        import gc
+
+        # What is alive when the command ends stays so until the process
+        # does: frozen, the interpreter's last collections at exit skip it
+        # (half of what exiting costs). atexit runs before them.
+        atexit.register(gc.freeze)
     try:
         from xendt.cli.compiled import compiled
 

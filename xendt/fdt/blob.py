@@ -33,16 +33,19 @@ def write(tree: Node, max_size: int) -> bytearray:
     again from scratch with twice the size, giving up at `max_size`
     (libxl's FDT_MAX_SIZE).
     """
-    import libfdt
+    # pylibfdt's SWIG extension itself, here and below: libfdt.py only wraps
+    # each of its functions in a Python one, and importing those wrappers
+    # costs a CLI start more than the build does (README: Speed).
+    import _libfdt as libfdt
 
     size = min(START_SIZE, max_size)
     while True:
         buf = bytearray(size)
         err = _write_tree(libfdt, buf, tree)
-        if err == -libfdt.NOSPACE and size < max_size:
+        if err == -libfdt.FDT_ERR_NOSPACE and size < max_size:
             size *= 2
             continue
-        if err == -libfdt.NOSPACE:
+        if err == -libfdt.FDT_ERR_NOSPACE:
             raise BuildError(f"the device tree does not fit libxl's {max_size}-byte limit"
                              " (FDT_MAX_SIZE)")
         _check(err, "write the tree")
@@ -77,7 +80,7 @@ def _write_tree(libfdt: ModuleType, buf: bytearray, tree: Node) -> int:
 def set_property(blob: bytearray, path: str, name: str, value: bytes) -> None:
     """fdt_setprop on an existing node: in place when the size is unchanged,
     else spliced (a shrink leaves a stale tail, totalsize unchanged)."""
-    import libfdt
+    import _libfdt as libfdt
 
     node = _offset(blob, path)
     _check(libfdt.fdt_setprop(blob, node, name, value, len(value)), f"set {path}:{name}")
@@ -85,13 +88,13 @@ def set_property(blob: bytearray, path: str, name: str, value: bytes) -> None:
 
 def nop_node(blob: bytearray, path: str) -> None:
     """Overwrite a node, from its BEGIN_NODE to its END_NODE, with FDT_NOP."""
-    import libfdt
+    import _libfdt as libfdt
 
     _check(libfdt.fdt_nop_node(blob, _offset(blob, path)), f"nop {path}")
 
 
 def _offset(blob: bytearray, path: str) -> int:
-    import libfdt
+    import _libfdt as libfdt
 
     offset: int = libfdt.fdt_path_offset(blob, path)
     _check(offset, f"find {path}")
@@ -100,7 +103,7 @@ def _offset(blob: bytearray, path: str) -> int:
 
 def _check(result: int, what: str) -> None:
     if result < 0:
-        import libfdt
+        import _libfdt as libfdt
 
         # Only reachable on a blob xendt wrote itself: a bug, not bad input.
         raise RuntimeError(f"libfdt failed to {what}: {libfdt.fdt_strerror(result)}")

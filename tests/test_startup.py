@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 
@@ -68,8 +69,9 @@ def test_a_flags_only_build_imports_none_of_the_modules_it_does_not_use(tmp_path
 def test_a_first_start_parses_the_layout_and_fills_the_caches(tmp_path):
     modules = loaded(str(tmp_path), "build", "--pa-bits", "40", "-o", os.devnull)
     assert "tomllib" in modules
-    assert sorted(os.listdir(tmp_path / "xendt")) == [
-        "4.22.0.layout", f"dataclasses.{sys.implementation.cache_tag}.marshal"]
+    assert [re.sub(r"\.[0-9a-f]{8}\.", ".<where>.", name)
+            for name in sorted(os.listdir(tmp_path / "xendt"))] == [
+        "4.22.0.<where>.layout", f"dataclasses.{sys.implementation.cache_tag}.marshal"]
 
 
 def _point(annotations: str = "int") -> type:

@@ -34,7 +34,7 @@ def cached(path: str, release: str, load: Callable[[], Layout],
         return load()
     try:
         key = _key(path, release, older)
-        entry = os.path.join(folder(), f"{release}.layout")
+        entry = os.path.join(folder(), _entry(path, release))
     except OSError:
         return load()
     found = _read(entry, key)
@@ -51,6 +51,15 @@ def _key(path: str, release: str, older: tuple[str, ...] = ()) -> tuple[Any, ...
     stats = [os.stat(f) for f in files] + [os.stat(os.path.join(here, name)) for name in _CODE]
     return (*map(os.path.abspath, files), release,
             *((s.st_size, s.st_mtime_ns) for s in stats))
+
+
+def _entry(path: str, release: str) -> str:
+    """The cache file's name: the release and where its layout file is, so
+    that two installs of xendt (or a XENDT_LAYOUT_PATH file) do not take
+    turns replacing one entry, each start re-parsing."""
+    from binascii import crc32
+
+    return f"{release}.{crc32(os.path.abspath(path).encode()):08x}.layout"
 
 
 def folder() -> str:

@@ -39,6 +39,7 @@ UNUSED = (
     "xendt.guest.xlcfg.syntax",  # the xl.cfg parser: no --xl-config
     "xendt.guest.xlcfg.disk", "xendt.guest.xlcfg.devices",
     "xendt.guest.jsonio", "xendt.guest.partial",
+    "xendt.guest.images", "zlib",  # the image readers: no --kernel, --ramdisk or device_tree
     "xendt.inspect", "xendt.render", "xendt.dom0less", "xendt.dom0", "xendt.uboot",
     "xendt.host", "xendt.api", "xendt.notices",
     "xendt.fdt.dts", "xendt.fdt.read",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from xendt.errors import ConfigError, FieldError, ImageError
-from xendt.guest import images, validate
+from xendt.guest import validate
 from xendt.guest.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
 from xendt.guest.xlcfg.settings import _INT_MAX, _LONG_MAX, _LONG_MIN, XlConfig, _strtol
 
@@ -95,15 +95,15 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
         warnings.append(f"{cfg.where(key)}: ignoring root= and extra= in favour of cmdline=")
 
     if kernel is None:
-        kernel = _file(cfg, "kernel", images.read_kernel, read_files)
+        kernel = _file(cfg, "kernel", _read_kernel, read_files)
         if kernel is None:
             raise ConfigError(f"{cfg.filename}: no kernel= setting (libxl needs a kernel to"
                               " build an Arm guest)")
     if ramdisk_size is None and _string(cfg, "ramdisk"):  # libxl skips ramdisk = ""
-        ramdisk_size = _file(cfg, "ramdisk", images.ramdisk_size, read_files)
+        ramdisk_size = _file(cfg, "ramdisk", _ramdisk_size, read_files)
     dtb_path = _string(cfg, "device_tree")
     if partial_dtb is None:
-        partial_dtb = _file(cfg, "device_tree", images.read_device_tree, read_files)
+        partial_dtb = _file(cfg, "device_tree", _read_device_tree, read_files)
 
     disks = tuple(d for d in _specs(cfg, "disk", _parse_disk) if d is not None)
     virtio = tuple(_specs(cfg, "virtio", _parse_virtio))
@@ -258,6 +258,27 @@ def _file(cfg: XlConfig, key: str, reader: Callable[[str], _T], read_files: bool
         return reader(path)
     except ImageError as e:
         raise ImageError(f"{cfg.where(key)}: {e}") from e
+
+
+# The image readers (xendt.guest.images), imported when a file is named:
+# a build from flags names none.
+
+def _read_kernel(path: str) -> Kernel:
+    from xendt.guest.images import read_kernel
+
+    return read_kernel(path)
+
+
+def _ramdisk_size(path: str) -> int:
+    from xendt.guest.images import ramdisk_size
+
+    return ramdisk_size(path)
+
+
+def _read_device_tree(path: str) -> bytes:
+    from xendt.guest.images import read_device_tree
+
+    return read_device_tree(path)
 
 
 def _check_domain_type(cfg: XlConfig, warnings: list[str]) -> None:

@@ -72,7 +72,9 @@ def test_a_first_start_parses_the_layout_and_fills_the_caches(tmp_path):
     assert "tomllib" in modules
     assert [re.sub(r"\.[0-9a-f]{8}\.", ".<where>.", name)
             for name in sorted(os.listdir(tmp_path / "xendt"))] == [
-        "4.22.0.<where>.layout", f"dataclasses.{sys.implementation.cache_tag}.marshal"]
+        "4.22.0.<where>.layout", f"dataclasses.{sys.implementation.cache_tag}"]
+    assert "xendt.guest.model.marshal" in os.listdir(
+        tmp_path / "xendt" / f"dataclasses.{sys.implementation.cache_tag}")
 
 
 def _point(annotations: str = "int") -> type:
@@ -108,7 +110,8 @@ def test_code_compiled_once_is_read_back_not_written_again(tmp_path, monkeypatch
     monkeypatch.delenv("XENDT_NO_CACHE", raising=False)
     with compiled():
         _point("float")
-    [entry] = (tmp_path / "xendt").iterdir()
+    [entry] = (tmp_path / "xendt" / f"dataclasses.{sys.implementation.cache_tag}").iterdir()
+    assert entry.name == f"{__name__}.marshal"
     written = entry.stat().st_mtime_ns, entry.read_bytes()
     with compiled():
         _point("float")
@@ -118,8 +121,8 @@ def test_code_compiled_once_is_read_back_not_written_again(tmp_path, monkeypatch
 def test_a_damaged_cache_is_compiled_past_and_replaced(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("XENDT_NO_CACHE", raising=False)
-    entry = tmp_path / "xendt" / f"dataclasses.{sys.implementation.cache_tag}.marshal"
-    entry.parent.mkdir()
+    entry = tmp_path / "xendt" / f"dataclasses.{sys.implementation.cache_tag}" / f"{__name__}.marshal"
+    entry.parent.mkdir(parents=True)
     entry.write_bytes(b"\xe3not marshal")
     with compiled():
         assert _behaviour(_point("str"))[0] == "Point(x=1, y=2)"

@@ -8,11 +8,14 @@ compiling took about 0.4 times `python3 -c "import click"`, a third of
 what `xendt build` adds to click (README: Speed).
 
 While a command runs, compiled() keeps the code compiled from each text in
-the user's cache folder (next to the layout cache, xendt.xen.cache) and
-hands it back to the dataclasses module when the same text comes again:
-the classes are made by dataclasses itself, exactly as without the cache,
-and a class whose text changed (an upgrade of xendt, another Python) is
-compiled as usual. dataclasses calls `exec` on each text; a module-level
+the user's cache folder (next to the layout cache, xendt.xen.cache), one
+file per module that defines dataclasses, read when the module makes its
+first one: a command loads the code of the modules it imports, no more.
+It hands the code back to the dataclasses module when the same text comes
+again: the classes are made by dataclasses itself, exactly as without the
+cache, and a class whose text changed (an upgrade of xendt, another
+Python) is compiled as usual, its module's file then rewritten with the
+texts of this run. dataclasses calls `exec` on each text; a module-level
 `exec` in its namespace comes before the builtin, and is there only during
 the block. XENDT_NO_CACHE=1 turns it off, as it does the layout cache.
 """
@@ -27,34 +30,35 @@ from contextlib import contextmanager
 from types import CodeType
 from typing import Any
 
-#: At most this many texts are kept; past it, a write keeps only the ones
-#: the command used (a text that changed leaves its old code behind).
-MAX_ENTRIES = 2000
-
 
 @contextmanager
 def compiled() -> Iterator[None]:
     """Within the block, dataclasses made anywhere use code from the cache
-    (or compile and add it); a cache that changed is written at the end."""
+    (or compile it); the files of modules whose code changed are written
+    at the end."""
     import dataclasses
 
     if os.environ.get("XENDT_NO_CACHE") or "exec" in vars(dataclasses):
         yield  # off, or already in place (a command run inside a command)
         return
-    path = _path()
-    table = _read(path)
-    used: set[str] = set()
-    fresh: list[str] = []
+    folder = _folder()
+    stored: dict[str, dict[str, CodeType]] = {}  # by module: its file's code
+    used: dict[str, dict[str, CodeType]] = {}  # by module: this run's
+    fresh: set[str] = set()  # modules with code compiled in this run
 
     def cached_exec(source: Any, globals: Any = None, locals: Any = None, /) -> None:
-        if isinstance(source, str):
-            code = table.get(source)
+        # dataclasses runs each text with the class's module's namespace
+        module = globals.get("__name__") if isinstance(globals, dict) else None
+        if isinstance(source, str) and folder and isinstance(module, str) and _plain(module):
+            if module not in stored:
+                stored[module] = _read(os.path.join(folder, f"{module}.marshal"))
+            code = stored[module].get(source)
             if type(code) is not CodeType:
                 # dont_inherit: compiled as dataclasses' own exec would
                 # compile it, without this module's __future__ import
-                code = table[source] = compile(source, "<string>", "exec", dont_inherit=True)
-                fresh.append(source)
-            used.add(source)
+                code = compile(source, "<string>", "exec", dont_inherit=True)
+                fresh.add(module)
+            used.setdefault(module, {})[source] = code
             source = code
         builtins.exec(source, globals, locals)
 
@@ -64,20 +68,22 @@ def compiled() -> Iterator[None]:
     finally:
         if vars(dataclasses).get("exec") is cached_exec:
             del dataclasses.exec  # type: ignore[attr-defined]
-        if fresh and path:
-            kept = table if len(table) <= MAX_ENTRIES else {s: table[s] for s in used}
-            _write(path, kept)
+        for module in fresh:
+            _write(os.path.join(folder, f"{module}.marshal"), used[module])
 
 
-def _path() -> str:
-    """The cache file for this Python (its bytecode and marshal format),
+def _plain(module: str) -> bool:
+    """Whether `module` is a dotted name, so a file name of its own."""
+    return all(part.isidentifier() for part in module.split("."))
+
+
+def _folder() -> str:
+    """The cache folder for this Python (its bytecode and marshal format),
     or "" when there is none."""
     from xendt.xen.cache import folder
 
     tag = sys.implementation.cache_tag
-    if tag is None:
-        return ""
-    return os.path.join(folder(), f"dataclasses.{tag}.marshal")
+    return os.path.join(folder(), f"dataclasses.{tag}") if tag else ""
 
 
 def _header() -> tuple[str, int]:
@@ -87,8 +93,6 @@ def _header() -> tuple[str, int]:
 def _read(path: str) -> dict[str, CodeType]:
     import marshal
 
-    if not path:
-        return {}
     try:
         with open(path, "rb") as f:
             header, table = marshal.loads(f.read())  # not load(f): a read per object

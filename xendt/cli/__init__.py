@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 
         # What is alive when the command ends stays so until the process
         # does: frozen, the interpreter's last collections at exit skip it
-        # (half of what exiting costs). atexit runs before them.
+        # (two thirds of what exiting costs). atexit runs before them.
         atexit.register(gc.freeze)
     try:
         from xendt.cli.compiled import compiled

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -96,6 +95,8 @@ def by_first(pairs: list[tuple[int, int]]) -> dict[int, list[int]]:
 
 
 def _sweep(left: Sequence[Range], right: Sequence[Range], same: bool) -> list[tuple[int, int]]:
+    import heapq
+
     starts = [(r.base, 0, i) for i, r in enumerate(left) if r.size > 0]
     if not same:
         starts += [(r.base, 1, j) for j, r in enumerate(right) if r.size > 0]

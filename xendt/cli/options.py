@@ -210,7 +210,7 @@ def guest_and_host(xen: str | None, size: AddressSize | None, *, xl_config: str 
                    kernel_size: int | None, text_offset: int | None, guest_arch: str | None,
                    ramdisk_size: int | None, **keys: Any) -> tuple[GuestConfig, Host, list[str]]:
     """The GuestConfig, the Host and the xl.cfg warnings the build options give."""
-    from xendt.guest import images, xlcfg
+    from xendt.guest import xlcfg
     from xendt.guest.model import Host, Kernel
 
     keys["kernel"] = single_kernel(keys.get("kernel"))
@@ -218,10 +218,14 @@ def guest_and_host(xen: str | None, size: AddressSize | None, *, xl_config: str 
     cfg = xlcfg.with_flags(xlcfg.load(xl_config) if xl_config else None, _flag_keys(keys))
     kernel = _kernel_stand_in(kernel_size, text_offset, guest_arch)
     if kernel is not None and keys.get("kernel") is not None:  # --kernel from a pipe
+        from xendt.guest import images
+
         kernel = images.read_kernel(keys["kernel"], size=kernel_size)
     if kernel is None and "kernel" not in cfg:
         kernel = Kernel()  # no kernel at all: a 64-bit guest; its size matters only with a ramdisk
     if ramdisk_size is not None:
+        from xendt.guest import images
+
         ramdisk_size = (images.ramdisk_size(keys["ramdisk"], size=ramdisk_size)
                         if keys.get("ramdisk") is not None  # --ramdisk from a pipe
                         else images.checked_size(ramdisk_size, "--ramdisk-size"))
@@ -288,13 +292,13 @@ def _refuse_conflicts(xl_config: str | None, keys: dict[str, Any], kernel_size: 
 
 
 def _kernel_stand_in(size: int | None, text_offset: int | None, arch: str | None) -> Kernel | None:
-    from xendt.guest.images import checked_size
-    from xendt.guest.model import Kernel
-
     if size is None:
         if text_offset is not None or arch is not None:
             raise click.UsageError("--text-offset and --guest-arch go with --kernel-size")
         return None
+    from xendt.guest.images import checked_size
+    from xendt.guest.model import Kernel
+
     try:
         return Kernel(arch=arch or "arm64", size=checked_size(size, "--kernel-size"),
                       text_offset=text_offset or 0)

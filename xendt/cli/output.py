@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -25,7 +24,7 @@ from xendt.errors import StdoutError, XendtError
 #: What a file named after a DT node may be called: the characters of a
 #: node name (Devicetree Specification v0.4, 2.2.1 "Node Names"), never "."
 #: or "..". Anything else (a "/", a NUL, an escape) is not a node name.
-_FILE_NAME = re.compile(r"[0-9A-Za-z,._+@-]+")
+_FILE_NAME = r"[0-9A-Za-z,._+@-]+"  # compiled on first use (re's cache), not at start
 
 
 def output_path(path: str) -> str:
@@ -72,7 +71,7 @@ def file_in(folder: str, name: str, suffix: str) -> str:
     """The file for the domain called `name` in `folder`: XendtError unless
     `name` is a plain file name, so that no name a DT gives writes outside
     `folder` or over another file."""
-    if not _FILE_NAME.fullmatch(name) or name in (".", ".."):
+    if not re.fullmatch(_FILE_NAME, name) or name in (".", ".."):
         raise XendtError(f"domain {name!r}: not a device tree node name, so not a file name to"
                          f" write in {folder}/; build it alone with --domain NAME -o FILE")
     return os.path.join(folder, f"{name}.{suffix}")
@@ -140,6 +139,8 @@ def _signals_removing() -> Iterator[list[str]]:
     """A list to hold the temporary file's name; until the block ends, SIGINT
     and SIGTERM remove the file named there, then act as they would have
     (the previous handler runs, or the default kills the process)."""
+    import signal  # here: only a file written through a temporary one needs it
+
     temporary: list[str] = []
     previous: dict[signal.Signals, object] = {}
 
@@ -167,6 +168,8 @@ def _signals_removing() -> Iterator[list[str]]:
 @contextmanager
 def _held() -> Iterator[None]:
     """SIGINT and SIGTERM held back (delivered at the end of the block)."""
+    import signal
+
     held = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:

@@ -54,7 +54,9 @@ class Writer:
     running out of room raises `overflow`."""
 
     def __init__(self, size: int, overflow: Exception | None = None) -> None:
-        import libfdt
+        # pylibfdt's SWIG extension itself: libfdt.py only wraps it, and
+        # importing the wrapper costs more than a build (README: Speed).
+        import _libfdt as libfdt
 
         self._fdt = libfdt
         self._overflow = overflow
@@ -63,7 +65,7 @@ class Writer:
         self._check(libfdt.fdt_finish_reservemap(self.buf), "fdt_finish_reservemap")
 
     def _check(self, err: int, what: str) -> None:
-        if err == -self._fdt.NOSPACE:
+        if err == -self._fdt.FDT_ERR_NOSPACE:
             raise self._overflow if self._overflow is not None else _NoSpace()
         if err < 0:
             # Only reachable on calls xendt makes itself: a bug, not bad input.
@@ -111,9 +113,9 @@ def write(tree: Node, buffer: Buffer) -> bytearray:
 
 def _emit(libfdt: ModuleType, buf: bytearray, tree: Node) -> int:
     """Sequential-write `tree` into `buf`; 0 or the first libfdt error."""
-    # The SWIG functions themselves, not libfdt.py's one-line wrappers
-    # around them: a build makes a few hundred of these calls.
-    raw = getattr(libfdt, "_libfdt", libfdt)
+    # The SWIG functions themselves (the Writer's _libfdt): a build makes a
+    # few hundred of these calls.
+    raw = libfdt
     begin, prop, end = raw.fdt_begin_node, raw.fdt_property_stub, raw.fdt_end_node
     err = 0
     # Depth-first over each node's entries in order; a None on the stack
@@ -138,7 +140,7 @@ def set_property(blob: bytearray, path: str, name: str, value: bytes) -> None:
     """fdt_setprop on an existing node (libxl's finalisation): in place when
     the size is unchanged, else spliced (a shrink leaves a stale tail,
     totalsize unchanged)."""
-    import libfdt
+    import _libfdt as libfdt
 
     node = _offset(blob, path)
     _check(libfdt.fdt_setprop(blob, node, name, value, len(value)), f"set {path}:{name}")
@@ -147,7 +149,7 @@ def set_property(blob: bytearray, path: str, name: str, value: bytes) -> None:
 def set_inplace_u64(blob: bytearray, path: str, name: str, value: int) -> None:
     """fdt_setprop_inplace_u64: an 8-byte value overwritten (Xen's
     initrd_load filling /chosen's placeholders)."""
-    import libfdt
+    import _libfdt as libfdt
 
     node = _offset(blob, path)
     _check(libfdt.fdt_setprop_inplace_u64(blob, node, name, value), f"set {path}:{name}")
@@ -155,13 +157,13 @@ def set_inplace_u64(blob: bytearray, path: str, name: str, value: int) -> None:
 
 def nop_node(blob: bytearray, path: str) -> None:
     """Overwrite a node, from its BEGIN_NODE to its END_NODE, with FDT_NOP."""
-    import libfdt
+    import _libfdt as libfdt
 
     _check(libfdt.fdt_nop_node(blob, _offset(blob, path)), f"nop {path}")
 
 
 def _offset(blob: bytearray, path: str) -> int:
-    import libfdt
+    import _libfdt as libfdt
 
     offset: int = libfdt.fdt_path_offset(blob, path)
     _check(offset, f"find {path}")
@@ -170,7 +172,7 @@ def _offset(blob: bytearray, path: str) -> int:
 
 def _check(result: int, what: str) -> None:
     if result < 0:
-        import libfdt
+        import _libfdt as libfdt
 
         # Only reachable on a blob xendt wrote itself: a bug, not bad input.
         raise RuntimeError(f"libfdt failed to {what}: {libfdt.fdt_strerror(result)}")

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from typing import BinaryIO
 
 from xendt.errors import ImageError
@@ -195,6 +194,8 @@ def checked_size(size: int, label: str) -> int:
 def _gunzip_prefix(head: bytes, f: BinaryIO, label: str) -> bytes:
     """The first bytes a gzip stream from a pipe inflates to (enough for the
     header probe), reading at most _PIPE_GZIP_INPUT bytes of it."""
+    import zlib  # here: most kernels are not gzipped
+
     inflater = zlib.decompressobj(zlib.MAX_WBITS + 32)  # +32: expect a gzip header
     out, data, read = b"", head, len(head)
     try:
@@ -216,6 +217,8 @@ def _gunzip_head(f: BinaryIO, label: str, limit: int) -> bytes:
     """Inflate f's first gzip member as xc_dom_do_gunzip does into a buffer
     of limit bytes, and return the first bytes of the output (for the
     header probe). ImageError where libxenguest's inflate fails."""
+    import zlib
+
     inflater = zlib.decompressobj(zlib.MAX_WBITS + 32)  # +32: expect a gzip header
     head = b""
     total = 0

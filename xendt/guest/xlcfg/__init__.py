@@ -1,11 +1,13 @@
 """xl.cfg files as xl reads them, and the guest configuration they describe.
 
-Three layers, a module each:
+Three layers:
 
 * syntax.py: parse() and load() read the xl.cfg syntax exactly as libxlu
   accepts it (tools/libs/util/libxlu_cfg_l.l, libxlu_cfg_y.y, libxlu_cfg.c)
-  into an XlConfig, a read-only mapping from setting name to value;
-  with_flags() lays command-line settings over one.
+  into an XlConfig;
+* settings.py: XlConfig, a read-only mapping from setting name to value,
+  and with_flags(), which lays command-line settings over one (apart from
+  the parser, so that a build from flags never loads it);
 * disk.py, devices.py: the spec strings of the list settings, as libxlu and xl
   read them: parse_disk (libxlu_disk_l.l), parse_virtio, parse_iomem
   (tools/xl/xl_parse.c), parse_pci (libxlu_pci.c).
@@ -15,24 +17,20 @@ Three layers, a module each:
   guest_config(); kernel_cmdline() is xl's parse_cmdline.
 
 Everything public is re-exported here: use ``xendt.guest.xlcfg.NAME``
-(the spec parsers are imported on first use, as most guests have no such
-list).
+(the parser and the spec parsers are imported on first use, as a build
+from flags reads no file and most guests have no such list).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xendt.guest.xlcfg.config import guest_config, kernel_cmdline, load_guest
-from xendt.guest.xlcfg.syntax import (
-    XlConfig,
-    XlSetting,
-    XlValue,
-    load,
-    parse,
-    with_flags,
-)
+from xendt.guest.xlcfg.settings import XlConfig, XlSetting, XlValue, with_flags
+
+if TYPE_CHECKING:  # imported on first use (_LAZY)
+    from xendt.guest.xlcfg.syntax import load, parse
 
 __all__ = [
     "PciDevice",
@@ -53,7 +51,7 @@ __all__ = [
 
 #: Names imported on first use, by module.
 _LAZY = {"PciDevice": "devices", "parse_iomem": "devices", "parse_pci": "devices",
-         "parse_virtio": "devices", "parse_disk": "disk"}
+         "parse_virtio": "devices", "parse_disk": "disk", "load": "syntax", "parse": "syntax"}
 
 
 def __getattr__(name: str) -> Any:

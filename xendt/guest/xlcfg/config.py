@@ -23,16 +23,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from xendt.errors import ConfigError, FieldError, ImageError
-from xendt.guest import images, validate
+from xendt.guest import validate
 from xendt.guest.model import GuestConfig, Iomem, Kernel, VirtioDevice, VirtioDisk
-from xendt.guest.xlcfg.syntax import (
-    _INT_MAX,
-    _LONG_MAX,
-    _LONG_MIN,
-    XlConfig,
-    _strtol,
-    load,
-)
+from xendt.guest.xlcfg.settings import _INT_MAX, _LONG_MAX, _LONG_MIN, XlConfig, _strtol
 
 if TYPE_CHECKING:
     from xendt.guest.xlcfg.devices import PciDevice
@@ -100,10 +93,10 @@ def guest_config(cfg: XlConfig, *, read_files: bool = True, kernel: Kernel | Non
     if kernel is None:
         kernel = _kernel(cfg, read_files)
     if ramdisk_size is None and _string(cfg, "ramdisk"):  # libxl skips ramdisk = ""
-        ramdisk_size = _file(cfg, "ramdisk", images.ramdisk_size, read_files)
+        ramdisk_size = _file(cfg, "ramdisk", _ramdisk_size, read_files)
     dtb_path = _string(cfg, "device_tree")
     if partial_dtb is None:
-        partial_dtb = _file(cfg, "device_tree", images.read_device_tree, read_files)
+        partial_dtb = _file(cfg, "device_tree", _read_device_tree, read_files)
 
     disks = tuple(d for d in _specs(cfg, "disk", _parse_disk) if d is not None)
     virtio = _virtio(cfg, warnings)
@@ -132,7 +125,7 @@ def _command_line(cfg: XlConfig, warnings: list[str]) -> str | None:
 
 def _kernel(cfg: XlConfig, read_files: bool) -> Kernel:
     """The kernel= file; libxl builds no Arm guest without one."""
-    kernel = _file(cfg, "kernel", images.read_kernel, read_files)
+    kernel = _file(cfg, "kernel", _read_kernel, read_files)
     if kernel is None:
         raise ConfigError(f"{cfg.filename}: no kernel= setting (libxl needs a kernel to"
                           " build an Arm guest)")
@@ -285,6 +278,27 @@ def _file(cfg: XlConfig, key: str, reader: Callable[[str], _T], read_files: bool
         raise ImageError(f"{cfg.where(key)}: {e}") from e
 
 
+# The image readers (xendt.guest.images), imported when a file is named:
+# a build from flags names none.
+
+def _read_kernel(path: str) -> Kernel:
+    from xendt.guest.images import read_kernel
+
+    return read_kernel(path)
+
+
+def _ramdisk_size(path: str) -> int:
+    from xendt.guest.images import ramdisk_size
+
+    return ramdisk_size(path)
+
+
+def _read_device_tree(path: str) -> bytes:
+    from xendt.guest.images import read_device_tree
+
+    return read_device_tree(path)
+
+
 def _check_domain_type(cfg: XlConfig, warnings: list[str]) -> None:
     """type= (and the deprecated builder=) as xl matches them: any prefix of
     the name. libxl turns PV into PVH on Arm and refuses HVM."""
@@ -410,5 +424,7 @@ def load_guest(path: str | os.PathLike[str], *, read_files: bool = True,
                partial_dtb: bytes | None = None) -> tuple[GuestConfig, list[str]]:
     """The GuestConfig of the xl.cfg file at `path`, and xl's warnings:
     load() then guest_config() (keyword arguments go to guest_config)."""
+    from xendt.guest.xlcfg.syntax import load
+
     return guest_config(load(path), read_files=read_files, kernel=kernel,
                         ramdisk_size=ramdisk_size, partial_dtb=partial_dtb)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from xendt.errors import ConfigError
 from xendt.guest.model import Iomem, VirtioDevice
-from xendt.guest.xlcfg.syntax import _C_SPACE, _UINT32_MAX, _strtol
+from xendt.guest.xlcfg.settings import _C_SPACE, _UINT32_MAX, _strtol
 
 #: DOMID_FIRST_RESERVED (xen/include/public/xen.h): domids from here on are special.
 _DOMID_FIRST_RESERVED = 0x7FF0

@@ -11,7 +11,7 @@ import pytest
 from conftest import check_output, dtb_to_dts
 from conftest_host import qemu  # noqa: F401  (fixture)
 from xendt.cli import main
-from xendt.host.fleet import Dropped, Narrowed, intersect
+from xendt.hostregions.fleet import Dropped, Narrowed, intersect
 from xendt.ranges import MiB, Range
 
 

@@ -32,7 +32,7 @@ from xendt.errors import XendtError
 from xendt.guest import xlcfg
 from xendt.guest.libxl_build import build
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDisk
-from xendt.host import domains
+from xendt.hostregions import domains
 from xendt.xen import layouts
 
 EXAMPLES = int(os.environ.get("XENDT_FUZZ_EXAMPLES", "0"))

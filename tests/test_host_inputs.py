@@ -1,6 +1,6 @@
 """What the user says about dom0 to host-regions is checked against the
 host first: one line and status 2, naming the bank or region, never a
-wrong answer (xendt.host.validate). QEMU's virt machine with 2 GiB: RAM
+wrong answer (xendt.hostregions.validate). QEMU's virt machine with 2 GiB: RAM
 [0x40000000, 0xc0000000)."""
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import dts_to_dtb
-from xendt.host import domains, iommu, xen_dt
-from xendt.host import regions as hostregions
+from xendt.host import iommu, xen_dt
 from xendt.host.libxl_facts import host_facts
+from xendt.hostregions import domains
+from xendt.hostregions import regions as hostregions
 from xendt.ranges import MiB, Range
 from xendt.xen import layouts
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT, dtb_to_dts, dtc, dts_node, dts_to_dtb, run_cli
-from xendt.host import bootinfo, domains, firmware
-from xendt.host import regions as hostregions
+from xendt.host import bootinfo, firmware
+from xendt.hostregions import domains
+from xendt.hostregions import regions as hostregions
 from xendt.ranges import Range
 from xendt.xen import layouts
 

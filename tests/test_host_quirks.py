@@ -12,9 +12,10 @@ import pytest
 
 from conftest import check_output, dts_to_dtb
 from xendt.cli import main
-from xendt.host import domains, firmware, xen_dt
-from xendt.host import regions as hostregions
-from xendt.host.rangeset import Crash, Rangeset
+from xendt.host import firmware, xen_dt
+from xendt.hostregions import domains
+from xendt.hostregions import regions as hostregions
+from xendt.hostregions.rangeset import Crash, Rangeset
 from xendt.ranges import MiB, Range
 from xendt.xen import layouts
 
@@ -386,7 +387,7 @@ def test_a_partial_dt_xen_reg_in_zero_cells(xen, function):
     # /passthrough/dev's parent says #address-cells = <0>, #size-cells = <0>:
     # before e16e18e31285/137827d85809 (4.20.4, 4.21.2) Xen divides the
     # xen,reg length by 2 * 0 + 0; after, "Invalid address_cells 0 or size_cells 0".
-    from xendt.host import domains as hostdomains
+    from xendt.hostregions import domains as hostdomains
 
     partial = dts_to_dtb('/dts-v1/; / { #address-cells = <2>; #size-cells = <2>; passthrough {'
                          ' #address-cells = <0>; #size-cells = <0>;'

@@ -19,8 +19,9 @@ from conftest_host import QEMU_SHAPES, board, passthrough, qemu  # noqa: F401  (
 from xendt.cli import main
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
-from xendt.host import bootinfo, domains, xen_dt
-from xendt.host import regions as hostregions
+from xendt.host import bootinfo, xen_dt
+from xendt.hostregions import domains
+from xendt.hostregions import regions as hostregions
 from xendt.ranges import MiB, Range
 from xendt.xen import layouts
 

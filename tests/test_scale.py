@@ -12,8 +12,9 @@ import pytest
 
 from conftest import dts_to_dtb
 from xendt.fdt.read import parse
-from xendt.host import domains, firmware
-from xendt.host import regions as hostregions
+from xendt.host import firmware
+from xendt.hostregions import domains
+from xendt.hostregions import regions as hostregions
 from xendt.inspect.addressmap import address_map
 from xendt.inspect.check import check
 from xendt.inspect.show import map_text

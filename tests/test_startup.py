@@ -41,7 +41,7 @@ UNUSED = (
     "xendt.guest.jsonio", "xendt.guest.partial",
     "xendt.guest.images", "zlib",  # the image readers: no --kernel, --ramdisk or device_tree
     "xendt.inspect", "xendt.render", "xendt.dom0less", "xendt.dom0", "xendt.uboot",
-    "xendt.host", "xendt.api", "xendt.notices",
+    "xendt.host", "xendt.domu", "xendt.hostregions", "xendt.api", "xendt.notices",
     "xendt.fdt.dts", "xendt.fdt.read",
     "libfdt",           # pylibfdt's wrappers: the build calls its extension, _libfdt
     "signal",           # only a file replaced through a temporary one needs it

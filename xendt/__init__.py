@@ -75,8 +75,8 @@ if TYPE_CHECKING:
         VirtioDisk,
         VirtioSlot,
     )
-    from xendt.host.fleet import HostFleet
-    from xendt.host.regions import HostRegions
+    from xendt.hostregions.fleet import HostFleet
+    from xendt.hostregions.regions import HostRegions
     from xendt.inspect.addressmap import AddressMap, MapEntry
     from xendt.inspect.diff import Change, Diff
     from xendt.inspect.findings import Finding, Report
@@ -98,8 +98,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "xendt.guest.jsonio": ("guest_from_json", "guest_to_json"),
     "xendt.guest.model": ("GuestConfig", "Host", "Iomem", "Kernel", "MemoryMap", "Segment",
                           "VirtioDevice", "VirtioDisk", "VirtioSlot"),
-    "xendt.host.fleet": ("HostFleet",),
-    "xendt.host.regions": ("HostRegions",),
+    "xendt.hostregions.fleet": ("HostFleet",),
+    "xendt.hostregions.regions": ("HostRegions",),
     "xendt.inspect.addressmap": ("AddressMap", "MapEntry"),
     "xendt.inspect.findings": ("Finding", "Report"),
     "xendt.inspect.diff": ("Change", "Diff"),

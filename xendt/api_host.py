@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from xendt.apiargs import BYTES, Source, api_errors, blob, expect, optional_blob, text
 
 if TYPE_CHECKING:
-    from xendt.host.domains import DomainOptions
-    from xendt.host.fleet import HostFleet
-    from xendt.host.regions import HostRegions
+    from xendt.hostregions.domains import DomainOptions
+    from xendt.hostregions.fleet import HostFleet
+    from xendt.hostregions.regions import HostRegions
     from xendt.ranges import Range
     from xendt.xen.address import AddressSize
 
@@ -62,7 +62,7 @@ def host_fleet(host_dtbs: Sequence[Source], *, xen: str | None = None,
     which board cut or dropped what). `pa_bits` / `ipa_bits` is one size
     for all, or one per board; one board with several sizes is a fleet of
     that board's CPUs. Raises XenFailure naming the board where Xen fails."""
-    from xendt.host import fleet
+    from xendt.hostregions import fleet
     from xendt.xen import layouts
 
     f = "host_fleet" if not isinstance(host_dtbs, tuple) or len(host_dtbs) != 1 else "host_regions"
@@ -152,7 +152,8 @@ def _options(f: str, domain: object, iommu: object, dom0_ram: object, dom0_dtb: 
              grant_table: object, guest_arch: object, partial_dtb: object, xen_cmdline: object,
              host_ram: object, uefi: object) -> DomainOptions:
     from xendt.errors import ConfigError
-    from xendt.host import domains, firmware
+    from xendt.host import firmware
+    from xendt.hostregions import domains
     from xendt.inputs import DOM0_DTB_MAX, DOMU_PARTIAL_DTB_MAX
 
     text(f, "domain", domain, optional=True)

@@ -1,4 +1,4 @@
-"""One model of /chosen/domU* (xendt.dom0less.domains): `build`,
+"""One model of /chosen/domU* (xendt.domu.domains): `build`,
 `host-regions --domain` and the API give one answer for one domain node,
 with one error class per cause (Xen fails: XenFailure, exit 1; a property Xen
 cannot read: DtbError, exit 2). Hosts as in test_dom0less_cases.py (QEMU
@@ -13,7 +13,8 @@ from test_dom0less_memory import SPLIT
 
 import xendt
 from conftest import run_cli
-from xendt.dom0less import build, domains
+from xendt.dom0less import build
+from xendt.domu import domains
 from xendt.errors import ConfigError, DtbError, XenFailure
 from xendt.host import xen_dt
 

@@ -124,7 +124,7 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
         host = _board_facts(host, host_dtb)
     constraints: tuple[object, ...] = ()
     if len(sizes) > 1:  # a fleet: the narrowest host's regions
-        from xendt.host import fleet
+        from xendt.hostregions import fleet
 
         plan = fleet.build_host(guest, host, sizes)
         host, constraints = plan.host, plan.fleet.constraints

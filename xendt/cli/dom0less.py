@@ -143,7 +143,7 @@ def _script_modules(data: bytes, host_name: str, chosen: tuple[str, ...], versio
     """Fill in `kernels` and `partials` (by domain) with the --uboot-file
     files the script loaded where a domain's kernel or device-tree module
     starts: they are what Xen finds there. --kernel and --partial-dtb win."""
-    from xendt.dom0less import domains
+    from xendt.domu import domains
     from xendt.fdt.read import parse
 
     tree = parse(data, host_name)

@@ -68,7 +68,8 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
     Where Xen would not boot or not build the domain, says so as Xen does
     and exits with status 1.
     """
-    from xendt.host import domains, firmware, fleet
+    from xendt.host import firmware
+    from xendt.hostregions import domains, fleet
     from xendt.render import hostout
     from xendt.xen import layouts
 

@@ -22,15 +22,16 @@ from dataclasses import dataclass, replace
 from xendt.dom0 import copy, inputs, memory
 from xendt.dom0 import gic as gic_node
 from xendt.dom0less import hostview, modules
-from xendt.dom0less.facts import Facts as Dom0lessFacts
-from xendt.dom0less.facts import facts as dom0less_facts
 from xendt.dom0less.nodes import Gic, Plan, fill_initrd, nodes
+from xendt.domu.facts import Facts as Dom0lessFacts
+from xendt.domu.facts import facts as dom0less_facts
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.fdt.write import Writer
-from xendt.host import bootinfo, firmware, iommu, regions, xen_dt
+from xendt.host import bootinfo, firmware, iommu, xen_dt
 from xendt.host import libxl_facts as facts
-from xendt.host.domains import DomainOptions
+from xendt.hostregions import regions
+from xendt.hostregions.domains import DomainOptions
 from xendt.ranges import Range
 from xendt.xen import address, layouts
 from xendt.xen.layout import Layout

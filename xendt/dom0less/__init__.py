@@ -2,14 +2,11 @@
 
 `build(host_dtb, domain, xen)` returns a Dom0lessDT whose `blob` is the
 DTB Xen `xen` hands that guest; `domain_names(host_dtb)` lists a host's
-dom0less domains. The modules:
+dom0less domains. Its domain model is xendt.domu (domains.py,
+bootmodules.py, facts.py, memory.py); the modules here:
 
 - build.py: the build from start to finish (build, domain_names);
 - api.py: the build in the public API's shapes (build_dom0less, a GuestDT);
-- domains.py: the one model of /chosen/domU* nodes, read as Xen reads them;
-- bootmodules.py: the boot modules Xen's early scan keeps, and those it drops;
-- facts.py: each version's dom0less rules and the features it reads;
-- memory.py: a domU's RAM banks as Xen allocates them;
 - modules.py: where Xen puts a domU's kernel, DTB and initrd in its RAM;
 - hostview.py: what prepare_dtb_domU takes from the host DT;
 - passthrough.py: a domU's partial device tree, as Xen reads it;

@@ -5,7 +5,7 @@
 x0, byte for byte: construct_domU's view of the domain (xendt.dom0less
 .domains), its RAM (.memory), the host facts prepare_dtb_domU copies
 (.hostview), the partial DT (.passthrough), the extended regions of its
-/hypervisor node (xendt.host.regions, shared with `host-regions`), the
+/hypervisor node (xendt.hostregions.regions, shared with `host-regions`), the
 nodes it writes (.nodes) and, after fdt_finish, the initrd
 addresses place_modules gives (.modules).
 
@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from xendt.dom0less import bootmodules, domains, hostview, memory, modules, passthrough
-from xendt.dom0less.facts import Facts, supports
-from xendt.dom0less.facts import facts as version_facts
+from xendt.dom0less import hostview, modules, passthrough
 from xendt.dom0less.nodes import Gic, Plan, fill_initrd, write
+from xendt.domu import bootmodules, domains, memory
+from xendt.domu.facts import Facts, supports
+from xendt.domu.facts import facts as version_facts
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.ranges import Range, Region
@@ -312,9 +313,9 @@ def _regions(tree: Tree, layout, dom: domains.Dom0lessDomain, bits: int, partial
              partial_name: str, pa_bits: int | None, ipa_bits: int | None, iommu: bool | None,
              warnings: list[str]) -> tuple[Range, ...]:
     """find_domU_holes (or, direct-mapped, the host hole finders) through
-    xendt.host.regions, which `host-regions --domain` uses too."""
-    from xendt.host.domains import DomainOptions
-    from xendt.host.regions import compute
+    xendt.hostregions.regions, which `host-regions --domain` uses too."""
+    from xendt.hostregions.domains import DomainOptions
+    from xendt.hostregions.regions import compute
     from xendt.xen.address import AddressSize
     from xendt.xen.address import ipa_bits as derive_ipa
 

@@ -14,7 +14,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from xendt.dom0less.facts import Facts
+from xendt.domu.facts import Facts
 from xendt.errors import ImageError, XenFailure
 from xendt.ranges import MiB, Range, align_up
 

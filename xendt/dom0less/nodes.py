@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.dom0less.facts import Facts
+from xendt.domu.facts import Facts
 from xendt.errors import XenFailure
 from xendt.fdt import write as fdt_write
 from xendt.fdt import xen_nodes

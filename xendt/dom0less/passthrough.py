@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xendt.dom0less.facts import Facts
+from xendt.domu.facts import Facts
 from xendt.errors import DtbError, XenFailure
 from xendt.fdt.node import Node as WriteNode
 from xendt.fdt.tree import Node, Tree

@@ -1,13 +1,13 @@
 """`xendt host-regions --format`: the table or JSON document
-(xendt.host.report), or the /hypervisor node itself as DTS or DTB, the way
+(xendt.hostregions.report), or the /hypervisor node itself as DTS or DTB, the way
 make_hypervisor_node writes it."""
 
 from __future__ import annotations
 
 from xendt.documents import document
 from xendt.errors import ConfigError
-from xendt.host.fleet import HostFleet
-from xendt.host.report import table, to_json
+from xendt.hostregions.fleet import HostFleet
+from xendt.hostregions.report import table, to_json
 
 
 def failures(result: HostFleet) -> list[str]:

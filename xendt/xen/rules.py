@@ -14,7 +14,7 @@ from dataclasses import dataclass
 class HostRules:
     """How one Xen version's hypervisor reads a host DT and computes the
     extended regions it gives dom0 and dom0less domains itself; the [host]
-    table of a layout file. See xendt.host.regions for what each rule does.
+    table of a layout file. See xendt.hostregions.regions for what each rule does.
 
     dom0_regions:
       whether dom0 gets extended regions at all (4.16+).

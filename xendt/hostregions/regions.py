@@ -37,11 +37,12 @@ from typing import Any
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.node import ROOT_CELLS
 from xendt.fdt.tree import Tree
-from xendt.host import bootinfo, firmware, holes, iommu, refusals, validate, xen_dt
-from xendt.host.domains import DomainOptions, RegionsDomain, dom0, dom0less
-from xendt.host.holes import Candidate, Found
-from xendt.host.rangeset import Crash, Failed
+from xendt.host import bootinfo, firmware, iommu, refusals, xen_dt
 from xendt.host.refusals import Failure
+from xendt.hostregions import holes, validate
+from xendt.hostregions.domains import DomainOptions, RegionsDomain, dom0, dom0less
+from xendt.hostregions.holes import Candidate, Found
+from xendt.hostregions.rangeset import Crash, Failed
 from xendt.notices import Notice, notices
 from xendt.ranges import Range
 from xendt.xen import layouts
@@ -113,14 +114,14 @@ class HostRegions:
 
     def text(self, explain: bool = False) -> str:
         """The table `xendt host-regions` prints (`explain`: --explain)."""
-        from xendt.host.fleet import HostFleet
+        from xendt.hostregions.fleet import HostFleet
 
         return HostFleet((self,), None).text(explain)
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """The "xendt.host-regions/1" document of this one board: what
         `xendt host-regions --format json` prints (`explain`: --explain)."""
-        from xendt.host.fleet import HostFleet
+        from xendt.hostregions.fleet import HostFleet
 
         return HostFleet((self,), None).to_dict(explain)
 

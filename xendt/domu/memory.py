@@ -18,8 +18,8 @@ what find_domU_holes leaves out.
 
 from __future__ import annotations
 
-from xendt.dom0less.domains import Dom0lessDomain
-from xendt.dom0less.facts import Facts
+from xendt.domu.domains import Dom0lessDomain
+from xendt.domu.facts import Facts
 from xendt.errors import XenFailure
 from xendt.ranges import Range
 from xendt.xen.layout import Layout

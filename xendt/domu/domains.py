@@ -1,6 +1,6 @@
 """The dom0less domains of a host DT, read as Xen reads /chosen/domU* nodes:
 the one model of a dom0less domain, which `build`, `host-regions --domain`
-and `show` all use (xendt.host.domains derives its hole-finding view from
+and `show` all use (xendt.hostregions.domains derives its hole-finding view from
 it), with one set of refusals: what Xen fails on is a XenFailure, a value
 Xen cannot even read a DtbError.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from xendt.dom0less import facts as _facts
+from xendt.domu import facts as _facts
 from xendt.errors import ConfigError, DtbError, XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
@@ -111,7 +111,7 @@ class Dom0lessDomain:
     capabilities:
       the `capabilities` bits (4.21+), 0 without the property.
     features:
-      the gated properties (xendt.dom0less.facts.features) the node uses.
+      the gated properties (xendt.domu.facts.features) the node uses.
     ignored:
       those of `features` this Xen does not read: it builds the domain as
       if they were absent.

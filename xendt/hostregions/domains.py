@@ -11,8 +11,8 @@ from xendt.errors import ConfigError, DtbError, XenFailure
 from xendt.fdt.tree import ROOT_CELLS_DEFAULT, Tree
 from xendt.host import bootinfo, xen_dt
 from xendt.host.bootinfo import ShmBank
-from xendt.host.rangeset import PAGE_SIZE
 from xendt.host.refusals import Failure, HostFailure
+from xendt.hostregions.rangeset import PAGE_SIZE
 from xendt.ranges import Range
 from xendt.xen.layout import Layout
 from xendt.xen.rules import HostRules
@@ -129,9 +129,9 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
              bits: int = 64, passthrough: bytes | None = None, passthrough_name: str = "",
              grant_table: Range | None = None) -> RegionsDomain:
     """The dom0less domain `name` as make_hypervisor_node sees it, from the
-    one model of /chosen/domU* (xendt.dom0less.domains.read, whose refusals
+    one model of /chosen/domU* (xendt.domu.domains.read, whose refusals
     apply here too) and its RAM as construct_domU allocates it
-    (xendt.dom0less.memory.ram_banks): the guest banks, or with direct-map
+    (xendt.domu.memory.ram_banks): the guest banks, or with direct-map
     its xen,static-mem banks at their host addresses; a /hypervisor node
     with xen,enhanced. From 4.21 a domain with the hardware capability is
     built like dom0 instead (construct_hwdom, dom0less-build.c @
@@ -144,9 +144,9 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
     grant_table: the hardware domain's (it sits at Xen's load address).
     XenFailure where Xen fails on the domain node.
     """
-    from xendt.dom0less import bootmodules, memory
-    from xendt.dom0less import domains as model
-    from xendt.dom0less.facts import facts
+    from xendt.domu import bootmodules, memory
+    from xendt.domu import domains as model
+    from xendt.domu.facts import facts
 
     rules = layout.host
     dom = model.read(tree, name, layout.release)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from xendt.dom0less import domains
+from xendt.domu import domains
 from xendt.errors import XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt

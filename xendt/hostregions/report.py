@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xendt.host.fleet import Dropped, Fleet, Narrowed
+from xendt.hostregions.fleet import Dropped, Fleet, Narrowed
 from xendt.ranges import Range, human_size
 
 if TYPE_CHECKING:
-    from xendt.host.fleet import HostFleet
-    from xendt.host.holes import Candidate
-    from xendt.host.regions import HostRegions
+    from xendt.hostregions.fleet import HostFleet
+    from xendt.hostregions.holes import Candidate
+    from xendt.hostregions.regions import HostRegions
     from xendt.xen.layout import Point
 
 

@@ -2,7 +2,7 @@
 
 find_memory_holes, find_unallocated_memory and find_domU_holes, and
 add_ext_regions that every range they find goes through. See
-xendt.host.regions for which one runs for which domain.
+xendt.hostregions.regions for which one runs for which domain.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from xendt.fdt.tree import Tree
 from xendt.host import xen_dt
 from xendt.host.bootinfo import BootInfo
-from xendt.host.domains import RegionsDomain
-from xendt.host.rangeset import PAGE_SIZE, Failed, Rangeset
+from xendt.hostregions.domains import RegionsDomain
+from xendt.hostregions.rangeset import PAGE_SIZE, Failed, Rangeset
 from xendt.ranges import Range, align_up
 from xendt.xen.layout import Layout
 from xendt.xen.rules import HostRules
@@ -147,7 +147,7 @@ def memory_holes(tree: Tree, domain: RegionsDomain, rules: HostRules,
     untranslatable address makes Xen give up (4.18+ checks a PCI range's
     width explicitly; before, the arithmetic wraps: both are a failure here).
     A zero-size reg at a page boundary is removed as [A, A - 1] (see
-    xendt.host.rangeset); Crash when that walks off the list.
+    xendt.hostregions.rangeset); Crash when that walks off the list.
     """
     holes = Rangeset(rules.rangeset_unit, rules.rangeset_subtract)
     holes.add(0, 1 << ipa_bits, "the start of the address space")

@@ -22,8 +22,8 @@ from xendt.ranges import Range
 from xendt.xen.address import AddressSize
 
 if TYPE_CHECKING:
-    from xendt.host.domains import DomainOptions
-    from xendt.host.regions import HostRegions
+    from xendt.hostregions.domains import DomainOptions
+    from xendt.hostregions.regions import HostRegions
 
 
 @dataclass(frozen=True)
@@ -207,14 +207,14 @@ class HostFleet:
 
     def text(self, explain: bool = False) -> str:
         """The table `xendt host-regions` prints (`explain`: --explain)."""
-        from xendt.host.report import table
+        from xendt.hostregions.report import table
 
         return table(self, explain)
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """The "xendt.host-regions/1" document: what `xendt host-regions
         --format json` prints (with `explain`: and --explain)."""
-        from xendt.host.report import to_json
+        from xendt.hostregions.report import to_json
 
         return to_json(self, explain)
 
@@ -232,7 +232,7 @@ def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
     PA/IPA size when that is what tells hosts apart."""
     from xendt.fdt.tree import Tree
     from xendt.host import firmware
-    from xendt.host import regions as host_regions
+    from xendt.hostregions import regions as host_regions
     from xendt.xen import address, layouts
 
     layout = layouts.load(xen)

@@ -13,7 +13,7 @@ can be neither in dom0's RAM nor in an extended region.
 from __future__ import annotations
 
 from xendt.errors import ConfigError
-from xendt.host.domains import RegionsDomain
+from xendt.hostregions.domains import RegionsDomain
 from xendt.ranges import Range
 
 

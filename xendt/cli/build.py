@@ -94,16 +94,12 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
     itself builds at boot for those dom0less domains; with --dom0, the DT
     it writes for dom0.
     """
-    from xendt.guest import libxl_build as builder
-
     dom0_flags = {"--dom0-mem": dom0_mem, "--gnttab": gnttab, "--xen-cmdline": xen_cmdline,
                   "--v2m-spis": v2m_spis, "--xen-image": xen_image,
                   "--host-dtb-addr": host_dtb_addr}
     if dom0:
         return _dom0(xen, sizes, host_dtb, domains, explain, dom0_flags, output, fmt, flags)
-    for name, value in dom0_flags.items():
-        if value:
-            raise click.UsageError(f"{name} goes with --dom0")
+    _refuse(dom0_flags.items(), "goes with --dom0")
     if domains:
         if explain:
             raise click.UsageError("--explain goes with an xl guest; for a dom0less domain's"
@@ -111,10 +107,26 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
         _dom0less(xen, sizes, host_dtb, domains, partial_dtb, iommu, uboot_script,
                   uboot_file, output, fmt, flags)
         return None
-    for name, given in (("--partial-dtb", partial_dtb), ("--iommu", iommu is not None),
-                        ("--uboot-script", uboot_script), ("--uboot-file", uboot_file)):
-        if given:
-            raise click.UsageError(f"{name} goes with --domain (a dom0less build)")
+    _refuse((("--partial-dtb", partial_dtb), ("--iommu", iommu is not None),
+             ("--uboot-script", uboot_script), ("--uboot-file", uboot_file)),
+            "goes with --domain (a dom0less build)")
+    _xl_guest(xen, sizes, guest_json, host_dtb, explain, output, fmt, flags)
+    return None
+
+
+def _refuse(given: Any, why: str) -> None:
+    """A usage error for the first (flag, value) pair given a value."""
+    for name, value in given:
+        if value:
+            raise click.UsageError(f"{name} {why}")
+
+
+def _xl_guest(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | None,
+              host_dtb: str | None, explain: bool, output: str, fmt: str,
+              flags: dict[str, Any]) -> None:
+    """libxl's tree for an xl guest: from xl.cfg and flags, or JSON."""
+    from xendt.guest import libxl_build as builder
+
     output_ = output_path(output)
     if guest_json:
         guest, host, warnings = _from_json(guest_json, xen, sizes[0] if sizes else None, flags)
@@ -132,33 +144,42 @@ def build(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str | Non
     common.warn((*warnings, *result.warnings))
     for constraint in constraints:
         common.note(f"fleet: {constraint}")
-    notes: tuple[str, ...] = ()
-    if explain:
-        from xendt.guest import regions
-        from xendt.xen import layouts
+    notes = _explain(result, guest, fmt) if explain else ()
+    given = tuple(p for p in (flags.get("xl_config"), guest_json) if p)
+    write(output_, _encoded(result, fmt, warnings, given, notes), binary=fmt == "dtb")
 
-        mmap = result.memory_map
-        notes = regions.explain(layouts.load(result.host.version), tuple(r.size for r in mmap.ram),
-                                mmap.ipa_bits, guest.iomem)
-        if fmt != "json":
-            for note in notes:
-                click.echo(f"xendt: explain: {note}", err=True)
+
+def _explain(result: Any, guest: Any, fmt: str) -> tuple[str, ...]:
+    """--explain: where each of libxl's extended regions comes from (on
+    stderr, or in the JSON)."""
+    from xendt.guest import regions
+    from xendt.xen import layouts
+
+    mmap = result.memory_map
+    notes: tuple[str, ...] = regions.explain(layouts.load(result.host.version),
+                                             tuple(r.size for r in mmap.ram), mmap.ipa_bits,
+                                             guest.iomem)
+    if fmt != "json":
+        for note in notes:
+            click.echo(f"xendt: explain: {note}", err=True)
+    return notes
+
+
+def _encoded(result: Any, fmt: str, warnings: Any, given: tuple[str, ...],
+             notes: tuple[str, ...]) -> bytes:
+    """The built guest in the output format."""
     if fmt == "dtb":
-        data = result.dtb
-    elif fmt == "dts":
+        return bytes(result.dtb)
+    if fmt == "dts":
         from xendt.fdt.dts import to_dts
 
-        data = to_dts(result.dtb).encode()
-    else:
-        from dataclasses import replace
+        return to_dts(result.dtb).encode()
+    from dataclasses import replace
 
-        from xendt.notices import notices
+    from xendt.notices import notices
 
-        given = tuple(p for p in (flags.get("xl_config"), guest_json) if p)
-        data = replace(result, warnings=(*notices(warnings, "xl-config"), *result.warnings),
-                       inputs=given, explain=notes).to_json().encode()
-    write(output_, data, binary=fmt == "dtb")
-    return None
+    return bytes(replace(result, warnings=(*notices(warnings, "xl-config"), *result.warnings),
+                         inputs=given, explain=notes).to_json().encode())
 
 
 def _dom0(xen: str | None, sizes: tuple[AddressSize, ...], host_dtb: str | None,

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from xendt.errors import Undecodable
-from xendt.fdt.cells import U32, pairs, quoted, strings
+from xendt.fdt.cells import U32, cells, number, pairs, quoted, strings
 from xendt.ranges import Range
 
 _T = TypeVar("_T")
@@ -50,11 +50,76 @@ class Property:
     value: bytes
     reachable: bool = True
     raw: str = ""
+    #: The node holding it, once a Tree holds that node (for messages).
+    node: Node | None = field(default=None, compare=False, repr=False)
+
+    def __repr__(self) -> str:
+        return f"<Property {self.name} of {_where(self.node)}>"
 
     @property
     def blob_name(self) -> str:
         """The name as the blob holds it. See the class docstring."""
         return self.raw or self.name
+
+    def fail(self, problem: str) -> Undecodable:
+        """The one error of every accessor: "property 'reg' of
+        /memory@0 in board.dtb: <problem>" (to raise)."""
+        return Undecodable(f"property '{self.name}' of {_where(self.node)}: {problem}")
+
+    def cells(self) -> tuple[int, ...]:
+        """The value as 32-bit cells; fails unless a multiple of 4 bytes."""
+        out = cells(self.value)
+        if out is None:
+            raise self.fail(f"expected a multiple of 4 bytes, got {quoted(self.value)}")
+        return out
+
+    def u32(self) -> int:
+        """The value as one cell; fails unless exactly 4 bytes."""
+        if len(self.value) != 4:
+            raise self.fail(f"expected one cell (4 bytes), got {quoted(self.value)}")
+        return int(U32.unpack(self.value)[0])
+
+    def u64(self) -> int:
+        """The value as one 64-bit number of two cells; fails unless
+        exactly 8 bytes."""
+        if len(self.value) != 8:
+            raise self.fail(f"expected two cells (8 bytes), got {quoted(self.value)}")
+        return int.from_bytes(self.value, "big")
+
+    def string(self) -> str:
+        """The value as one printable ASCII string ending in its NUL."""
+        found = strings(self.value)
+        if found is None or len(found) != 1:
+            raise self.fail(f"expected one string, got {quoted(self.value)}")
+        return found[0]
+
+    def strings(self) -> tuple[str, ...]:
+        """The value as a list of printable ASCII strings, each ending in
+        its NUL."""
+        found = strings(self.value)
+        if found is None:
+            raise self.fail(f"expected a list of strings, got {quoted(self.value)}")
+        return found
+
+    def reg(self) -> tuple[tuple[int, int], ...]:
+        """The value as (address, size) pairs in the cells of its node's
+        bus (see Tree.bus_cells), untranslated."""
+        node = self.node
+        tree = node.tree if node is not None else None
+        if node is None or tree is None:
+            raise self.fail("has no tree to give its cell counts")
+        na, ns = tree.bus_cells(tree.parent(node))
+        if na == 0 or ns == 0:
+            raise self.fail(f"expected addresses and sizes, but its bus has #address-cells {na}"
+                            f" and #size-cells {ns}")
+        width = 4 * (na + ns)
+        if len(self.value) % width:
+            raise self.fail(f"expected a multiple of {width} bytes ({na} address + {ns} size"
+                            f" cells), got {len(self.value)}")
+        c = cast(tuple[int, ...], cells(self.value))
+        step = na + ns
+        return tuple((number(c[i:i + na]), number(c[i + na:i + step]))
+                     for i in range(0, len(c), step))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +141,53 @@ class Node:
     props: tuple[Property, ...] = ()
     children: tuple[Node, ...] = ()
     raw: str = ""
+    #: The tree holding it, once one does (for messages and cell counts).
+    tree: Tree | None = field(default=None, compare=False, repr=False)
+
+    def __repr__(self) -> str:
+        return f"<Node {_where(self)}>"
 
     @property
     def blob_name(self) -> str:
         """The name as the blob holds it. See the class docstring."""
         return self.raw or self.name
+
+    def prop(self, name: str) -> Property | None:
+        """Property `name` (the first, if repeated), or None."""
+        for p in self.props:
+            if p.name == name:
+                return p
+        return None
+
+    def need(self, name: str) -> Property:
+        """Property `name`; fails, naming it, when the node lacks it."""
+        found = self.prop(name)
+        if found is None:
+            raise Property(name, b"", node=self).fail("missing")
+        return found
+
+    def u64(self, name: str, default: int | None = None) -> int:
+        """Property `name` as Property.u64 reads it; `default` when
+        absent, else that fails."""
+        found = self.prop(name)
+        return _default(self, name, default) if found is None else found.u64()
+
+    def cells(self, name: str, default: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """Property `name` as Property.cells reads it; `default` when
+        absent, else that fails."""
+        found = self.prop(name)
+        return _default(self, name, default) if found is None else found.cells()
+
+    def strings(self, name: str, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """Property `name` as Property.strings reads it; `default` when
+        absent, else that fails."""
+        found = self.prop(name)
+        return _default(self, name, default) if found is None else found.strings()
+
+    def reg(self, name: str = "reg") -> tuple[tuple[int, int], ...]:
+        """Property `name` as Property.reg reads it; () when absent."""
+        found = self.prop(name)
+        return () if found is None else found.reg()
 
     def get(self, name: str) -> bytes | None:
         """The value of property `name`, or None (the first, if repeated)."""
@@ -91,12 +198,14 @@ class Node:
 
     def u32(self, name: str) -> int | None:
         """Property `name`'s first cell, or None when absent or shorter
-        (Xen's dt_property_read_u32 and device_tree_get_u32)."""
+        (Xen's dt_property_read_u32 and device_tree_get_u32): Xen's lenient
+        reading. The strict one is self.need(name).u32()."""
         value = self.get(name)
         return int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else None
 
     def string(self, name: str) -> str | None:
-        """Property `name` up to its first NUL, as text, or None."""
+        """Property `name` up to its first NUL, as text, or None (as Xen
+        and Linux read it). The strict one is self.need(name).string()."""
         value = self.get(name)
         return None if value is None else value.split(b"\0", 1)[0].decode("utf-8", "replace")
 
@@ -159,9 +268,14 @@ class Tree:
     def __post_init__(self) -> None:
         paths, parents, phandles, order = self._paths, self._parents, self._phandles, self._order
         stack: list[tuple[Node | None, Node]] = [(None, self.root)]
+        set_attr = object.__setattr__
         while stack:
             parent, node = stack.pop()
             order.append(node)
+            if node.tree is None:
+                set_attr(node, "tree", self)
+                for p in node.props:
+                    set_attr(p, "node", node)
             paths.setdefault(node.path, node)
             if parent is not None:
                 parents.setdefault(node.path, parent)
@@ -171,6 +285,9 @@ class Tree:
                     phandles.setdefault(U32.unpack(value)[0], node)
             if node.children:
                 stack += [(node, child) for child in reversed(node.children)]
+
+    def __repr__(self) -> str:
+        return f"<Tree {self.file}: {len(self._order)} nodes>"
 
     def __str__(self) -> str:
         """The DTS text dtc prints for the blob the tree was read from."""
@@ -248,6 +365,19 @@ class Tree:
             raise Undecodable(f"expected (address, size) pairs of {na}+{ns} cells (the"
                               f" #address-cells and #size-cells of its bus), got {quoted(value)}")
         return out
+
+
+def _where(node: Node | None) -> str:
+    """'/path in file' for messages and reprs."""
+    if node is None:
+        return "(no node)"
+    return f"{node.path} in {node.tree.file}" if node.tree is not None else node.path
+
+
+def _default(node: Node, name: str, default: _T | None) -> _T:
+    if default is None:
+        raise Property(name, b"", node=node).fail("missing")
+    return default
 
 
 def cell_count(node: Node, name: str) -> int | None:

@@ -143,3 +143,27 @@ def test_node_repr_names_path_and_file(tree):
 def test_property_repr_names_node_and_file(tree):
     assert repr(tree.node("/memory@40000000").need("reg")) \
         == "<Property reg of /memory@40000000 in board.dtb>"
+
+
+BAD_BUSES = b"""/dts-v1/;
+/ {
+    wide { #address-cells = <1 0>; #size-cells = <1>; };
+    deep { #address-cells = <5>; #size-cells = <1>; };
+};
+"""
+
+
+@pytest.fixture(scope="module")
+def buses():
+    return parse(dtc("-q", "-I", "dts", "-O", "dtb", "-", input=BAD_BUSES).stdout, "bus.dtb")
+
+
+def test_a_cell_count_of_two_cells_fails(buses):
+    assert failure(lambda: buses.bus_cells(buses.node("/wide"))) == (
+        "property '#address-cells' of /wide in bus.dtb: expected one cell (4 bytes),"
+        " got <0x1 0x0> (8 bytes)")
+
+
+def test_a_cell_count_above_4_fails(buses):
+    assert failure(lambda: buses.bus_cells(buses.node("/deep"))) \
+        == "property '#address-cells' of /deep in bus.dtb: expected 0 to 4, got 5"

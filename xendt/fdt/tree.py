@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from xendt.errors import Undecodable
-from xendt.fdt.cells import U32, cells, number, pairs, quoted, strings
+from xendt.fdt.cells import U32, cells, pairs, quoted, strings
 from xendt.ranges import Range
 
 _T = TypeVar("_T")
@@ -116,10 +116,7 @@ class Property:
         if len(self.value) % width:
             raise self.fail(f"expected a multiple of {width} bytes ({na} address + {ns} size"
                             f" cells), got {len(self.value)}")
-        c = cast(tuple[int, ...], cells(self.value))
-        step = na + ns
-        return tuple((number(c[i:i + na]), number(c[i + na:i + step]))
-                     for i in range(0, len(c), step))
+        return pairs(self.value, na, ns) or ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,14 +378,14 @@ def _default(node: Node, name: str, default: _T | None) -> _T:
 
 
 def cell_count(node: Node, name: str) -> int | None:
-    value = node.get(name)
-    if value is None:
+    """Cell count `name` (#address-cells ...) of `node`, or None when
+    absent; Undecodable unless one cell of at most MAX_CELLS."""
+    prop = node.prop(name)
+    if prop is None:
         return None
-    if len(value) != 4:
-        raise Undecodable(f"{node.path}:{name} should be one cell, got {quoted(value)}")
-    count = int(U32.unpack(value)[0])
+    count = prop.u32()
     if count > MAX_CELLS:
-        raise Undecodable(f"{node.path}:{name} is {count}, expected 0 to {MAX_CELLS}")
+        raise prop.fail(f"expected 0 to {MAX_CELLS}, got {count}")
     return count
 
 

@@ -14,6 +14,7 @@ is theirs to say (xendt.inspect.linux, xendt.host.xen_dt).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -50,11 +51,11 @@ class Property:
     value: bytes
     reachable: bool = True
     raw: str = ""
-    #: The node holding it, once a Tree holds that node (for messages).
-    node: Node | None = field(default=None, compare=False, repr=False)
+    #: The node holding it, once Node.prop has found it there (for messages).
+    node: Node = field(init=False, compare=False, repr=False)  # unset until then
 
     def __repr__(self) -> str:
-        return f"<Property {self.name} of {_where(self.node)}>"
+        return f"<Property {self.name} of {_where(getattr(self, 'node', None))}>"
 
     @property
     def blob_name(self) -> str:
@@ -64,7 +65,8 @@ class Property:
     def fail(self, problem: str) -> Undecodable:
         """The one error of every accessor: "property 'reg' of
         /memory@0 in board.dtb: <problem>" (to raise)."""
-        return Undecodable(f"property '{self.name}' of {_where(self.node)}: {problem}")
+        return Undecodable(f"property '{self.name}' of {_where(getattr(self, 'node', None))}:"
+                           f" {problem}")
 
     def cells(self) -> tuple[int, ...]:
         """The value as 32-bit cells; fails unless a multiple of 4 bytes."""
@@ -104,7 +106,7 @@ class Property:
     def reg(self) -> tuple[tuple[int, int], ...]:
         """The value as (address, size) pairs in the cells of its node's
         bus (see Tree.bus_cells), untranslated."""
-        node = self.node
+        node = getattr(self, "node", None)
         tree = node.tree if node is not None else None
         if node is None or tree is None:
             raise self.fail("has no tree to give its cell counts")
@@ -138,8 +140,9 @@ class Node:
     props: tuple[Property, ...] = ()
     children: tuple[Node, ...] = ()
     raw: str = ""
-    #: The tree holding it, once one does (for messages and cell counts).
-    tree: Tree | None = field(default=None, compare=False, repr=False)
+    #: A weak reference to the tree holding it, once one does (weak: a
+    #: cycle would leave every tree read to the garbage collector).
+    _tree: Callable[[], Tree | None] = field(init=False, compare=False, repr=False)
 
     def __repr__(self) -> str:
         return f"<Node {_where(self)}>"
@@ -149,10 +152,20 @@ class Node:
         """The name as the blob holds it. See the class docstring."""
         return self.raw or self.name
 
+    @property
+    def tree(self) -> Tree | None:
+        """The Tree holding the node (for messages and cell counts), or None."""
+        ref = getattr(self, "_tree", None)
+        return ref() if ref is not None else None
+
     def prop(self, name: str) -> Property | None:
-        """Property `name` (the first, if repeated), or None."""
+        """Property `name` (the first, if repeated), or None. It knows its
+        node from then on (Tree does not tell every property: reading a
+        blob stays as fast)."""
         for p in self.props:
             if p.name == name:
+                if not hasattr(p, "node"):
+                    object.__setattr__(p, "node", self)
                 return p
         return None
 
@@ -160,7 +173,7 @@ class Node:
         """Property `name`; fails, naming it, when the node lacks it."""
         found = self.prop(name)
         if found is None:
-            raise Property(name, b"", node=self).fail("missing")
+            raise _missing(self, name)
         return found
 
     def u64(self, name: str, default: int | None = None) -> int:
@@ -265,14 +278,11 @@ class Tree:
     def __post_init__(self) -> None:
         paths, parents, phandles, order = self._paths, self._parents, self._phandles, self._order
         stack: list[tuple[Node | None, Node]] = [(None, self.root)]
-        set_attr = object.__setattr__
+        set_attr, ref = object.__setattr__, weakref.ref(self)
         while stack:
             parent, node = stack.pop()
             order.append(node)
-            if node.tree is None:
-                set_attr(node, "tree", self)
-                for p in node.props:
-                    set_attr(p, "node", node)
+            set_attr(node, "_tree", ref)  # read.parse gives each tree its own nodes
             paths.setdefault(node.path, node)
             if parent is not None:
                 parents.setdefault(node.path, parent)
@@ -368,12 +378,19 @@ def _where(node: Node | None) -> str:
     """'/path in file' for messages and reprs."""
     if node is None:
         return "(no node)"
-    return f"{node.path} in {node.tree.file}" if node.tree is not None else node.path
+    tree = node.tree
+    return f"{node.path} in {tree.file}" if tree is not None else node.path
+
+
+def _missing(node: Node, name: str) -> Undecodable:
+    prop = Property(name, b"")
+    object.__setattr__(prop, "node", node)
+    return prop.fail("missing")
 
 
 def _default(node: Node, name: str, default: _T | None) -> _T:
     if default is None:
-        raise Property(name, b"", node=node).fail("missing")
+        raise _missing(node, name)
     return default
 
 

@@ -167,3 +167,9 @@ def test_a_cell_count_of_two_cells_fails(buses):
 def test_a_cell_count_above_4_fails(buses):
     assert failure(lambda: buses.bus_cells(buses.node("/deep"))) \
         == "property '#address-cells' of /deep in bus.dtb: expected 0 to 4, got 5"
+
+
+def test_a_property_not_looked_up_through_its_node_fails_naming_itself_only():
+    from xendt.fdt.tree import Property
+    assert failure(lambda: Property("cpus", b"\0\0").u32()) \
+        == "property 'cpus': expected one cell (4 bytes), got [00 00] (2 bytes)"

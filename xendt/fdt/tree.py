@@ -5,6 +5,11 @@ source text `dtc -I dtb -O dts` prints for that blob. Everything that reads
 a tree (show, check, diff, Xen's view of a host DT, a partial DT copied into
 a guest, a dom0less host) reads this one.
 
+Typed reading, as Zephyr's dtlib does it: Property.u32/u64/string/strings/
+cells/reg and Node.need/u64/cells/strings/reg read a value as one kind and
+fail through Property.fail, one line naming the property, the node and the
+file. Node.u32 and Node.string stay Xen's lenient readings.
+
 Cell counts are found once, here, as both Linux (of_n_addr_cells) and Xen
 (dt_n_addr_cells) find them: a bus without #address-cells or #size-cells
 inherits each from its nearest ancestor that has it, and the root defaults
@@ -55,7 +60,8 @@ class Property:
     node: Node = field(init=False, compare=False, repr=False)  # unset until then
 
     def __repr__(self) -> str:
-        return f"<Property {self.name} of {_where(getattr(self, 'node', None))}>"
+        node = getattr(self, "node", None)
+        return f"<Property {self.name} of {_where(node)}>" if node else f"<Property {self.name}>"
 
     @property
     def blob_name(self) -> str:
@@ -65,7 +71,8 @@ class Property:
     def fail(self, problem: str) -> Undecodable:
         """The one error of every accessor: "property 'reg' of
         /memory@0 in board.dtb: <problem>" (to raise)."""
-        return Undecodable(f"property '{self.name}' of {_where(getattr(self, 'node', None))}:"
+        node = getattr(self, "node", None)
+        return Undecodable(f"property '{self.name}'{f' of {_where(node)}' if node else ''}:"
                            f" {problem}")
 
     def cells(self) -> tuple[int, ...]:
@@ -374,10 +381,8 @@ class Tree:
         return out
 
 
-def _where(node: Node | None) -> str:
+def _where(node: Node) -> str:
     """'/path in file' for messages and reprs."""
-    if node is None:
-        return "(no node)"
     tree = node.tree
     return f"{node.path} in {tree.file}" if tree is not None else node.path
 

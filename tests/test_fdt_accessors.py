@@ -173,3 +173,12 @@ def test_a_property_not_looked_up_through_its_node_fails_naming_itself_only():
     from xendt.fdt.tree import Property
     assert failure(lambda: Property("cpus", b"\0\0").u32()) \
         == "property 'cpus': expected one cell (4 bytes), got [00 00] (2 bytes)"
+
+
+def test_nodes_copy_and_pickle_without_their_tree(tree):
+    import copy
+    import pickle
+    node = tree.node("/memory@40000000")
+    node.need("reg")
+    assert (copy.copy(node), pickle.loads(pickle.dumps(node))) == (node, node)
+    assert repr(copy.copy(node)) == "<Node /memory@40000000>"

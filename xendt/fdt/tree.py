@@ -59,6 +59,12 @@ class Property:
     #: The node holding it, once Node.prop has found it there (for messages).
     node: Node = field(init=False, compare=False, repr=False)  # unset until then
 
+    def __getstate__(self) -> tuple[object, ...]:  # copies and pickles leave `node` out
+        return self.name, self.value, self.reachable, self.raw
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        _set_state(self, ("name", "value", "reachable", "raw"), state)
+
     def __repr__(self) -> str:
         node = getattr(self, "node", None)
         return f"<Property {self.name} of {_where(node)}>" if node else f"<Property {self.name}>"
@@ -150,6 +156,12 @@ class Node:
     #: A weak reference to the tree holding it, once one does (weak: a
     #: cycle would leave every tree read to the garbage collector).
     _tree: Callable[[], Tree | None] = field(init=False, compare=False, repr=False)
+
+    def __getstate__(self) -> tuple[object, ...]:  # copies and pickles leave the tree out
+        return self.name, self.path, self.props, self.children, self.raw
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        _set_state(self, ("name", "path", "props", "children", "raw"), state)
 
     def __repr__(self) -> str:
         return f"<Node {_where(self)}>"
@@ -385,6 +397,11 @@ def _where(node: Node) -> str:
     """'/path in file' for messages and reprs."""
     tree = node.tree
     return f"{node.path} in {tree.file}" if tree is not None else node.path
+
+
+def _set_state(obj: object, names: tuple[str, ...], state: tuple[object, ...]) -> None:
+    for name, value in zip(names, state, strict=True):
+        object.__setattr__(obj, name, value)
 
 
 def _missing(node: Node, name: str) -> Undecodable:

@@ -36,11 +36,8 @@ V2M_MIN_SPI, V2M_MAX_SPI = 32, 1019
 
 def phandle(node: Node) -> int:
     """np->phandle: "phandle", else "linux,phandle", else 0."""
-    for name in ("phandle", "linux,phandle"):
-        value = node.get(name)
-        if value is not None and len(value) >= 4:
-            return int.from_bytes(value[:4], "big")
-    return 0
+    found = node.u32("phandle")
+    return found if found is not None else node.u32("linux,phandle") or 0
 
 
 def v2m_frames(gic: Node) -> tuple[Node, ...]:
@@ -114,9 +111,7 @@ def spis(tree: Tree, frame: Node, given: tuple[int, int] | None) -> tuple[int, i
     when the DT has both and neither is 0, else what the frame's MSI_TYPER
     register says, which only --v2m-spis can tell. XenFailure where Xen
     panics on them."""
-    values = [frame.get(p) for p in ("arm,msi-base-spi", "arm,msi-num-spis")]
-    cells = [int.from_bytes(v[:4], "big") if v is not None and len(v) >= 4 else 0
-             for v in values]
+    cells = [frame.u32(p) or 0 for p in ("arm,msi-base-spi", "arm,msi-num-spis")]
     if all(cells):
         base, count = cells
     elif given is None:

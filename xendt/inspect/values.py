@@ -5,7 +5,6 @@ phandles as the paths they point to. `xendt show --format json` and
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from xendt.errors import Undecodable
@@ -25,7 +24,6 @@ PHANDLE_LISTS = {"iommus": "#iommu-cells", "clocks": "#clock-cells",
 #: Properties holding a single phandle.
 PHANDLE_PROPERTIES = ("interrupt-parent",)
 
-_U32 = struct.Struct(">I")
 
 @dataclass(frozen=True)
 class Value:
@@ -73,13 +71,13 @@ def _describe(tree, amap, node, prop) -> Value | None:
         items = tuple(str(i) for i in found)
         return Value("; ".join(items), items, [_interrupt_data(i) for i in found])
     if name in PHANDLE_PROPERTIES and len(value) == 4:
-        target = tree.by_phandle(_U32.unpack(value)[0])
+        target = tree.by_phandle(prop.u32())
         if target is not None:
             return Value(f"&{target.path}", (f"&{target.path}",), {"phandle": target.path})
     if name in PHANDLE_LISTS:
         return _phandle_list(tree, value, PHANDLE_LISTS[name])
     if name in U64_PROPERTIES and len(value) == 8:
-        number = struct.unpack(">Q", value)[0]
+        number = prop.u64()
         return Value(f"{number:#x}", (f"{number:#x}",), number)
     if name == "rng-seed":
         text = f"{len(value)} random bytes"

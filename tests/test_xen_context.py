@@ -31,7 +31,6 @@ EDGE = ("xen/", "cli/", "api.py", "api_host.py", "api_inspect.py")
 RESOLVING: frozenset[str] = frozenset({
     "dom0/build.py",
     "dom0less/api.py",
-    "dom0less/build.py",
     "domu/domains.py",
     "domu/facts.py",
     "guest/libxl_build.py",

@@ -86,7 +86,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
     """Build and write the domains `names` ("all": every one) of a host."""
     from xendt.dom0less import summary
     from xendt.dom0less.build import build, domain_names
-    from xendt.xen import layouts
+    from xendt.xen.context import resolve
 
     loads: dict[int, str] = {}
     data, host_name = host_blob(host_dtb, script, script_files, loads=loads)
@@ -107,10 +107,11 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         if name not in every:
             raise ConfigError(f"{host_name}: no dom0less domain {name!r} under /chosen"
                               f" (it has {', '.join(every) or 'none'})")
-    version = xen or layouts.newest()
+    resolved = resolve(xen)
+    version = resolved.asked
     if loads:
         _script_modules(data, host_name, chosen, version, loads, kernel_files, partial_files)
-    built = [build(data, name, version, host_name=host_name,
+    built = [build(data, name, resolved, host_name=host_name,
                    partial_dtb=_read(partial_files.get(name), DOMU_PARTIAL_DTB_MAX,
                                      "partial device tree"),
                    partial_name=partial_files.get(name, "partial.dtb"),

@@ -24,6 +24,7 @@ from xendt.xen.address import AddressSize
 if TYPE_CHECKING:
     from xendt.hostregions.domains import DomainOptions
     from xendt.hostregions.regions import HostRegions
+    from xendt.xen.context import Xen
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ class HostFleet:
         return dumps(self.to_dict(explain))
 
 
-def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
+def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: Xen,
                  options: DomainOptions) -> HostFleet:
     """Xen `xen`'s extended regions for `options.domain` on each host, given
     as (file name, DTB bytes, PA or IPA size), and, for several hosts,
@@ -233,9 +234,9 @@ def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
     from xendt.fdt.tree import Tree
     from xendt.host import firmware
     from xendt.hostregions import regions as host_regions
-    from xendt.xen import address, layouts
+    from xendt.xen import address
 
-    layout = layouts.load(xen)
+    layout = xen.layout
     boot = options.firmware or firmware.Firmware()
     trees: dict[bytes, Tree] = {}
     each = []
@@ -250,7 +251,7 @@ def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
         label = name
         if names.count(name) > 1:
             label = f"{name} ({size.kind if size else 'pa'}-bits {size.bits if size else ipa})"
-        each.append(_relabel(result, label, xen))
+        each.append(_relabel(result, label, xen.asked))
     if len(each) == 1:
         return HostFleet(tuple(each), None)
     per_host = {r.host: r.regions for r in each}

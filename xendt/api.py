@@ -251,6 +251,7 @@ def build_dom0(host_dtb: Source, dom0_ram: tuple[Range, ...] | str,
     from xendt.api_host import _banks
     from xendt.dom0 import api
     from xendt.inputs import HOST_DTB_MAX
+    from xendt.xen.context import resolve
 
     f = "build_dom0"
     _host(f, host)
@@ -276,7 +277,8 @@ def build_dom0(host_dtb: Source, dom0_ram: tuple[Range, ...] | str,
                            host_name or BYTES)
         result = api.build_dom0(data, ram, grant[0], host, xen_cmdline=xen_cmdline,
                                 kernel=_kernel(f, kernel), v2m_spis=v2m_spis,
-                                host_name=host_name or label, boot=boot)
+                                host_name=host_name or label, boot=boot,
+                                xen=resolve(host.xen if host else None))
     from xendt.notices import notices
 
     return replace(result, warnings=notices(result.warnings, "xen", ("dom0",)),

@@ -5,9 +5,10 @@ the edge: the CLI's commands (xendt/cli/) and the public API (xendt/api.py,
 api_host.py, api_inspect.py). There it is resolved once, into a Xen (or its
 Layout), and passed down; the code below takes the context and resolves
 no version string again. RESOLVING holds the modules below the edge that
-still call xendt.xen.layouts.load or layouts.newest, read with `ast` from
-the package as installed; it only shrinks: a new caller fails, and one that
-no longer calls them must leave the list.
+still call xendt.xen.layouts.load, layouts.newest or xendt.xen.context's
+resolve (a fallback for callers that give no Xen), read with `ast` from the
+package as installed; it only shrinks: a new caller fails, and one that no
+longer calls them must leave the list.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EDGE = ("xen/", "cli/", "api.py", "api_host.py", "api_inspect.py")
 #: under xendt/ (to convert: take a Xen or Layout from the caller).
 RESOLVING: frozenset[str] = frozenset({
     "dom0less/api.py",
+    "dom0less/build.py",
     "domu/domains.py",
     "domu/facts.py",
     "guest/libxl_build.py",
@@ -41,11 +43,19 @@ RESOLVING: frozenset[str] = frozenset({
 
 
 def _resolves(tree: ast.AST) -> bool:
-    """Whether a module calls layouts.load(...) or layouts.newest()."""
-    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-               and isinstance(node.func.value, ast.Name) and node.func.value.id == "layouts"
-               and node.func.attr in ("load", "newest")
-               for node in ast.walk(tree))
+    """Whether a module calls layouts.load(...), layouts.newest() or
+    resolve(...) (imported from xendt.xen.context, or context.resolve)."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "resolve":
+            return True
+        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                and (func.value.id, func.attr) in (("layouts", "load"), ("layouts", "newest"),
+                                                   ("context", "resolve"))):
+            return True
+    return False
 
 
 def _resolving_modules() -> set[str]:
@@ -69,6 +79,14 @@ def test_a_converted_module_leaves_the_list() -> None:
 
 def test_the_scan_sees_a_call_of_layouts_load() -> None:
     assert _resolves(ast.parse("from xendt.xen import layouts\nlayouts.load('4.21')\n"))
+
+
+def test_the_scan_sees_a_call_of_resolve() -> None:
+    assert _resolves(ast.parse("from xendt.xen.context import resolve\nresolve(None)\n"))
+
+
+def test_the_scan_passes_a_path_resolve() -> None:
+    assert not _resolves(ast.parse("from pathlib import Path\nPath('.').resolve()\n"))
 
 
 def test_resolve_none_is_the_newest_version() -> None:

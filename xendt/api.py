@@ -59,12 +59,13 @@ def build(guest: GuestConfig, host: Host | None = None, *, explain: bool = False
     from. Raises ConfigError, BuildError (what libxl refuses)."""
     from xendt.guest.libxl_build import build as run
     from xendt.guest.model import GuestConfig, Host
+    from xendt.xen.context import resolve
 
     expect("build", "guest", guest, GuestConfig)
     _host("build", host)
     expect("build", "explain", explain, bool)
     with api_errors():
-        result = run(guest, host or Host())
+        result = run(guest, host or Host(), xen=resolve(host.xen if host else None))
         if not explain:
             return result
         from xendt.guest import regions

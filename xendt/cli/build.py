@@ -126,6 +126,7 @@ def _xl_guest(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str |
               flags: dict[str, Any]) -> None:
     """libxl's tree for an xl guest: from xl.cfg and flags, or JSON."""
     from xendt.guest import libxl_build as builder
+    from xendt.xen.context import resolve
 
     output_ = output_path(output)
     if guest_json:
@@ -140,7 +141,7 @@ def _xl_guest(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str |
 
         plan = fleet.build_host(guest, host, sizes)
         host, constraints = plan.host, plan.fleet.constraints
-    result = builder.build(guest, host)
+    result = builder.build(guest, host, xen=resolve(host.xen))
     common.warn((*warnings, *result.warnings))
     for constraint in constraints:
         common.note(f"fleet: {constraint}")

@@ -32,7 +32,6 @@ EDGE = ("xen/", "cli/", "api.py", "api_host.py", "api_inspect.py")
 RESOLVING: frozenset[str] = frozenset({
     "dom0less/api.py",
     "dom0less/build.py",
-    "domu/domains.py",
     "domu/facts.py",
     "guest/libxl_build.py",
     "guest/model.py",

@@ -5,6 +5,7 @@ the host DTB Xen receives once a U-Boot script has edited it."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,9 @@ from xendt.cli.output import echo, file_in, make_folder, output_folder, output_p
 from xendt.errors import ConfigError
 from xendt.inputs import DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
 from xendt.xen.address import AddressSize
+
+if TYPE_CHECKING:
+    from xendt.xen.context import Xen
 
 #: A kernel module file: Xen reads the module's `reg` size of it; the cap is
 #: libxenguest's for guest kernels (XC_DOM_DECOMPRESS_MAX, 1 GiB).
@@ -110,7 +114,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
     resolved = resolve(xen)
     version = resolved.asked
     if loads:
-        _script_modules(data, host_name, chosen, version, loads, kernel_files, partial_files)
+        _script_modules(data, host_name, chosen, resolved, loads, kernel_files, partial_files)
     built = [build(data, name, resolved, host_name=host_name,
                    partial_dtb=_read(partial_files.get(name), DOMU_PARTIAL_DTB_MAX,
                                      "partial device tree"),
@@ -138,7 +142,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         echo(summary.table(tuple(built)))
 
 
-def _script_modules(data: bytes, host_name: str, chosen: tuple[str, ...], version: str,
+def _script_modules(data: bytes, host_name: str, chosen: tuple[str, ...], xen: Xen,
                     loads: dict[int, str], kernels: dict[str, str],
                     partials: dict[str, str]) -> None:
     """Fill in `kernels` and `partials` (by domain) with the --uboot-file
@@ -149,7 +153,7 @@ def _script_modules(data: bytes, host_name: str, chosen: tuple[str, ...], versio
 
     tree = parse(data, host_name)
     for name in chosen:
-        domain = domains.read(tree, name, version)
+        domain = domains.read(tree, name, xen)
         for module, files in ((domain.kernel, kernels), (domain.partial, partials)):
             if module is not None and name not in files and module.address in loads:
                 files[name] = loads[module.address]

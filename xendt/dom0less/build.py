@@ -111,7 +111,7 @@ def build(host_dtb: bytes, domain: str, xen: Xen | str | None = None, *,
     facts = facts_of(layout)
     tree = xen_dt.read_host(host_dtb, host_name)
     warnings: list[str] = []
-    dom, dropped, gic_host = _create_domain(tree, domain, release.asked, layout, facts, warnings)
+    dom, dropped, gic_host = _create_domain(tree, domain, release, facts, warnings)
     partial_dtb = None if "device-tree" in dropped else partial_dtb
     ram, shm = _allocate_memory(dom, layout, facts, warnings)
     image = _kernel(dom, kernel, kernel_name, facts, warnings)
@@ -134,16 +134,17 @@ def build(host_dtb: bytes, domain: str, xen: Xen | str | None = None, *,
                       warnings=tuple(warnings))
 
 
-def _create_domain(tree: Tree, domain: str, xen: str, layout: Layout, facts: Facts,
+def _create_domain(tree: Tree, domain: str, xen: Xen, facts: Facts,
                    warnings: list[str]) -> tuple[domains.Dom0lessDomain, set[str],
                                                  hostview.HostGic]:
     """create_domUs for one /chosen node: its configuration, the boot
     modules Xen keeps (and which it drops), domain_create's vCPU check
     against the host GIC, and construct_domU's kernel module."""
+    layout = xen.layout
     _check_dom0(tree, layout, facts)
     dom = domains.read(tree, domain, xen)
     _refuse_unknown(dom)
-    warnings.extend(domains.ignored_warning(dom, feature, xen) for feature in dom.ignored)
+    warnings.extend(domains.ignored_warning(dom, feature, xen.asked) for feature in dom.ignored)
     dom, dropped = bootmodules.keep(tree, dom, layout.host, layout.release, warnings)
     gic_host = hostview.gic(tree)
     _check_vcpus(dom, gic_host.version, layout.max_vcpus)

@@ -208,6 +208,7 @@ def build_dom0less(host_dtb: Source, domain: str, host: Host | None = None, *,
     XenFailure (where Xen panics or does not build the domain)."""
     from xendt.dom0less import api
     from xendt.inputs import DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
+    from xendt.xen.context import resolve
 
     f = "build_dom0less"
     _text(f, "domain", domain)
@@ -221,7 +222,8 @@ def build_dom0less(host_dtb: Source, domain: str, host: Host | None = None, *,
                                    "partial device tree", "partial.dtb")
         image = _kernel(f, kernel)
         return api.build_dom0less(data, domain, host, iommu=iommu, host_name=host_name or label,
-                                  partial_dtb=partial, kernel=image)
+                                  partial_dtb=partial, kernel=image,
+                                  xen=resolve(host.xen if host else None))
 
 
 def _kernel(f: str, kernel: object) -> bytes | None:

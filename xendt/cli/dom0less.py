@@ -134,7 +134,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
             from xendt.guest.model import Host
             host = Host(xen=version, pa_bits=size.bits if size and size.kind == "pa" else None,
                         ipa_bits=size.bits if size and size.kind == "ipa" else None)
-            data = as_guest_dt(dt, host, (host_name,)).to_json().encode()
+            data = as_guest_dt(dt, host, (host_name,), xen=resolved).to_json().encode()
         else:
             data = _formatted(dt.blob, fmt)
         write(paths[dt.domain], data, binary=fmt == "dtb")

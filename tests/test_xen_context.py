@@ -34,7 +34,6 @@ RESOLVING: frozenset[str] = frozenset({
     "domu/facts.py",
     "guest/libxl_build.py",
     "guest/model.py",
-    "hostregions/fleet.py",
     "hostregions/report.py",
     "inspect/addressmap.py",
 })

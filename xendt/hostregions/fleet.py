@@ -163,17 +163,19 @@ class FleetBuild:
     fleet: Fleet
 
 
-def build_host(guest: GuestConfig, template: Host, sizes: tuple[AddressSize, ...]) -> FleetBuild:
+def build_host(guest: GuestConfig, template: Host, sizes: tuple[AddressSize, ...],
+               xen: Xen) -> FleetBuild:
     """The Host to build `guest` for so that its DT suits every host: one
     host per size, otherwise like `template`. A smaller IPA only clips the
     regions a larger one gives, so the host with the smallest IPA is the one
-    to build for; the others are compared with it to say what it limited."""
+    to build for; the others are compared with it to say what it limited.
+    `xen`: template.xen resolved at the edge."""
     from dataclasses import replace
 
     from xendt.guest import memory, regions
-    from xendt.xen import address, layouts
+    from xendt.xen import address
 
-    layout = layouts.load(template.version)
+    layout = xen.layout
     ram = memory.split_ram(layout, guest.memory_mib)
     per_host: dict[str, tuple[Range, ...]] = {}
     ipa: dict[str, int] = {}

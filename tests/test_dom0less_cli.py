@@ -247,6 +247,20 @@ def test_json_gives_the_memory_map_xen_placed(capsysbinary):
         "4.21", 44, [{"base": 0x4000_0000, "size": 1 << 30}])
 
 
+def test_json_ipa_is_the_point_release_s(capsysbinary):
+    """4.16.2 caps a 52-bit PA at a 48-bit IPA (fe02a5342d3e, "xen/arm: p2m
+    don't fall over on FEAT_LPA enabled hw", RELEASE-4.16.2): the JSON
+    memory map of a 4.16.2 domain says 48, not 4.16.0's refusal."""
+    import json
+
+    run_dir = REFERENCE / "4.21.0" / "all-nodom0-gicv3"
+    code, out, err = run("build", "--host-dtb", str(run_dir / "host.dtb"), "--domain", "domU2",
+                         "--xen", "4.16.2", "--pa-bits", "52", "--format", "json", "-o", "-",
+                         capsysbinary=capsysbinary)
+    assert code == 0, err
+    assert json.loads(out)["memory_map"]["ipa_bits"] == 48
+
+
 def test_a_kernel_module_over_another_is_refused_from_4_18(tmp_path, capsysbinary):
     """domU6's kernel moved inside domU5's [0x50e00000, 0x50e024e0): from
     4.18 add_boot_module drops it (xen/common/device-tree/bootinfo.c @

@@ -59,12 +59,13 @@ def build(guest: GuestConfig, host: Host | None = None, *, explain: bool = False
     from. Raises ConfigError, BuildError (what libxl refuses)."""
     from xendt.guest.libxl_build import build as run
     from xendt.guest.model import GuestConfig, Host
+    from xendt.xen.context import resolve
 
     expect("build", "guest", guest, GuestConfig)
     _host("build", host)
     expect("build", "explain", explain, bool)
     with api_errors():
-        result = run(guest, host or Host())
+        result = run(guest, host or Host(), xen=resolve(host.xen if host else None))
         if not explain:
             return result
         from xendt.guest import regions
@@ -207,6 +208,7 @@ def build_dom0less(host_dtb: Source, domain: str, host: Host | None = None, *,
     XenFailure (where Xen panics or does not build the domain)."""
     from xendt.dom0less import api
     from xendt.inputs import DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
+    from xendt.xen.context import resolve
 
     f = "build_dom0less"
     _text(f, "domain", domain)
@@ -220,7 +222,8 @@ def build_dom0less(host_dtb: Source, domain: str, host: Host | None = None, *,
                                    "partial device tree", "partial.dtb")
         image = _kernel(f, kernel)
         return api.build_dom0less(data, domain, host, iommu=iommu, host_name=host_name or label,
-                                  partial_dtb=partial, kernel=image)
+                                  partial_dtb=partial, kernel=image,
+                                  xen=resolve(host.xen if host else None))
 
 
 def _kernel(f: str, kernel: object) -> bytes | None:
@@ -251,6 +254,7 @@ def build_dom0(host_dtb: Source, dom0_ram: tuple[Range, ...] | str,
     from xendt.api_host import _banks
     from xendt.dom0 import api
     from xendt.inputs import HOST_DTB_MAX
+    from xendt.xen.context import resolve
 
     f = "build_dom0"
     _host(f, host)
@@ -276,7 +280,8 @@ def build_dom0(host_dtb: Source, dom0_ram: tuple[Range, ...] | str,
                            host_name or BYTES)
         result = api.build_dom0(data, ram, grant[0], host, xen_cmdline=xen_cmdline,
                                 kernel=_kernel(f, kernel), v2m_spis=v2m_spis,
-                                host_name=host_name or label, boot=boot)
+                                host_name=host_name or label, boot=boot,
+                                xen=resolve(host.xen if host else None))
     from xendt.notices import notices
 
     return replace(result, warnings=notices(result.warnings, "xen", ("dom0",)),

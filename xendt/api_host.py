@@ -63,7 +63,7 @@ def host_fleet(host_dtbs: Sequence[Source], *, xen: str | None = None,
     for all, or one per board; one board with several sizes is a fleet of
     that board's CPUs. Raises XenFailure naming the board where Xen fails."""
     from xendt.hostregions import fleet
-    from xendt.xen import layouts
+    from xendt.xen.context import resolve
 
     f = "host_fleet" if not isinstance(host_dtbs, tuple) or len(host_dtbs) != 1 else "host_regions"
     expect(f, "host_dtbs", host_dtbs, (list, tuple))
@@ -84,7 +84,7 @@ def host_fleet(host_dtbs: Sequence[Source], *, xen: str | None = None,
         boards = boards * count if len(boards) == 1 else boards
         sizes = sizes * count if len(sizes) == 1 else sizes
         result = fleet.host_regions([(name, data, size) for (data, name), size in zip(boards, sizes)],
-                                    xen or layouts.newest(), options)
+                                    resolve(xen), options)
         _raise_failure(result)
     return result
 

@@ -77,9 +77,11 @@ def test_public_shape_is_a_guest_dt():
     # 0x300123 bytes at 0x48200000 (place_modules), the DTB at 0x48000000.
     from xendt.dom0less.api import build_dom0less
     from xendt.guest.model import Host
+    from xendt.xen.context import resolve
 
     run = REFERENCE / "4.21.0" / "all-nodom0-gicv3"
-    result = build_dom0less((run / "host.dtb").read_bytes(), "domU2", Host(xen="4.21"))
+    result = build_dom0less((run / "host.dtb").read_bytes(), "domU2", Host(xen="4.21"),
+                            xen=resolve("4.21"))
     segments = [(s.name, hex(s.base), s.size) for s in result.memory_map.segments]
     assert (result.dtb, segments) == ((run / "domU2.dtb").read_bytes(), [
         ("kernel", "0x40000000", 9440), ("dtb", "0x48000000", 1485),

@@ -126,6 +126,7 @@ def _xl_guest(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str |
               flags: dict[str, Any]) -> None:
     """libxl's tree for an xl guest: from xl.cfg and flags, or JSON."""
     from xendt.guest import libxl_build as builder
+    from xendt.xen.context import resolve
 
     output_ = output_path(output)
     if guest_json:
@@ -135,12 +136,13 @@ def _xl_guest(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str |
     if host_dtb:
         host = _board_facts(host, host_dtb)
     constraints: tuple[object, ...] = ()
+    resolved = resolve(host.xen)
     if len(sizes) > 1:  # a fleet: the narrowest host's regions
         from xendt.hostregions import fleet
 
-        plan = fleet.build_host(guest, host, sizes)
+        plan = fleet.build_host(guest, host, sizes, resolved)
         host, constraints = plan.host, plan.fleet.constraints
-    result = builder.build(guest, host)
+    result = builder.build(guest, host, xen=resolved)
     common.warn((*warnings, *result.warnings))
     for constraint in constraints:
         common.note(f"fleet: {constraint}")

@@ -31,6 +31,7 @@ def build_dom0(host_dtb: str, xen: str | None, size: AddressSize | None, dom0_me
     from xendt.fdt.read import read_blob
     from xendt.guest.model import Host
     from xendt.inputs import parse_banks
+    from xendt.xen.context import resolve
 
     output_ = output_path(output)
     if gnttab is None:
@@ -54,7 +55,8 @@ def build_dom0(host_dtb: str, xen: str | None, size: AddressSize | None, dom0_me
                 ipa_bits=size.bits if size and size.kind == "ipa" else None)
     placed = _boot(boot, len(data)) if dom0_mem is None else None
     result = build(data, banks, grant[0], host, xen_cmdline=xen_cmdline, kernel=image,
-                   v2m_spis=tuple(_spis(v) for v in v2m_spis), host_name=name, boot=placed)
+                   v2m_spis=tuple(_spis(v) for v in v2m_spis), host_name=name, boot=placed,
+                   xen=resolve(xen))
     warn(result.warnings)
     if fmt == "dtb":
         out = result.dtb

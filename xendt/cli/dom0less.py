@@ -5,6 +5,7 @@ the host DTB Xen receives once a U-Boot script has edited it."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,9 @@ from xendt.cli.output import echo, file_in, make_folder, output_folder, output_p
 from xendt.errors import ConfigError
 from xendt.inputs import DOMU_PARTIAL_DTB_MAX, HOST_DTB_MAX
 from xendt.xen.address import AddressSize
+
+if TYPE_CHECKING:
+    from xendt.xen.context import Xen
 
 #: A kernel module file: Xen reads the module's `reg` size of it; the cap is
 #: libxenguest's for guest kernels (XC_DOM_DECOMPRESS_MAX, 1 GiB).
@@ -86,7 +90,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
     """Build and write the domains `names` ("all": every one) of a host."""
     from xendt.dom0less import summary
     from xendt.dom0less.build import build, domain_names
-    from xendt.xen import layouts
+    from xendt.xen.context import resolve
 
     loads: dict[int, str] = {}
     data, host_name = host_blob(host_dtb, script, script_files, loads=loads)
@@ -107,10 +111,11 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         if name not in every:
             raise ConfigError(f"{host_name}: no dom0less domain {name!r} under /chosen"
                               f" (it has {', '.join(every) or 'none'})")
-    version = xen or layouts.newest()
+    resolved = resolve(xen)
+    version = resolved.asked
     if loads:
-        _script_modules(data, host_name, chosen, version, loads, kernel_files, partial_files)
-    built = [build(data, name, version, host_name=host_name,
+        _script_modules(data, host_name, chosen, resolved, loads, kernel_files, partial_files)
+    built = [build(data, name, resolved, host_name=host_name,
                    partial_dtb=_read(partial_files.get(name), DOMU_PARTIAL_DTB_MAX,
                                      "partial device tree"),
                    partial_name=partial_files.get(name, "partial.dtb"),
@@ -129,7 +134,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
             from xendt.guest.model import Host
             host = Host(xen=version, pa_bits=size.bits if size and size.kind == "pa" else None,
                         ipa_bits=size.bits if size and size.kind == "ipa" else None)
-            data = as_guest_dt(dt, host, (host_name,)).to_json().encode()
+            data = as_guest_dt(dt, host, (host_name,), xen=resolved).to_json().encode()
         else:
             data = _formatted(dt.blob, fmt)
         write(paths[dt.domain], data, binary=fmt == "dtb")
@@ -137,7 +142,7 @@ def build_domains(host_dtb: str, names: tuple[str, ...], xen: str | None,
         echo(summary.table(tuple(built)))
 
 
-def _script_modules(data: bytes, host_name: str, chosen: tuple[str, ...], version: str,
+def _script_modules(data: bytes, host_name: str, chosen: tuple[str, ...], xen: Xen,
                     loads: dict[int, str], kernels: dict[str, str],
                     partials: dict[str, str]) -> None:
     """Fill in `kernels` and `partials` (by domain) with the --uboot-file
@@ -148,7 +153,7 @@ def _script_modules(data: bytes, host_name: str, chosen: tuple[str, ...], versio
 
     tree = parse(data, host_name)
     for name in chosen:
-        domain = domains.read(tree, name, version)
+        domain = domains.read(tree, name, xen)
         for module, files in ((domain.kernel, kernels), (domain.partial, partials)):
             if module is not None and name not in files and module.address in loads:
                 files[name] = loads[module.address]

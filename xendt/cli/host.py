@@ -71,7 +71,7 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
     from xendt.host import firmware
     from xendt.hostregions import domains, fleet
     from xendt.render import hostout
-    from xendt.xen import layouts
+    from xendt.xen.context import resolve
 
     output_ = output_path(output)
     if dom0_mem and dom0_dtb:
@@ -99,7 +99,7 @@ def host_regions(host_dtbs: tuple[str, ...], xen: str | None, sizes: tuple[Addre
         firmware=firmware.parse(host_ram, uefi))
     hosts = [(path, _read_file(path, HOST_DTB_MAX, "Xen's MAX_FDT_SIZE"), size)
              for path, size in zip(dtbs, given)]
-    result = fleet.host_regions(hosts, xen or layouts.newest(), domain_options)
+    result = fleet.host_regions(hosts, resolve(xen), domain_options)
     data, notes = hostout.render(result, fmt, explain)
     common.warn(notes, [r.host for r in result.each] if result.fleet else (), "hosts")
     errors = hostout.failures(result)

@@ -9,12 +9,14 @@ from xendt.dom0.memory import Boot
 from xendt.guest.libxl_build import GuestDT
 from xendt.guest.model import Host, MemoryMap, Segment
 from xendt.ranges import Range
+from xendt.xen.context import Xen
 
 
 def build_dom0(host_dtb: bytes, dom0_mem: tuple[Range, ...], gnttab: Range,
                host: Host | None = None, *, xen_cmdline: str | None = None,
                kernel: bytes | None = None, v2m_spis: tuple[tuple[int, int], ...] = (),
-               host_name: str = "host.dtb", boot: Boot | None = None) -> GuestDT:
+               host_name: str = "host.dtb", boot: Boot | None = None,
+               xen: Xen) -> GuestDT:
     """The DTB Xen `host.version` writes for dom0 at boot from `host_dtb`,
     given dom0's RAM banks (Xen prints them as BANK[n]) and grant table
     ("Grant table range"), with its memory map (dom0's banks, kernel,
@@ -25,9 +27,10 @@ def build_dom0(host_dtb: bytes, dom0_mem: tuple[Range, ...], gnttab: Range,
     give them. With no banks (`dom0_mem` empty), `boot` (where the
     bootloader put Xen's image and the host DTB) lets xendt predict them
     as Xen's allocator places them (xendt.dom0.memory). XenFailure (a
-    BuildError) where Xen fails to build dom0."""
+    BuildError) where Xen fails to build dom0. `xen`: host.xen resolved at
+    the edge (xendt.xen.context.resolve)."""
     host = host or Host()
-    dt = build(host_dtb, host.version, dom0_mem=dom0_mem, gnttab=gnttab, pa_bits=host.pa_bits,
+    dt = build(host_dtb, xen, dom0_mem=dom0_mem, gnttab=gnttab, pa_bits=host.pa_bits,
                ipa_bits=host.ipa_bits, xen_cmdline=xen_cmdline, kernel=kernel,
                v2m_spis=v2m_spis, host_name=host_name, boot=boot)
     return as_guest_dt(dt, host)

@@ -24,7 +24,7 @@ from xendt.dom0 import gic as gic_node
 from xendt.dom0less import hostview, modules
 from xendt.dom0less.nodes import Gic, Plan, fill_initrd, nodes
 from xendt.domu.facts import Facts as Dom0lessFacts
-from xendt.domu.facts import facts as dom0less_facts
+from xendt.domu.facts import facts_of as dom0less_facts
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.fdt.write import Writer
@@ -33,7 +33,8 @@ from xendt.host import libxl_facts as facts
 from xendt.hostregions import regions
 from xendt.hostregions.domains import DomainOptions
 from xendt.ranges import Range
-from xendt.xen import address, layouts
+from xendt.xen import address
+from xendt.xen.context import Xen
 from xendt.xen.layout import Layout
 from xendt.xen.rules import Dom0Rules
 
@@ -73,7 +74,7 @@ class Dom0DT:
     warnings: tuple[str, ...] = ()
 
 
-def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Range,
+def build(host_dtb: bytes, xen: Xen, *, dom0_mem: tuple[Range, ...], gnttab: Range,
           pa_bits: int | None = None, ipa_bits: int | None = None,
           xen_cmdline: str | None = None, kernel: bytes | None = None,
           v2m_spis: tuple[tuple[int, int], ...] = (), host_name: str = "host.dtb",
@@ -81,7 +82,7 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     """dom0's DTB as Xen `xen` writes it from `host_dtb`, with dom0's RAM
     banks and grant table as that boot's console printed them. XenFailure
     where Xen fails to build dom0, with Xen's message."""
-    layout = layouts.load(xen)
+    layout = xen.layout
     rules = layout.dom0
     if rules is None:
         raise ConfigError(f"xendt has no [dom0] rules for Xen {layout.version}")
@@ -95,7 +96,7 @@ def build(host_dtb: bytes, xen: str, *, dom0_mem: tuple[Range, ...], gnttab: Ran
     cmdline = _xen_cmdline(tree, xen_cmdline, layout)
     predicted: tuple[str, ...] = ()
     given = inputs.read(tree, cmdline, rules.uart_compatibles)
-    dfacts = dom0less_facts(xen)
+    dfacts = dom0less_facts(layout)
     image = (modules.probe(kernel, given.kernel.reg.size, given.kernel.reg.base, dfacts,
                            "the kernel") if kernel is not None
              else modules.assumed_kernel(given.kernel.reg.size))
@@ -200,7 +201,7 @@ def _plan(tree: Tree, layout: Layout, given: inputs.Inputs, bits: int,
                          f" domain 0\"")
     handle = gic_node.phandle(gic)
     return Plan(
-        facts=dom0less_facts(layout.release), bootargs=None, initrd_placeholders=False,
+        facts=dom0less_facts(layout), bootargs=None, initrd_placeholders=False,
         cpu_compatible=compatible, cpu_clock=clock, vcpus=given.vcpus, bits=bits, ram=ram,
         shm=(), partial=(), gic=Gic(version, Range(0, 0), Range(0, 0), (), handle),
         timer_clock=hostview.timer_frequency(tree), vpl011=None,

@@ -7,29 +7,33 @@ from xendt.dom0less.build import Dom0lessDT, build, domain_names
 from xendt.guest.libxl_build import GuestDT
 from xendt.guest.model import Host, MemoryMap, Segment
 from xendt.ranges import Range
+from xendt.xen.context import Xen
 
 
 def build_dom0less(host_dtb: bytes, domain: str, host: Host | None = None, *,
                    partial_dtb: bytes | None = None, kernel: bytes | None = None,
-                   iommu: bool | None = None, host_name: str = "host.dtb") -> GuestDT:
+                   iommu: bool | None = None, host_name: str = "host.dtb",
+                   xen: Xen) -> GuestDT:
     """The DTB Xen `host.version` builds at boot for the dom0less domain
     `domain` of `host_dtb`, with its memory map (kernel, ramdisk and DTB as
-    Xen places them; the /hypervisor grant table and extended regions)."""
+    Xen places them; the /hypervisor grant table and extended regions).
+    `xen`: host.xen resolved at the edge (xendt.xen.context.resolve)."""
     host = host or Host()
-    dt = build(host_dtb, domain, host.version, host_name=host_name, partial_dtb=partial_dtb,
+    dt = build(host_dtb, domain, xen, host_name=host_name, partial_dtb=partial_dtb,
                kernel=kernel, pa_bits=host.pa_bits, ipa_bits=host.ipa_bits, iommu=iommu)
-    return as_guest_dt(dt, host, (host_name,))
+    return as_guest_dt(dt, host, (host_name,), xen=xen)
 
 
-def as_guest_dt(dt: Dom0lessDT, host: Host, inputs: tuple[str, ...] = ()) -> GuestDT:
+def as_guest_dt(dt: Dom0lessDT, host: Host, inputs: tuple[str, ...] = (), *,
+                xen: Xen) -> GuestDT:
     """A built dom0less tree in GuestDT's shape: its memory map (kernel,
     ramdisk and DTB as Xen places them; the /hypervisor grant table and
     extended regions) and the Host, with its Xen version resolved."""
     from dataclasses import replace
 
-    from xendt.xen import address, layouts
+    from xendt.xen import address
 
-    layout = layouts.load(dt.xen)
+    layout = xen.layout
     grant = layout.region("grant-table")
     segments = [Segment(dt.kernel.base, dt.kernel.size, name="kernel")]
     if dt.initrd is not None:

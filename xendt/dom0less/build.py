@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from xendt.dom0less import hostview, modules, passthrough
 from xendt.dom0less.nodes import Gic, Plan, fill_initrd, write
 from xendt.domu import bootmodules, domains, memory
-from xendt.domu.facts import Facts, supports
-from xendt.domu.facts import facts as version_facts
+from xendt.domu.facts import Facts, facts_of, supports
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.ranges import Range, Region
+from xendt.xen.context import Xen, resolve
 from xendt.xen.layout import Layout
 
 #: The largest fdt_create buffer Xen uses.
@@ -90,7 +90,8 @@ def domain_names(host_dtb: bytes, name: str = "host.dtb") -> tuple[str, ...]:
     return domains.names(xen_dt.read_host(host_dtb, name))
 
 
-def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: str = "host.dtb",
+def build(host_dtb: bytes, domain: str, xen: Xen | str | None = None, *,
+          host_name: str = "host.dtb",
           partial_dtb: bytes | None = None, partial_name: str = "partial.dtb",
           kernel: bytes | None = None, kernel_name: str = "kernel",
           pa_bits: int | None = None, ipa_bits: int | None = None,
@@ -104,14 +105,13 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
     PA), bounding the extended regions. iommu: whether the host IOMMU is
     on (None: an IOMMU node in the host DT means yes)."""
     from xendt.host import xen_dt
-    from xendt.xen import layouts
 
-    xen = xen or layouts.newest()
-    facts = version_facts(xen)
-    layout = layouts.load(xen)  # X.Y.Z: the point release's host-side behaviour
+    release = resolve(xen)  # the edge's Xen as it is; a version string or None: resolved here
+    layout = release.layout  # X.Y.Z: the point release's host-side behaviour
+    facts = facts_of(layout)
     tree = xen_dt.read_host(host_dtb, host_name)
     warnings: list[str] = []
-    dom, dropped, gic_host = _create_domain(tree, domain, xen, layout, facts, warnings)
+    dom, dropped, gic_host = _create_domain(tree, domain, release, facts, warnings)
     partial_dtb = None if "device-tree" in dropped else partial_dtb
     ram, shm = _allocate_memory(dom, layout, facts, warnings)
     image = _kernel(dom, kernel, kernel_name, facts, warnings)
@@ -134,16 +134,17 @@ def build(host_dtb: bytes, domain: str, xen: str | None = None, *, host_name: st
                       warnings=tuple(warnings))
 
 
-def _create_domain(tree: Tree, domain: str, xen: str, layout: Layout, facts: Facts,
+def _create_domain(tree: Tree, domain: str, xen: Xen, facts: Facts,
                    warnings: list[str]) -> tuple[domains.Dom0lessDomain, set[str],
                                                  hostview.HostGic]:
     """create_domUs for one /chosen node: its configuration, the boot
     modules Xen keeps (and which it drops), domain_create's vCPU check
     against the host GIC, and construct_domU's kernel module."""
+    layout = xen.layout
     _check_dom0(tree, layout, facts)
     dom = domains.read(tree, domain, xen)
     _refuse_unknown(dom)
-    warnings.extend(domains.ignored_warning(dom, feature, xen) for feature in dom.ignored)
+    warnings.extend(domains.ignored_warning(dom, feature, xen.asked) for feature in dom.ignored)
     dom, dropped = bootmodules.keep(tree, dom, layout.host, layout.release, warnings)
     gic_host = hostview.gic(tree)
     _check_vcpus(dom, gic_host.version, layout.max_vcpus)

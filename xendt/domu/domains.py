@@ -26,6 +26,7 @@ from xendt.errors import ConfigError, DtbError, XenFailure
 from xendt.fdt.tree import Node, Tree
 from xendt.host import xen_dt
 from xendt.ranges import KiB, Range
+from xendt.xen.context import Xen
 
 DOMAIN_COMPATIBLE = "xen,domain"
 SHM_COMPATIBLE = "xen,domain-shared-memory-v1"
@@ -182,22 +183,22 @@ def find(tree: Tree, name: str) -> Node:
                       f" \"xen,domain\"); found: {known}")
 
 
-def read(tree: Tree, name: str, version: str) -> Dom0lessDomain:
-    """The domain `name` as Xen `version` ("X.Y" or "X.Y.Z") reads it
+def read(tree: Tree, name: str, xen: Xen) -> Dom0lessDomain:
+    """The domain `name` as Xen `xen` (X.Y or X.Y.Z, resolved) reads it
     (construct_domU): a property it does not read is as good as absent.
     DtbError for a value Xen cannot read; XenFailure for one it fails on."""
     node = find(tree, name)
     features = _features(node)
-    ignored = tuple(f for f in features if not _facts.supports(version, f))
+    ignored = tuple(f for f in features if not _reads(xen, f))
     where = f"{node.path} in {tree.file}"
     vcpus = node.u32("cpus")
     if vcpus is None:
         raise DtbError(f"{where}: missing property 'cpus' (one cell); Xen panics")
     memory = _memory(node, where)
     static_mem: tuple[Range, ...] = ()
-    if node.get("xen,static-mem") is not None and _facts.supports(version, "xen,static-mem"):
+    if node.get("xen,static-mem") is not None and _reads(xen, "xen,static-mem"):
         static_mem = xen_dt.meminfo(tree, node, "xen,static-mem", _static_mem_cells(tree, node,
-                                                                                     version))
+                                                                                     xen))
     direct_map = node.get("direct-map") is not None and "direct-map" not in ignored
     if direct_map and not static_mem:
         raise XenFailure(f"{node.path}: direct-map without xen,static-mem (Xen panics: \"direct-map"
@@ -214,7 +215,7 @@ def read(tree: Tree, name: str, version: str) -> Dom0lessDomain:
         kernel=modules.get("kernel"), ramdisk=modules.get("ramdisk"),
         partial=modules.get("device-tree"),
         bootargs=_bootargs(tree, node),
-        shm=_shm(tree, node, version),
+        shm=_shm(tree, node, xen),
         capabilities=0 if "capabilities" in ignored else node.u32("capabilities") or 0,
         features=features, ignored=ignored,
         passthrough=None if "passthrough" in ignored else node.string("passthrough"),
@@ -297,19 +298,25 @@ def _enhanced(node: Node) -> str | None:
     return value.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def _static_mem_cells(tree: Tree, node: Node, version: str) -> tuple[int, int]:
+def _reads(xen: Xen, feature: str) -> bool:
+    """Whether Xen `xen` reads the domain-node property `feature` (or
+    "child:<compatible>" subnode): its [dom0less] properties."""
+    return feature in xen.dom0less.properties
+
+
+def _static_mem_cells(tree: Tree, node: Node, xen: Xen) -> tuple[int, int]:
     """4.16 reads xen,static-mem with the node's own
     #xen,static-mem-address-cells/-size-cells (allocate_static_memory,
     domain_build.c @ RELEASE-4.16.0); 4.17+ with the parent's cells
     (parse_static_mem_prop, dt_n_addr_cells, @ RELEASE-4.17.0)."""
-    if _facts.supports(version, "direct-map"):
+    if _reads(xen, "direct-map"):
         return xen_dt.cells(tree, node)
     own = []
     for prop in ("#xen,static-mem-address-cells", "#xen,static-mem-size-cells"):
         value = node.u32(prop)
         if value is None:
             raise DtbError(f"expected property {prop!r} on {node.path} in {tree.file} (Xen"
-                           f" {version} reads xen,static-mem with it)")
+                           f" {xen.asked} reads xen,static-mem with it)")
         own.append(value)
     return own[0], own[1]
 
@@ -360,12 +367,12 @@ def _bootargs(tree: Tree, domain: Node) -> str | None:
     return None if "@" in domain.name else found
 
 
-def _shm(tree: Tree, domain: Node, version: str) -> tuple[SharedMemory, ...]:
+def _shm(tree: Tree, domain: Node, xen: Xen) -> tuple[SharedMemory, ...]:
     """process_shm: the domain's children compatible with
     "xen,domain-shared-memory-v1", xen,shared-mem = <pbase gbase size> in
     the node's cells, or (4.19+, static-shmem.c @ RELEASE-4.19.0) <gbase
     size> leaving the host address to Xen."""
-    if not _facts.supports(version, "child:" + SHM_COMPATIBLE):
+    if not _reads(xen, "child:" + SHM_COMPATIBLE):
         return ()
     out = []
     for child in domain.children:
@@ -381,11 +388,11 @@ def _shm(tree: Tree, domain: Node, version: str) -> tuple[SharedMemory, ...]:
         if len(value) == 4 * (2 * na + ns):
             host = Range(xen_dt.read_number(cells[:na]), xen_dt.read_number(cells[2 * na:]))
             guest = Range(xen_dt.read_number(cells[na:2 * na]), host.size)
-        elif len(value) == 4 * (na + ns) and _host_placed_shm(version):
+        elif len(value) == 4 * (na + ns) and _host_placed_shm(xen):
             host = None
             guest = Range(xen_dt.read_number(cells[:na]), xen_dt.read_number(cells[na:]))
         else:
-            short = " or <gbase size>" if _host_placed_shm(version) else ""
+            short = " or <gbase size>" if _host_placed_shm(xen) else ""
             raise DtbError(f"expected property 'xen,shared-mem' on {where} to hold <pbase gbase"
                            f" size>{short} in {na}+{ns} cells, got {len(value)} bytes")
         out.append(SharedMemory(child.path, shm_id, host, guest))
@@ -404,9 +411,7 @@ def _features(node: Node) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _host_placed_shm(version: str) -> bool:
-    """Whether Xen `version` lets xen,shared-mem leave the host address to
-    it (<gbase size>): the layout's [host] static-shm = "separate"."""
-    from xendt.xen import layouts
-
-    return layouts.load(version).host.static_shm == "separate"
+def _host_placed_shm(xen: Xen) -> bool:
+    """Whether Xen `xen` lets xen,shared-mem leave the host address to it
+    (<gbase size>): the layout's [host] static-shm = "separate"."""
+    return xen.layout.host.static_shm == "separate"

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from xendt.errors import ConfigError
+from xendt.xen.layout import Layout
 from xendt.xen.rules import Dom0lessRules
 
 
@@ -28,7 +29,11 @@ def facts(version: str) -> Facts:
     changes a domU DT: see tests/data/reference-dom0less/README.md)."""
     from xendt.xen import layouts
 
-    layout = layouts.load(version)
+    return facts_of(layouts.load(version))
+
+
+def facts_of(layout: Layout) -> Facts:
+    """The Facts of a resolved release's Layout (its [dom0less] table)."""
     rules = layout.dom0less
     values = {f.name: getattr(rules, f.name) for f in dataclasses.fields(rules)}
     return Facts(**values, version=layout.version)

@@ -146,10 +146,11 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
     """
     from xendt.domu import bootmodules, memory
     from xendt.domu import domains as model
-    from xendt.domu.facts import facts
+    from xendt.domu.facts import facts_of
+    from xendt.xen.context import Xen
 
     rules = layout.host
-    dom = model.read(tree, name, layout.release)
+    dom = model.read(tree, name, Xen(layout, layout.release))
     direct = dom.direct_map
     hardware = rules.hardware_domain and dom.hardware
     wants_iommu = rules.passthrough_iommu and dom.passthrough == "enabled"
@@ -170,7 +171,7 @@ def dom0less(tree: Tree, layout: Layout, name: str, *, iommu: bool | None = None
                                   " but CONFIG_SCMI_SMC not set\"", "ignored before 4.21.2"))
     # MAX_MODULES and module overlaps: a kernel the early scan drops is Xen's failure.
     dom, _ = bootmodules.keep(tree, dom, rules, layout.release, [])
-    ram = memory.ram_banks(dom, layout, facts(layout.release)) if direct or not hardware else ()
+    ram = memory.ram_banks(dom, layout, facts_of(layout)) if direct or not hardware else ()
     if not direct:  # find_domU_holes takes each guest bank's tail, an empty bank whole
         filled = {r.base: r.size for r in ram}
         ram = tuple(Range(bank.base, filled.get(bank.base, 0)) for bank in layout.banks)

@@ -24,6 +24,7 @@ from xendt.xen.address import AddressSize
 if TYPE_CHECKING:
     from xendt.hostregions.domains import DomainOptions
     from xendt.hostregions.regions import HostRegions
+    from xendt.xen.context import Xen
 
 
 @dataclass(frozen=True)
@@ -162,17 +163,19 @@ class FleetBuild:
     fleet: Fleet
 
 
-def build_host(guest: GuestConfig, template: Host, sizes: tuple[AddressSize, ...]) -> FleetBuild:
+def build_host(guest: GuestConfig, template: Host, sizes: tuple[AddressSize, ...],
+               xen: Xen) -> FleetBuild:
     """The Host to build `guest` for so that its DT suits every host: one
     host per size, otherwise like `template`. A smaller IPA only clips the
     regions a larger one gives, so the host with the smallest IPA is the one
-    to build for; the others are compared with it to say what it limited."""
+    to build for; the others are compared with it to say what it limited.
+    `xen`: template.xen resolved at the edge."""
     from dataclasses import replace
 
     from xendt.guest import memory, regions
-    from xendt.xen import address, layouts
+    from xendt.xen import address
 
-    layout = layouts.load(template.version)
+    layout = xen.layout
     ram = memory.split_ram(layout, guest.memory_mib)
     per_host: dict[str, tuple[Range, ...]] = {}
     ipa: dict[str, int] = {}
@@ -224,7 +227,7 @@ class HostFleet:
         return dumps(self.to_dict(explain))
 
 
-def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
+def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: Xen,
                  options: DomainOptions) -> HostFleet:
     """Xen `xen`'s extended regions for `options.domain` on each host, given
     as (file name, DTB bytes, PA or IPA size), and, for several hosts,
@@ -233,9 +236,9 @@ def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
     from xendt.fdt.tree import Tree
     from xendt.host import firmware
     from xendt.hostregions import regions as host_regions
-    from xendt.xen import address, layouts
+    from xendt.xen import address
 
-    layout = layouts.load(xen)
+    layout = xen.layout
     boot = options.firmware or firmware.Firmware()
     trees: dict[bytes, Tree] = {}
     each = []
@@ -250,7 +253,7 @@ def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: str,
         label = name
         if names.count(name) > 1:
             label = f"{name} ({size.kind if size else 'pa'}-bits {size.bits if size else ipa})"
-        each.append(_relabel(result, label, xen))
+        each.append(_relabel(result, label, xen.asked))
     if len(each) == 1:
         return HostFleet(tuple(each), None)
     per_host = {r.host: r.regions for r in each}

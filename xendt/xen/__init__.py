@@ -7,5 +7,6 @@
 - rules.py: the hypervisor's rules in a Layout (host DT reading, dom0less, dom0);
 - points.py: point releases ([[point]] entries) applied to X.Y.0's facts;
 - cache.py: loaded layouts pickled, so that a CLI start parses no TOML;
-- address.py: the PA/IPA size value and the IPA a version derives from it.
+- address.py: the PA/IPA size value and the IPA a version derives from it;
+- context.py: Xen, one resolved release, made at the edge and passed down.
 """

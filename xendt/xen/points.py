@@ -23,7 +23,7 @@ from xendt.xen.layout import Point
 
 Fail = Callable[[str], Exception]
 
-_RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
+_RELEASE = re.compile(r"^(\d{1,9})\.(\d{1,9})(?:\.(\d{1,9}))?$")  # bounded: int() refuses 4300+ digits
 
 
 def split(text: str) -> tuple[str, int | None]:

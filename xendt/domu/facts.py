@@ -2,9 +2,10 @@
 
 They are data: the [dom0less] table of each layouts/X.Y.toml (see
 xendt.xen.rules.Dom0lessRules for each key and the file's comments for the
-Xen source it was read from). `facts(version)` is that table for one
-version; `supports()` and `first_reader()` answer from the tables which
-release reads a domain-node property.
+Xen source it was read from). `facts_of(layout)` is that table for one
+resolved release; `supports()` and `first_reader()` answer from the tables
+(through xendt.xen.layouts, where versions are resolved) which release
+reads a domain-node property.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from xendt.errors import ConfigError
 from xendt.xen.layout import Layout
 from xendt.xen.rules import Dom0lessRules
 
@@ -22,14 +22,6 @@ class Facts(Dom0lessRules):
     """One version's Dom0lessRules, and the version ("X.Y") they are of."""
 
     version: str = ""
-
-
-def facts(version: str) -> Facts:
-    """The Facts of Xen `version` ("X.Y" or "X.Y.Z"; no point release
-    changes a domU DT: see tests/data/reference-dom0less/README.md)."""
-    from xendt.xen import layouts
-
-    return facts_of(layouts.load(version))
 
 
 def facts_of(layout: Layout) -> Facts:
@@ -42,32 +34,21 @@ def facts_of(layout: Layout) -> Facts:
 def supports(version: str, feature: str) -> bool:
     """Whether Xen `version` reads the domain-node property `feature` (or
     "child:<compatible>" subnode)."""
-    return feature in facts(version).properties
+    from xendt.xen import layouts
+
+    return layouts.dom0less_reads(version, feature)
 
 
 def first_reader(feature: str, release: str) -> str:
-    """The release that reads `feature` first after `release` ("X.Y" or
-    "X.Y.Z", which does not): a later point release of its branch if one
-    does (a [[point]] that sets [dom0less].properties), else the first
-    later X.Y."""
-    from xendt.xen import layouts, points
+    """The release that reads `feature` first after `release` (a question
+    across versions: xendt.xen.layouts.first_dom0less_reader)."""
+    from xendt.xen import layouts
 
-    base, z = points.split(release)
-    for later in range((z or 0) + 1, layouts.load(base).newest_point + 1):
-        if supports(f"{base}.{later}", feature):
-            return f"{base}.{later}"
-    known = layouts.versions()
-    for version in known[known.index(base) + 1:]:
-        if supports(version, feature):
-            return version
-    raise ConfigError(f"no Xen version xendt knows after {release} reads {feature!r}")
+    return layouts.first_dom0less_reader(feature, release)
 
 
 def features() -> tuple[str, ...]:
     """Every gated property any known version reads, oldest first."""
     from xendt.xen import layouts
 
-    seen: dict[str, None] = {}
-    for version in layouts.versions():
-        seen.update(dict.fromkeys(facts(version).properties))
-    return tuple(seen)
+    return layouts.dom0less_features()

@@ -132,6 +132,39 @@ def first_releases(table: str, key: str, value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+def dom0less_reads(version: str, feature: str) -> bool:
+    """Whether Xen `version` ("X.Y" or "X.Y.Z") reads the dom0less
+    domain-node property `feature` (or "child:<compatible>" subnode): its
+    [dom0less].properties."""
+    return feature in load(version).dom0less.properties
+
+
+def first_dom0less_reader(feature: str, release: str) -> str:
+    """The release that reads `feature` first after `release` ("X.Y" or
+    "X.Y.Z", which does not): a later point release of its branch if one
+    does (a [[point]] that sets [dom0less].properties), else the first
+    later X.Y."""
+    from xendt.xen import points
+
+    base, z = points.split(release)
+    for later in range((z or 0) + 1, load(base).newest_point + 1):
+        if dom0less_reads(f"{base}.{later}", feature):
+            return f"{base}.{later}"
+    known = versions()
+    for version in known[known.index(base) + 1:]:
+        if dom0less_reads(version, feature):
+            return version
+    raise ConfigError(f"no Xen version xendt knows after {release} reads {feature!r}")
+
+
+def dom0less_features() -> tuple[str, ...]:
+    """Every gated dom0less property any known version reads, oldest first."""
+    seen: dict[str, None] = {}
+    for version in versions():
+        seen.update(dict.fromkeys(load(version).dom0less.properties))
+    return tuple(seen)
+
+
 def _raw(layout: Layout, table: str, key: str) -> object:
     """A key of a layout table as the file spells it."""
     return layout.setting(table, key)

@@ -46,7 +46,7 @@ from xendt.hostregions.rangeset import Crash, Failed
 from xendt.notices import Notice, notices
 from xendt.ranges import Range
 from xendt.xen import layouts
-from xendt.xen.layout import Layout
+from xendt.xen.layout import Layout, Point
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,9 @@ class HostRegions:
       every free range the finder handed to add_ext_regions (--explain).
     cmdline:
       Xen's command line as followed, and where it came from.
+    points:
+      the release's point-release commits that change what the hypervisor
+      does with a host DT (their layout keys are [host] or [ipa] ones).
     """
 
     xen: str
@@ -106,6 +109,7 @@ class HostRegions:
     notes: tuple[str, ...] = ()
     candidates: tuple[Candidate, ...] = ()
     cmdline: str = ""
+    points: tuple[Point, ...] = ()
 
     @property
     def extended_regions(self) -> tuple[Range, ...]:
@@ -245,7 +249,9 @@ def _empty(tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int, cmd
         cells=xen_dt.child_cells(tree, tree.root) if hardware else ROOT_CELLS,
         interrupt=_dom0_evtchn_ppi(tree, layout) if hardware else layout.irqs.event_channel,
         gic_phandle=_gic_phandle(tree) if hardware else layout.gic_phandle,
-        iommu_why=why, cmdline=f"{cmdline.text} ({cmdline.source})" if cmdline.source else "")
+        iommu_why=why, cmdline=f"{cmdline.text} ({cmdline.source})" if cmdline.source else "",
+        points=tuple(p for p in layout.points
+                     if any(table in ("host", "ipa") for table, _, _ in p.changes)))
 
 
 def extended_regions(tree: Tree, layout: Layout, domain: RegionsDomain, ipa_bits: int,

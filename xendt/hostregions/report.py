@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from xendt.hostregions.fleet import HostFleet
     from xendt.hostregions.holes import Candidate
     from xendt.hostregions.regions import HostRegions
-    from xendt.xen.layout import Point
 
 
 def table(result: HostFleet, explain: bool = False) -> str:
@@ -73,20 +72,11 @@ def _explain_head(r: HostRegions) -> list[str]:
     out = []
     if r.xen != r.release:
         out.append(f"  Xen {r.xen} is {r.release}")
-    for p in _points(r):
+    for p in r.points:
         out.append(f"  {r.release} has {p.commit} \"{p.subject}\": {p.behaviour}")
     if r.cmdline:
         out.append(f"  Xen command line: {r.cmdline}")
     return out
-
-
-def _points(r: HostRegions) -> tuple[Point, ...]:
-    """The point-release commits that change what the hypervisor does with
-    a host DT (their layout keys are [host] ones): not libxl's."""
-    from xendt.xen import layouts
-
-    return tuple(p for p in layouts.load(r.release).points
-                 if any(table in ("host", "ipa") for table, _, _ in p.changes))
 
 
 def _explain(r: HostRegions) -> list[str]:
@@ -139,7 +129,7 @@ def _host_json(r: HostRegions, explain: bool = False) -> dict:
     }
     if explain:
         out["points"] = [{"release": p.release, "commit": p.commit, "subject": p.subject,
-                          "behaviour": p.behaviour} for p in _points(r)]
+                          "behaviour": p.behaviour} for p in r.points]
         out["cmdline"] = r.cmdline
         out["candidates"] = [_candidate_json(c) for c in r.candidates]
     return out

@@ -11,6 +11,7 @@ import struct
 
 import pytest
 
+import xendt
 from conftest import GOLDEN, check_output, dtb_to_dts, dts_to_dtb, golden_cases
 from conftest import ROOT as ROOT_DIR
 from xendt.cli import main
@@ -18,6 +19,7 @@ from xendt.errors import XendtError
 from xendt.fdt.read import parse, read_dtb
 from xendt.inspect.check import check
 from xendt.xen.address import AddressSize
+from xendt.xen.context import resolve
 
 CASES = golden_cases()
 
@@ -87,7 +89,7 @@ def test_the_hypervisor_node_must_be_named_exactly_hypervisor():
 
 def test_a_tree_without_a_hypervisor_node_is_an_error():
     source = re.sub(r"\thypervisor \{.*?\n\t\};\n", "", GUEST, flags=re.S)
-    assert findings(source, xen="4.21") == [
+    assert findings(source, xen=resolve("4.21")) == [
         "error: /: no /hypervisor node: the guest cannot find Xen (grant table, event channel)"
         " [hypervisor-node]"]
 
@@ -100,7 +102,7 @@ def test_the_versioned_compatible_must_come_first():
 
 
 def test_the_compatible_must_include_xen_xen():
-    assert findings(GUEST.replace('"xen,xen-4.21", "xen,xen"', '"xen,xen-4.21"'), xen="4.21") == [
+    assert findings(GUEST.replace('"xen,xen-4.21", "xen,xen"', '"xen,xen-4.21"'), xen=resolve("4.21")) == [
         "error: /hypervisor:compatible: ['xen,xen-4.21'] lacks \"xen,xen\", which Linux looks"
         ' for; expected "xen,xen-4.21", "xen,xen" [hypervisor-compatible]']
 
@@ -405,7 +407,7 @@ def test_pa_bits_and_ipa_bits_exclude_each_other(capsysbinary):
 
 def test_check_needs_a_layout_for_an_explicit_version():
     with pytest.raises(XendtError, match=r"unknown Xen version '4\.9'"):
-        check(parse(dts_to_dtb(GUEST)), xen="4.9")
+        xendt.check(parse(dts_to_dtb(GUEST)), xen="4.9")
 
 
 # --- every golden blob --------------------------------------------------------------

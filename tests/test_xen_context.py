@@ -33,7 +33,6 @@ RESOLVING: frozenset[str] = frozenset({
     "dom0less/build.py",
     "guest/libxl_build.py",
     "guest/model.py",
-    "inspect/addressmap.py",
 })
 
 

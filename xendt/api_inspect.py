@@ -57,7 +57,9 @@ def address_map(tree: Tree | Source, xen: str | None = None) -> AddressMap:
     decoded = _tree("address_map", "tree", tree)
     text("address_map", "xen", xen, optional=True)
     with api_errors():
-        return build_map(decoded, xen)
+        from xendt.xen.context import resolve
+
+        return build_map(decoded, resolve(xen) if xen is not None else None)
 
 
 def show(tree: Tree | Source, xen: str | None = None) -> Shown:
@@ -92,7 +94,10 @@ def check(tree: Tree | Source, *, xen: str | None = None, pa_bits: int | None = 
 
             raise XendtError(f"page size of {page_size.bit_length()} bits: expected one of"
                              f" {', '.join(str(p) for p in SECTION_SIZE)}")
-        return run(decoded, xen=xen, size=size, page_size=page_size)
+        from xendt.xen.context import resolve
+
+        return run(decoded, xen=resolve(xen) if xen is not None else None, size=size,
+                   page_size=page_size)
 
 
 def diff(a: Tree | Source, b: Tree | Source, *, include_rng_seed: bool = False) -> Diff:

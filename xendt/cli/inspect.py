@@ -38,6 +38,7 @@ def show(file: str, xen: str | None, output: str, fmt: str, part: str | None,
     from xendt.fdt.read import read_dtb
     from xendt.inspect import addressmap
     from xendt.inspect import show as render
+    from xendt.xen.context import resolve
 
     if part is not None and fmt != "text":
         raise click.UsageError(f"--part goes with the text format, not {fmt}")
@@ -47,7 +48,7 @@ def show(file: str, xen: str | None, output: str, fmt: str, part: str | None,
     if part == "dts" and not picture_:  # the DTS alone needs no address map
         write(output_, str(tree).encode(), binary=False)
         return
-    amap = addressmap.address_map(tree, xen)
+    amap = addressmap.address_map(tree, resolve(xen) if xen is not None else None)
     drawing = b""
     if fmt == "svg" or picture_:
         from xendt.render.picture import svg
@@ -91,9 +92,11 @@ def check(file: str, xen: str | None, sizes: tuple[AddressSize, ...], page_size:
     """
     from xendt.fdt.read import read_dtb
     from xendt.inspect.check import check as run_checks
+    from xendt.xen.context import resolve
 
     output_ = output_path(output)
-    report = run_checks(read_dtb(file), xen=xen, size=sizes[0] if sizes else None,
+    tree = read_dtb(file)
+    report = run_checks(tree, xen=resolve(xen) if xen is not None else None, size=sizes[0] if sizes else None,
                         page_size=int(page_size[:-1]) * 1024)
     write(output_, (report.json() if fmt == "json" else report.text()).encode(), binary=False)
     failing = report.errors or (common.strict() and report.count("warning"))

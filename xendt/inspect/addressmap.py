@@ -31,6 +31,7 @@ from xendt.inspect.linux import (
 )
 from xendt.inspect.origin import DOM0, DOM0LESS, Origin, origin
 from xendt.ranges import Range
+from xendt.xen.context import Xen
 from xendt.xen.layout import Layout
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
@@ -77,24 +78,6 @@ def xen_version(tree: Tree) -> XenVersion:
     path, prop, text, version = found[0]
     conflicts = tuple((p, n, t) for p, n, t, v in found[1:] if v != version)
     return XenVersion(version, f'{path} {prop} "{text}"', conflicts)
-
-
-def layout_for(version: str | None) -> tuple[Layout | None, str]:
-    """The layout to name ranges with, and a note when it is not the
-    version's own: a version newer than xendt knows gets the newest layout,
-    an older one none."""
-    from xendt.xen import layouts
-
-    if version is None:
-        return None, "no Xen version: ranges are not named"
-    known = layouts.versions()
-    if version in known:
-        return layouts.load(version), ""
-    key = tuple(int(p) for p in version.split("."))
-    newest = known[-1]
-    if key > tuple(int(p) for p in newest.split(".")):
-        return layouts.load(newest), f"xendt has no layout for Xen {version}; names from {newest}'s"
-    return None, f"xendt has no layout for Xen {version} (it knows {known[0]} to {newest})"
 
 
 @dataclass(frozen=True)
@@ -230,25 +213,23 @@ _GICV2 = ("arm,cortex-a15-gic", "arm,cortex-a9-gic", "arm,gic-400", "arm,cortex-
           "arm,arm11mp-gic", "arm,pl390")
 
 
-def address_map(tree: Tree, xen: str | None = None) -> AddressMap:
-    """The guest address map of `tree`; `xen` overrides the version the
-    tree reports (ConfigError if xendt has no layout for it)."""
+def address_map(tree: Tree, xen: Xen | None = None) -> AddressMap:
+    """The guest address map of `tree`; `xen` (resolved at the edge)
+    overrides the version the tree reports."""
+    from xendt.xen import layouts
+
     layout: Layout | None
     if xen is not None:
-        from xendt.xen import layouts
-
-        version = XenVersion(xen, "--xen")
-        layout, note = layouts.load(xen), ""
+        version = XenVersion(xen.asked, "--xen")
+        layout, note = xen.layout, ""
     else:
         version = xen_version(tree)
-        layout, note = layout_for(version.version)
+        layout, note = layouts.naming(version.version)
     built_by = origin(tree)
     if layout is None and version.version is None and built_by.builder == DOM0LESS:
         # Without xen,enhanced a dom0less guest has no /hypervisor to name its
         # Xen; its regions (GIC, vpl011, RAM) are the same in every layout.
-        from xendt.xen import layouts
-
-        layout = layouts.load(layouts.newest())
+        layout = layouts.newest_layout()
         note = (f"a dom0less guest without /hypervisor names no Xen version; names from the"
                 f" Xen {layout.version} layout")
     entries: list[MapEntry] = []

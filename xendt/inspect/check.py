@@ -89,6 +89,7 @@ from xendt.inspect.linux import interrupts
 from xendt.inspect.origin import DOM0
 from xendt.ranges import MiB, by_first, overlapping, overlapping_within
 from xendt.xen.address import AddressSize
+from xendt.xen.context import Xen
 
 #: Linux page size → arm64 memory-hotplug section size (SECTION_SIZE_BITS 27 or 29).
 SECTION_SIZE = {4096: 128 * MiB, 16384: 128 * MiB, 65536: 512 * MiB}
@@ -96,10 +97,10 @@ SECTION_SIZE = {4096: 128 * MiB, 16384: 128 * MiB, 65536: 512 * MiB}
 CPU_32BIT = ("arm,cortex-a15",)
 
 
-def check(tree: DeviceTree, *, xen: str | None = None, size: AddressSize | None = None,
+def check(tree: DeviceTree, *, xen: Xen | None = None, size: AddressSize | None = None,
           page_size: int = 4096) -> Report:
-    """Run every rule over `tree`. `xen` overrides the version the tree
-    reports; `size` gives the host's PA or the guest's IPA size (else the
+    """Run every rule over `tree`. `xen` (resolved at the edge) overrides
+    the version the tree reports; `size` gives the host's PA or the guest's IPA size (else the
     largest IPA that Xen version gives is assumed). XendtError if there is
     no Xen version to check against."""
     from xendt.xen.address import ipa_bits

@@ -54,5 +54,5 @@ def resolve(xen: str | Xen | None) -> Xen:
         return xen
     from xendt.xen import layouts
 
-    asked = xen or layouts.newest()
+    asked = layouts.newest() if xen is None else xen
     return Xen(layouts.load(asked), asked)

@@ -165,6 +165,28 @@ def dom0less_features() -> tuple[str, ...]:
     return tuple(seen)
 
 
+def naming(version: str | None) -> tuple[Layout | None, str]:
+    """The layout to name a tree's ranges with, for the Xen `version` the
+    tree reports ("X.Y", or None), and a note when it is not the version's
+    own: a version newer than xendt knows gets the newest layout, an older
+    one none."""
+    if version is None:
+        return None, "no Xen version: ranges are not named"
+    known = versions()
+    if version in known:
+        return load(version), ""
+    key = tuple(int(p) for p in version.split("."))
+    latest = known[-1]
+    if key > _version_key(latest):
+        return load(latest), f"xendt has no layout for Xen {version}; names from {latest}'s"
+    return None, f"xendt has no layout for Xen {version} (it knows {known[0]} to {latest})"
+
+
+def newest_layout() -> Layout:
+    """The layout of the newest Xen version xendt knows (X.Y.0)."""
+    return load(newest())
+
+
 def _raw(layout: Layout, table: str, key: str) -> object:
     """A key of a layout table as the file spells it."""
     return layout.setting(table, key)

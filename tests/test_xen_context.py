@@ -32,7 +32,6 @@ EDGE = ("xen/", "cli/", "api.py", "api_host.py", "api_inspect.py")
 RESOLVING: frozenset[str] = frozenset({
     "dom0less/build.py",
     "guest/libxl_build.py",
-    "guest/model.py",
 })
 
 

@@ -65,14 +65,14 @@ def build(guest: GuestConfig, host: Host | None = None, *, explain: bool = False
     _host("build", host)
     expect("build", "explain", explain, bool)
     with api_errors():
-        result = run(guest, host or Host(), xen=resolve(host.xen if host else None))
+        resolved = resolve(host.xen if host else None)
+        result = run(guest, host or Host(), xen=resolved)
         if not explain:
             return result
         from xendt.guest import regions
-        from xendt.xen import layouts
 
         mmap = result.memory_map
-        notes = regions.explain(layouts.load(result.host.version),
+        notes = regions.explain(resolved.layout,
                                 tuple(r.size for r in mmap.ram), mmap.ipa_bits, guest.iomem)
     return replace(result, explain=notes)
 
@@ -199,7 +199,7 @@ def build_json(source: Source | None = None, host: Host | None = None, *,
 def build_dom0less(host_dtb: Source, domain: str, host: Host | None = None, *,
                    partial_dtb: Source | None = None, kernel: Source | None = None,
                    iommu: bool | None = None, host_name: str | None = None) -> GuestDT:
-    """The DTB Xen `host.version` builds at boot for the dom0less domain
+    """The DTB Xen `host.xen` builds at boot for the dom0less domain
     `domain` of `host_dtb` (a path or bytes; see host_dt for a U-Boot
     script's edits), with its memory map (kernel, ramdisk and DTB as Xen
     places them; the /hypervisor grant table and extended regions).
@@ -244,7 +244,7 @@ def build_dom0(host_dtb: Source, dom0_ram: tuple[Range, ...] | str,
                xen_cmdline: str | None = None, kernel: Source | None = None,
                v2m_spis: tuple[tuple[int, int], ...] = (),
                host_name: str | None = None, boot: Boot | None = None) -> GuestDT:
-    """The DTB Xen `host.version` writes for dom0 at boot from `host_dtb`
+    """The DTB Xen `host.xen` writes for dom0 at boot from `host_dtb`
     (a path or bytes), given what Xen's console printed at that boot:
     dom0's RAM banks (BANK[n]) and grant table ("Grant table range"), as
     Ranges or "BASE:SIZE" text; with no banks and `boot`

@@ -146,19 +146,18 @@ def _xl_guest(xen: str | None, sizes: tuple[AddressSize, ...], guest_json: str |
     common.warn((*warnings, *result.warnings))
     for constraint in constraints:
         common.note(f"fleet: {constraint}")
-    notes = _explain(result, guest, fmt) if explain else ()
+    notes = _explain(result, guest, fmt, resolved.layout) if explain else ()
     given = tuple(p for p in (flags.get("xl_config"), guest_json) if p)
     write(output_, _encoded(result, fmt, warnings, given, notes), binary=fmt == "dtb")
 
 
-def _explain(result: Any, guest: Any, fmt: str) -> tuple[str, ...]:
+def _explain(result: Any, guest: Any, fmt: str, layout: Any) -> tuple[str, ...]:
     """--explain: where each of libxl's extended regions comes from (on
     stderr, or in the JSON)."""
     from xendt.guest import regions
-    from xendt.xen import layouts
 
     mmap = result.memory_map
-    notes: tuple[str, ...] = regions.explain(layouts.load(result.host.version),
+    notes: tuple[str, ...] = regions.explain(layout,
                                              tuple(r.size for r in mmap.ram), mmap.ipa_bits,
                                              guest.iomem)
     if fmt != "json":

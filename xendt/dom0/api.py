@@ -17,7 +17,7 @@ def build_dom0(host_dtb: bytes, dom0_mem: tuple[Range, ...], gnttab: Range,
                kernel: bytes | None = None, v2m_spis: tuple[tuple[int, int], ...] = (),
                host_name: str = "host.dtb", boot: Boot | None = None,
                xen: Xen) -> GuestDT:
-    """The DTB Xen `host.version` writes for dom0 at boot from `host_dtb`,
+    """The DTB Xen `host.xen` writes for dom0 at boot from `host_dtb`,
     given dom0's RAM banks (Xen prints them as BANK[n]) and grant table
     ("Grant table range"), with its memory map (dom0's banks, kernel,
     ramdisk and DTB as Xen places them, /hypervisor's grant table and
@@ -33,11 +33,11 @@ def build_dom0(host_dtb: bytes, dom0_mem: tuple[Range, ...], gnttab: Range,
     dt = build(host_dtb, xen, dom0_mem=dom0_mem, gnttab=gnttab, pa_bits=host.pa_bits,
                ipa_bits=host.ipa_bits, xen_cmdline=xen_cmdline, kernel=kernel,
                v2m_spis=v2m_spis, host_name=host_name, boot=boot)
-    return as_guest_dt(dt, host)
+    return as_guest_dt(dt, host, xen)
 
 
-def as_guest_dt(dt: Dom0DT, host: Host) -> GuestDT:
-    """A built dom0 tree in GuestDT's shape."""
+def as_guest_dt(dt: Dom0DT, host: Host, xen: Xen) -> GuestDT:
+    """A built dom0 tree in GuestDT's shape (`xen`: the Xen it was built by)."""
     from dataclasses import replace
 
     segments = [Segment(dt.kernel.base, dt.kernel.size, name="kernel"),
@@ -48,7 +48,7 @@ def as_guest_dt(dt: Dom0DT, host: Host) -> GuestDT:
         xen=dt.xen, ipa_bits=dt.ipa_bits, guest_bits=dt.bits, ram=dt.ram,
         segments=tuple(sorted(segments, key=lambda s: s.base)), grant_table=dt.grant_table,
         extended_regions=dt.regions, devices=(), virtio=())
-    built_for = host if host.xen is not None else replace(host, xen=host.version)
+    built_for = host if host.xen is not None else replace(host, xen=xen.asked)
     from xendt.notices import notices
 
     return GuestDT(dtb=dt.blob, memory_map=memory_map, host=built_for,

@@ -14,7 +14,7 @@ def build_dom0less(host_dtb: bytes, domain: str, host: Host | None = None, *,
                    partial_dtb: bytes | None = None, kernel: bytes | None = None,
                    iommu: bool | None = None, host_name: str = "host.dtb",
                    xen: Xen) -> GuestDT:
-    """The DTB Xen `host.version` builds at boot for the dom0less domain
+    """The DTB Xen `host.xen` builds at boot for the dom0less domain
     `domain` of `host_dtb`, with its memory map (kernel, ramdisk and DTB as
     Xen places them; the /hypervisor grant table and extended regions).
     `xen`: host.xen resolved at the edge (xendt.xen.context.resolve)."""
@@ -44,7 +44,7 @@ def as_guest_dt(dt: Dom0lessDT, host: Host, inputs: tuple[str, ...] = (), *,
         ram=dt.ram, segments=tuple(sorted(segments, key=lambda s: s.base)),
         grant_table=Range(grant.base, grant.size) if dt.hypervisor else Range(0, 0),
         extended_regions=dt.regions, devices=dt.devices_mmio, virtio=())
-    built_for = host if host.xen is not None else replace(host, xen=host.version)
+    built_for = host if host.xen is not None else replace(host, xen=xen.asked)
     from xendt.notices import notices
 
     return GuestDT(dtb=dt.blob, memory_map=memory_map, host=built_for, inputs=inputs,

@@ -93,11 +93,12 @@ def _buffer(layout: Layout) -> fdt_write.Buffer:
 
 
 def build(guest: GuestConfig, host: Host | None = None, *, xen: Xen | None = None) -> GuestDT:
-    """The device tree Xen `host.version`'s libxl builds for `guest`
+    """The device tree Xen `host.xen`'s libxl builds for `guest`
     (default host: the newest Xen, a 40-bit PA host). `xen`: host.xen
     resolved at the edge (xendt.xen.context.resolve), else resolved here."""
     host = host or Host()
-    layout = (xen or resolve(host.xen)).layout
+    xen = xen or resolve(host.xen)
+    layout = xen.layout
     ipa = address.ipa_bits(layout, host.address)
     gic = host.gic if guest.gic_version == "default" else guest.gic_version
     warnings = check(layout, guest, gic, host)
@@ -127,7 +128,7 @@ def build(guest: GuestConfig, host: Host | None = None, *, xen: Xen | None = Non
         ram=tuple(Range(bank.base, size) for bank, size in zip(layout.banks, ram)),
         segments=segments, grant_table=Range(grant.base, grant.size),
         extended_regions=extended, devices=devices, virtio=slots)
-    built_for = host if host.xen is not None else _resolved(host)
+    built_for = host if host.xen is not None else _resolved(host, xen.asked)
     if warnings:  # xendt.notices only when there are some: start-up
         from xendt.notices import notices
 
@@ -358,10 +359,10 @@ def rng_seed(seed: bytes | None) -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
-def _resolved(host: Host) -> Host:
+def _resolved(host: Host, asked: str) -> Host:
     """`host` with its Xen version filled in (image builders build many
     guests for one host: made once)."""
-    return replace(host, xen=host.version)
+    return replace(host, xen=asked)
 
 
 def _described(layout: Layout, guest: GuestConfig, gic: str) -> tuple[Region, ...]:

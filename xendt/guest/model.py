@@ -170,7 +170,7 @@ class Host:
 
     xen:
       the running hypervisor's version, "4.14" … "4.22"; None for the newest
-      xendt knows (see `version`).
+      xendt knows (resolved at the edge: xendt.xen.context.resolve).
     pa_bits:
       the host CPUs' physical-address size (PARange), or None.
     ipa_bits:
@@ -204,15 +204,6 @@ class Host:
     def address(self) -> AddressSize | None:
         """The PA or IPA size given, as one value (None: neither)."""
         return AddressSize.of(self.pa_bits, self.ipa_bits)
-
-    @property
-    def version(self) -> str:
-        """`xen`, or the newest version xendt has a layout for."""
-        if self.xen is not None:
-            return self.xen
-        from xendt.xen import layouts
-
-        return layouts.newest()
 
 
 @dataclass(frozen=True)

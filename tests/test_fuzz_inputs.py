@@ -29,11 +29,17 @@ from conftest_host import BOARD_DTS, PASSTHROUGH_DTS
 from xendt import api
 from xendt.cli import main
 from xendt.errors import XendtError
-from xendt.guest import xlcfg
-from xendt.guest.libxl_build import build
+from xendt.guest import libxl_build, xlcfg
+from xendt.guest.libxl_build import GuestDT
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDisk
 from xendt.hostregions import domains
 from xendt.xen import layouts
+from xendt.xen.context import resolve
+
+
+def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
+    """libxl_build.build with host.xen resolved, as the edge does."""
+    return libxl_build.build(guest, host, xen=resolve(host.xen if host else None))
 
 EXAMPLES = int(os.environ.get("XENDT_FUZZ_EXAMPLES", "0"))
 IMAGE = Kernel("arm64", 8 << 20)

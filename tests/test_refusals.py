@@ -7,9 +7,15 @@ from __future__ import annotations
 import pytest
 
 from xendt.errors import BuildError, ConfigError, FieldError
-from xendt.guest import xlcfg
-from xendt.guest.libxl_build import build
+from xendt.guest import libxl_build, xlcfg
+from xendt.guest.libxl_build import GuestDT
 from xendt.guest.model import GuestConfig, Host, Iomem, Kernel, VirtioDevice
+from xendt.xen.context import resolve
+
+
+def build(guest: GuestConfig, host: Host | None = None) -> GuestDT:
+    """libxl_build.build with host.xen resolved, as the edge does."""
+    return libxl_build.build(guest, host, xen=resolve(host.xen if host else None))
 
 IMAGE = Kernel("arm64", 8 << 20)
 

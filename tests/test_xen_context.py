@@ -31,7 +31,6 @@ EDGE = ("xen/", "cli/", "api.py", "api_host.py", "api_inspect.py")
 #: under xendt/ (to convert: take a Xen or Layout from the caller).
 RESOLVING: frozenset[str] = frozenset({
     "dom0less/build.py",
-    "guest/libxl_build.py",
 })
 
 

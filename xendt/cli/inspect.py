@@ -177,8 +177,9 @@ def _built_tree(xen: str, size: AddressSize | None, flags: dict[str, Any]) -> Tr
     after the build; libxl's warnings go to stderr."""
     from xendt.fdt.read import parse
     from xendt.guest import libxl_build as builder
+    from xendt.xen.context import resolve
 
     guest, host, warnings = options.guest_and_host(xen, size, **flags)
-    result = builder.build(guest, host)
+    result = builder.build(guest, host, xen=resolve(host.xen))
     common.warn((*warnings, *result.warnings))
     return parse(result.dtb, f"xendt build --xen {xen}{', ' + size.flag if size else ''}")

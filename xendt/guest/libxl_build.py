@@ -21,7 +21,7 @@ from xendt.guest import memory, regions, tree, validate
 from xendt.guest.model import GuestConfig, Host, MemoryMap, Segment, VirtioSlot
 from xendt.ranges import Range, Region
 from xendt.xen import address, layouts
-from xendt.xen.context import Xen, resolve
+from xendt.xen.context import Xen
 from xendt.xen.layout import Layout
 
 if TYPE_CHECKING:
@@ -92,12 +92,11 @@ def _buffer(layout: Layout) -> fdt_write.Buffer:
         f"the device tree does not fit libxl's {limit}-byte limit (FDT_MAX_SIZE)"))
 
 
-def build(guest: GuestConfig, host: Host | None = None, *, xen: Xen | None = None) -> GuestDT:
+def build(guest: GuestConfig, host: Host | None = None, *, xen: Xen) -> GuestDT:
     """The device tree Xen `host.xen`'s libxl builds for `guest`
     (default host: the newest Xen, a 40-bit PA host). `xen`: host.xen
-    resolved at the edge (xendt.xen.context.resolve), else resolved here."""
+    resolved at the edge (xendt.xen.context.resolve)."""
     host = host or Host()
-    xen = xen or resolve(host.xen)
     layout = xen.layout
     ipa = address.ipa_bits(layout, host.address)
     gic = host.gic if guest.gic_version == "default" else guest.gic_version

@@ -30,7 +30,6 @@ EDGE = ("xen/", "cli/", "api.py", "api_host.py", "api_inspect.py")
 #: Modules below the edge that still resolve a version string, by path
 #: under xendt/ (to convert: take a Xen or Layout from the caller).
 RESOLVING: frozenset[str] = frozenset({
-    "dom0less/build.py",
 })
 
 

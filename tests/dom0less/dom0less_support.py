@@ -8,10 +8,13 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import dtb_to_dts, dtc, dts_to_dtb
+from xendt.dom0less.build import Dom0lessDT
+from xendt.xen.context import resolve
 
 QEMU = "qemu-system-aarch64"
 #: name: (-machine options, -m). Every shape uses -cpu cortex-a57.
@@ -61,3 +64,18 @@ def forced_dts(blob: bytes) -> str:
 
 def partial(source: str) -> bytes:
     return dts_to_dtb(source)
+
+
+def build(host_dtb: bytes, domain: str, xen: str | None = None, **options: Any) -> Dom0lessDT:
+    """xendt.dom0less.build with `xen` resolved, as the edge does."""
+    from xendt.dom0less import build as built
+
+    return built(host_dtb, domain, resolve(xen), **options)
+
+
+def build_all(host_dtb: bytes, xen: str | None = None,
+              **options: Any) -> tuple[tuple[Dom0lessDT, ...], tuple[str, ...]]:
+    """xendt.dom0less.summary.build_all with `xen` resolved, as the edge does."""
+    from xendt.dom0less import summary
+
+    return summary.build_all(host_dtb, resolve(xen), **options)

@@ -19,9 +19,7 @@ the comment above it says what decides each value. Shared facts:
 
 from __future__ import annotations
 
-from dom0less_support import dts, forced_dts, host, partial
-
-from xendt.dom0less import build
+from dom0less_support import build, dts, forced_dts, host, partial
 
 PSCI = """
 	psci {

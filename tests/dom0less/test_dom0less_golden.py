@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from dom0less_support import build
 
-from xendt.dom0less import build, domain_names
+from xendt.dom0less import domain_names
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "tests" / "data" / "reference-dom0less"

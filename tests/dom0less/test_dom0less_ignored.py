@@ -8,10 +8,8 @@ xen/common at the tag); the first readers are in the layouts' [dom0less]
 from __future__ import annotations
 
 import pytest
-from dom0less_support import dts, host
+from dom0less_support import build, dts, host
 from test_dom0less_cases import DOM0, KERNEL, domain
-
-from xendt.dom0less import build
 
 BASE = "\t\t\tmemory = <0x0 0x40000>;\n\t\t\tcpus = <1>;"
 #: 4.16 reads xen,static-mem with the domain node's own cells

@@ -5,10 +5,9 @@ test_dom0less_cases.py (QEMU `virt`, cortex-a57)."""
 from __future__ import annotations
 
 import pytest
-from dom0less_support import dts, host
+from dom0less_support import build, dts, host
 from test_dom0less_cases import CPUS_1, GICV3, KERNEL, PSCI, TIMER, domain, tree
 
-from xendt.dom0less import build
 from xendt.errors import BuildError
 
 RAMDISK = """

@@ -7,13 +7,12 @@ cannot read: DtbError, exit 2). Hosts as in test_dom0less_cases.py (QEMU
 from __future__ import annotations
 
 import pytest
-from dom0less_support import host
+from dom0less_support import build, host
 from test_dom0less_cases import KERNEL, domain
 from test_dom0less_memory import SPLIT
 
 import xendt
 from conftest import run_cli
-from xendt.dom0less import build
 from xendt.domu import domains
 from xendt.errors import ConfigError, DtbError, XenFailure
 from xendt.host import xen_dt

@@ -18,9 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dom0less_support import dts
-
-from xendt.dom0less import build
+from dom0less_support import build, dts
 
 REFERENCE = Path(__file__).resolve().parents[2] / "tests" / "data" / "reference-dom0less"
 RUN = REFERENCE / "4.21.0" / "all-nodom0-gicv3"

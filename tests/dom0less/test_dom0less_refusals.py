@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from dom0less_support import dts, host, partial
+from dom0less_support import build, dts, host, partial
 from test_dom0less_cases import (
     GICV3,
     KERNEL,
@@ -18,7 +18,6 @@ from test_dom0less_cases import (
     tree,
 )
 
-from xendt.dom0less import build
 from xendt.errors import BuildError, ConfigError
 from xendt.ranges import Range
 

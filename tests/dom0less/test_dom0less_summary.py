@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dom0less_support import host, partial
+from dom0less_support import build_all, host, partial
 from test_dom0less_cases import KERNEL, domain
 
-from xendt.dom0less.summary import build_all, table
+from xendt.dom0less.summary import table
 
 REFERENCE = Path(__file__).resolve().parents[2] / "tests" / "data" / "reference-dom0less"
 

@@ -27,7 +27,7 @@ from xendt.domu.facts import Facts, facts_of, supports
 from xendt.errors import ConfigError, XenFailure
 from xendt.fdt.tree import Tree
 from xendt.ranges import Range, Region
-from xendt.xen.context import Xen, resolve
+from xendt.xen.context import Xen
 from xendt.xen.layout import Layout
 
 #: The largest fdt_create buffer Xen uses.
@@ -90,13 +90,14 @@ def domain_names(host_dtb: bytes, name: str = "host.dtb") -> tuple[str, ...]:
     return domains.names(xen_dt.read_host(host_dtb, name))
 
 
-def build(host_dtb: bytes, domain: str, xen: Xen | str | None = None, *,
+def build(host_dtb: bytes, domain: str, xen: Xen, *,
           host_name: str = "host.dtb",
           partial_dtb: bytes | None = None, partial_name: str = "partial.dtb",
           kernel: bytes | None = None, kernel_name: str = "kernel",
           pa_bits: int | None = None, ipa_bits: int | None = None,
           iommu: bool | None = None) -> Dom0lessDT:
-    """The DTB Xen `xen` builds for dom0less domain `domain` of `host_dtb`.
+    """The DTB Xen `xen` (resolved at the edge) builds for dom0less domain
+    `domain` of `host_dtb`.
 
     partial_dtb: the domain's multiboot,device-tree module (the host DT has
     only its address). kernel: the kernel module's bytes (its header is
@@ -106,7 +107,7 @@ def build(host_dtb: bytes, domain: str, xen: Xen | str | None = None, *,
     on (None: an IOMMU node in the host DT means yes)."""
     from xendt.host import xen_dt
 
-    release = resolve(xen)  # the edge's Xen as it is; a version string or None: resolved here
+    release = xen  # resolved at the edge
     layout = release.layout  # X.Y.Z: the point release's host-side behaviour
     facts = facts_of(layout)
     tree = xen_dt.read_host(host_dtb, host_name)

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from xendt.dom0less.build import Dom0lessDT, build, domain_names
 from xendt.errors import XenFailure
 from xendt.ranges import human_size
+from xendt.xen.context import Xen
 
 
-def build_all(host_dtb: bytes, xen: str | None = None, *, host_name: str = "host.dtb",
+def build_all(host_dtb: bytes, xen: Xen, *, host_name: str = "host.dtb",
               partials: Mapping[str, bytes] | None = None,
               kernels: Mapping[str, bytes] | None = None,
               pa_bits: int | None = None, ipa_bits: int | None = None,

@@ -4,11 +4,9 @@ A version string ("4.21", "4.19.3", None for the newest) enters xendt at
 the edge: the CLI's commands (xendt/cli/) and the public API (xendt/api.py,
 api_host.py, api_inspect.py). There it is resolved once, into a Xen (or its
 Layout), and passed down; the code below takes the context and resolves
-no version string again. RESOLVING holds the modules below the edge that
-still call xendt.xen.layouts.load, layouts.newest or xendt.xen.context's
-resolve (a fallback for callers that give no Xen), read with `ast` from the
-package as installed; it only shrinks: a new caller fails, and one that no
-longer calls them must leave the list.
+no version string again: no module below the edge calls
+xendt.xen.layouts.load, layouts.newest or xendt.xen.context's resolve
+(read with `ast` from the package as installed).
 """
 
 from __future__ import annotations
@@ -26,12 +24,6 @@ PACKAGE = Path(xendt.__file__).resolve().parent
 
 #: Where a version string may be resolved: xendt.xen itself and the edge.
 EDGE = ("xen/", "cli/", "api.py", "api_host.py", "api_inspect.py")
-
-#: Modules below the edge that still resolve a version string, by path
-#: under xendt/ (to convert: take a Xen or Layout from the caller).
-RESOLVING: frozenset[str] = frozenset({
-})
-
 
 def _resolves(tree: ast.AST) -> bool:
     """Whether a module calls layouts.load(...), layouts.newest() or
@@ -60,12 +52,8 @@ def _resolving_modules() -> set[str]:
     return found
 
 
-def test_no_new_module_below_the_edge_resolves_a_version() -> None:
-    assert sorted(_resolving_modules() - RESOLVING) == []
-
-
-def test_a_converted_module_leaves_the_list() -> None:
-    assert sorted(RESOLVING - _resolving_modules()) == []
+def test_no_module_below_the_edge_resolves_a_version() -> None:
+    assert sorted(_resolving_modules()) == []
 
 
 def test_the_scan_sees_a_call_of_layouts_load() -> None:

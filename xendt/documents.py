@@ -81,11 +81,6 @@ def document(data: dict[str, Any]) -> str:
     return block(data, "  ") + "\n"
 
 
-def dumps(data: dict[str, Any]) -> str:
-    """A document as text, as every command prints it."""
-    return document(data)
-
-
 def schema(kind: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the documents of `kind`."""
     from importlib import resources

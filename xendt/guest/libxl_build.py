@@ -79,9 +79,9 @@ class GuestDT:
 
     def to_json(self) -> str:
         """to_dict() as the text `xendt build --format json` prints."""
-        from xendt.documents import dumps
+        from xendt.documents import document
 
-        return dumps(self.to_dict())
+        return document(self.to_dict())
 
 
 def _buffer(layout: Layout) -> fdt_write.Buffer:

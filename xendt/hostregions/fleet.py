@@ -222,9 +222,9 @@ class HostFleet:
         return to_json(self, explain)
 
     def to_json(self, explain: bool = False) -> str:
-        from xendt.documents import dumps
+        from xendt.documents import document
 
-        return dumps(self.to_dict(explain))
+        return document(self.to_dict(explain))
 
 
 def host_regions(hosts: list[tuple[str, bytes, AddressSize | None]], xen: Xen,

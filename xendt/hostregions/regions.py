@@ -130,9 +130,9 @@ class HostRegions:
         return HostFleet((self,), None).to_dict(explain)
 
     def to_json(self, explain: bool = False) -> str:
-        from xendt.documents import dumps
+        from xendt.documents import document
 
-        return dumps(self.to_dict(explain))
+        return document(self.to_dict(explain))
 
 
 def compute(tree: Tree, layout: Layout, ipa_bits: int, options: DomainOptions) -> HostRegions:

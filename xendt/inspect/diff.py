@@ -143,9 +143,9 @@ class Diff:
 
     def to_json(self) -> str:
         """to_dict() as the text `xendt diff --format json` prints."""
-        from xendt.documents import dumps
+        from xendt.documents import document
 
-        return dumps(self.to_dict())
+        return document(self.to_dict())
 
     json = to_json
 
